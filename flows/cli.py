@@ -1,0 +1,43 @@
+"""The ``embedflow`` console script: thin Typer commands over flows and plain functions."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from flows.settings import apply_quiet_env
+
+app = typer.Typer(help="Frozen foundation-model embeddings, vector tables, tracked heads and served models.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+
+# Each module exposes ``register(app)``; listed explicitly so the command set is predictable.
+COMMAND_MODULES = (
+    "flows.cli_core",
+    "flows.cli_benchmark",
+    "flows.cli_ops",
+)
+
+
+def build_app() -> typer.Typer:
+    """Attach every command module once."""
+    if not getattr(app, "_embedflow_built", False):
+        for name in COMMAND_MODULES:
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+                continue
+            module.register(app)
+        app._embedflow_built = True  # type: ignore[attr-defined]
+    return app
+
+
+def main() -> None:
+    apply_quiet_env()
+    build_app()()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The embed flow: plan against the store, one task per shard, a summary artifact at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.futures import as_completed
+
+from flows.params import EmbedParams, RunnerParams
+from flows.settings import Settings
+from tasks.embed import embed_shard_task, plan_task
+from tasks.report import embed_summary, summary_markdown
+
+
+def task_runner(runner: RunnerParams):
+    """Threads by default; Prefect's DaskTaskRunner for scale-out."""
+    if runner.kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if runner.dask_address:
+            return DaskTaskRunner(address=runner.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": runner.workers, "threads_per_worker": 1,
+                                              "processes": True})
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=runner.workers)
+
+
+@flow(name="embed", log_prints=True)
+def embed_flow(params: EmbedParams) -> dict[str, Any]:
+    """Wire plan -> shard tasks -> summary; every shard is resumable on its own."""
+    settings = Settings()
+    db = params.db or settings.lancedb_uri
+    work = str(settings.home / "shards")
+    plan = plan_task(params.dataset, params.encoder, db, work, params.weights, params.shard_size,
+                     params.dataset_name, params.options)
+    progress = create_progress_artifact(progress=0.0, description=f"{plan.pending} items to embed")
+    futures = [embed_shard_task.submit(path, params.encoder, db, params.weights, params.batch_size,
+                                       params.device) for path in plan.shards]
+    results = []
+    for done in as_completed(futures):
+        results.append(done.result())
+        update_progress_artifact(progress, progress=100.0 * len(results) / max(1, len(futures)))
+    update_progress_artifact(progress, progress=100.0)
+    summary = embed_summary(plan, results, db)
+    create_markdown_artifact(summary_markdown(summary), key="embed-summary", description="embed run summary")
+    get_run_logger().info("embedded %(embedded)d, skipped %(skipped)d, failed %(failed)d", summary)
+    return summary
+
+
+def run_embed(params: EmbedParams) -> dict[str, Any]:
+    """Run the flow on the runner the parameters ask for."""
+    return embed_flow.with_options(task_runner=task_runner(params.runner))(params)

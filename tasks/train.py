@@ -1,0 +1,101 @@
+"""Train the HeightCeleb head on stored vectors, score it, log and register it in MLflow."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tasks.features import Features, load_features
+from tasks.tracking import head_signature, log_head, use_tracking
+
+
+class PerRowHeight:
+    """Serving view of a HeightHead: every request row is one speaker's vector."""
+
+    def __init__(self, head) -> None:
+        self.head = head
+
+    def predict_vectors(self, X: np.ndarray):
+        import pandas as pd
+
+        rows = [f"{i:09d}" for i in range(len(X))]
+        pred = self.head.predict(np.asarray(X), rows).set_index("group").loc[rows]
+        return pd.DataFrame({"height_cm": pred["height_pred"].to_numpy(float), "sex": pred["sex_pred"].astype(str).to_numpy(),
+                             "sex_prob": pred["sex_prob"].to_numpy(float)})
+
+
+def _columns(feats: Features) -> tuple[list, np.ndarray, np.ndarray]:
+    return feats.group, feats.label("height"), feats.label("sex")
+
+
+def evaluate(head, feats: Features, prefix: str) -> tuple[dict[str, float], Any]:
+    """Speaker-level metrics of the head on one labelled split, plus its per-speaker predictions."""
+    from modalities.speech.heightceleb import height_metrics
+
+    pred = head.predict(feats.X, feats.group)
+    return {f"{prefix}_{k}": float(v) for k, v in height_metrics(pred, *_columns(feats)).items()}, pred
+
+
+def train_heightceleb(
+    db_uri: str, encoder: str, tracking_uri: str, artifact_root: str | None = None, dataset: str | None = None,
+    timit_dataset: str | None = None, weights: str | None = None, regressor: str = "pls",
+    registered_name: str | None = None, alias: str | None = "champion", experiment: str = "heightceleb",
+) -> dict[str, Any]:
+    """Sex classifier then one regression per sex, trained on the train split of stored vectors only."""
+    import mlflow
+
+    from modalities.speech.heightceleb import HeightHead, mean_baseline
+
+    feats = load_features(db_uri, encoder, dataset, weights)
+    train, test = feats.of_split("train"), feats.of_split("test")
+    if not len(train.ids) or not len(test.ids):
+        raise ValueError(f"need labelled train and test speakers; got {len(train.ids)} and {len(test.ids)} utterances")
+    head = HeightHead(regressor=regressor).fit(train.X, train.label("height"), train.label("sex"), train.group)
+    name = registered_name or f"heightceleb-{encoder.replace('/', '-')}"
+    use_tracking(tracking_uri, experiment, artifact_root)
+    with mlflow.start_run(run_name=f"{name}-{regressor}") as run:
+        metrics, pred = evaluate(head, test, "test")
+        metrics.update({f"test_{k}": v for k, v in mean_baseline(_columns(train), _columns(test)).items()})
+        if timit_dataset:
+            timit = load_features(db_uri, encoder, timit_dataset, weights).of_split("test")
+            metrics.update(evaluate(head, timit, "timit")[0])
+        mlflow.log_params(_params(feats, train, test, regressor, dataset, timit_dataset))
+        mlflow.log_metrics(metrics)
+        _log_plots(pred, test)
+        if head.warnings_:
+            mlflow.log_text("\n".join(head.warnings_) + "\n", "warnings.txt")
+        models = _log_models(head, feats.identity, weights, name, alias, train.X[:2])
+    return {"run_id": run.info.run_id, "metrics": metrics, "models": models, "tracking_uri": tracking_uri}
+
+
+def _params(feats, train, test, regressor, dataset, timit) -> dict[str, Any]:
+    ident = feats.identity
+    return {"encoder": ident["name"], "encoder_fingerprint": ident["fingerprint"], "encoder_dim": ident["dim"],
+            "encoder_weights": ident["weights"], "regressor": regressor, "dataset": dataset or "all",
+            "timit_dataset": timit or "", "train_speakers": len(set(train.group)),
+            "test_speakers": len(set(test.group)), "train_utterances": len(train.ids)}
+
+
+def _log_plots(pred, test: Features) -> None:
+    """Parity and residual plots as MLflow image artifacts."""
+    import mlflow
+
+    from modalities.speech.heightceleb import plot_diagnostics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in plot_diagnostics(pred, *_columns(test), tmp):
+            mlflow.log_artifact(str(path), artifact_path="plots")
+
+
+def _log_models(head, identity, weights, name, alias, X_example) -> dict[str, Any]:
+    """Register the end-to-end audio model and a head-only (vector in) model, each with the alias."""
+    out = {}
+    for mode, reg_name in (("audio", name), ("vector", f"{name}-head")):
+        meta = {"input": mode, "encoder": identity, "encoder_weights": weights, "task": "heightceleb"}
+        served = PerRowHeight(head)
+        signature = head_signature(served, meta, X_example)
+        out[mode] = log_head(served, meta, signature, reg_name, alias, name=f"model-{mode}")
+    return out

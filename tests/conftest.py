@@ -1,0 +1,51 @@
+"""Offline, isolated test session: quiet services, temporary homes, fakes registered as a plugin."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ["EMBEDFLOW_PLUGINS"] = "tests.fakes"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from flows.settings import apply_quiet_env  # noqa: E402
+
+apply_quiet_env()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_home(tmp_path_factory):
+    """One data directory and one Prefect test harness for the whole session."""
+    home = tmp_path_factory.mktemp("embedflow-home")
+    os.environ["EMBEDFLOW_HOME"] = str(home)
+    os.environ["PREFECT_HOME"] = str(home / "prefect")
+    yield home
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(_session_home):
+    """A session-scoped ephemeral Prefect API (per-test servers print errors at exit)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def arrays_dir(tmp_path):
+    """A folder of 12 small series in two classes, with labels, splits and groups."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "arrays"
+    root.mkdir()
+    lines = ["id,label,split,group"]
+    for i in range(12):
+        label = i % 2
+        x = rng.standard_normal(200).astype(np.float32) * (1 + 2 * label) + label
+        np.save(root / f"s{i:02d}.npy", x)
+        lines.append(f"s{i:02d}.npy,{label},{'train' if i < 8 else 'test'},g{i // 2}")
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return root

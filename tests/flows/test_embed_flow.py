@@ -1,0 +1,38 @@
+"""The embed flow under a real (ephemeral) Prefect API, on threads and on Dask."""
+
+import numpy as np
+import pytest
+
+from flows.embed import run_embed
+from flows.params import EmbedParams, RunnerParams
+from tasks.features import load_features
+
+
+def _params(arrays_dir, db, **kw):
+    return EmbedParams(dataset=f"arrays:{arrays_dir}", encoder="test/tiny", db=db, dataset_name="a", shard_size=4, **kw)
+
+
+def test_flow_embeds_then_skips(prefect_harness, arrays_dir, tmp_path):
+    db = str(tmp_path / "db")
+    (arrays_dir / "bad.npy").write_bytes(b"garbage")
+    first = run_embed(_params(arrays_dir, db))
+    assert (first["embedded"], first["failed"], first["shards"]) == (12, 1, 4)
+    assert "bad.npy" in first["failures"][0]["error"]
+    second = run_embed(_params(arrays_dir, db))
+    assert (second["embedded"], second["skipped"]) == (0, 12)
+
+
+def test_params_are_strict():
+    with pytest.raises(ValueError):
+        EmbedParams(dataset="x:y", encoder="e", shard_size=0)
+    with pytest.raises(ValueError):
+        EmbedParams(dataset="x:y", encoder="e", unknown=1)
+
+
+@pytest.mark.slow
+def test_dask_run_stores_the_same_vectors(prefect_harness, arrays_dir, tmp_path):
+    run_embed(_params(arrays_dir, str(tmp_path / "threads")))
+    run_embed(_params(arrays_dir, str(tmp_path / "dask"), runner=RunnerParams(kind="dask", workers=2)))
+    a, b = load_features(str(tmp_path / "threads"), "test/tiny"), load_features(str(tmp_path / "dask"), "test/tiny")
+    assert a.ids == b.ids and len(a.ids) == 12
+    np.testing.assert_array_equal(a.X, b.X)

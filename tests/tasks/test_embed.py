@@ -1,0 +1,77 @@
+"""The embed stage without Prefect: plan, shard, resume, change, failures."""
+
+import json
+
+import numpy as np
+
+from tasks.embed import embed_shard, plan_embedding
+from tasks.features import load_features
+from tasks.store import VectorStore
+
+
+def _run(arrays_dir, db, work, shard_size=5):
+    plan = plan_embedding(f"arrays:{arrays_dir}", "test/tiny", db, work, shard_size=shard_size, dataset_name="a")
+    results = [embed_shard(p, "test/tiny", db, batch_size=3) for p in plan.shards]
+    return plan, results
+
+
+def test_first_run_embeds_all_then_rerun_embeds_nothing(arrays_dir, tmp_path):
+    db, work = str(tmp_path / "db"), str(tmp_path / "work")
+    plan, results = _run(arrays_dir, db, work)
+    assert plan.total == 12 and len(plan.shards) == 3
+    assert sum(r.embedded for r in results) == 12
+    again, _ = _run(arrays_dir, db, work)
+    assert again.skipped == 12 and again.shards == []
+    assert VectorStore(db).count("test__tiny") == 12
+
+
+def test_changed_file_reembedded_once_and_duplicate_content_reused(arrays_dir, tmp_path):
+    db, work = str(tmp_path / "db"), str(tmp_path / "work")
+    _run(arrays_dir, db, work)
+    np.save(arrays_dir / "s03.npy", np.arange(50, dtype=np.float32))
+    np.save(arrays_dir / "copy.npy", np.load(arrays_dir / "s05.npy"))
+    plan, results = _run(arrays_dir, db, work)
+    assert plan.pending == 2
+    assert sum(r.embedded for r in results) == 1 and sum(r.reused for r in results) == 1
+    feats = load_features(db, "test/tiny", "a")
+    assert len(feats.ids) == 13 and len(set(feats.ids)) == 13
+    i, j = feats.ids.index("copy.npy"), feats.ids.index("s05.npy")
+    np.testing.assert_array_equal(feats.X[i], feats.X[j])
+
+
+def test_bad_items_recorded_rest_stored(arrays_dir, tmp_path):
+    db, work = str(tmp_path / "db"), str(tmp_path / "work")
+    np.save(arrays_dir / "nan.npy", np.array([1.0, np.nan], dtype=np.float32))
+    np.save(arrays_dir / "empty.npy", np.zeros(0, dtype=np.float32))
+    (arrays_dir / "corrupt.npy").write_bytes(b"not an array")
+    plan, results = _run(arrays_dir, db, work)
+    errors = {f["id"]: f["error"] for r in results for f in r.failures}
+    assert set(errors) == {"nan.npy", "empty.npy", "corrupt.npy"}
+    assert "NaN" in errors["nan.npy"] and "empty" in errors["empty.npy"] and "cannot read" in errors["corrupt.npy"]
+    store = VectorStore(db)
+    assert store.count("test__tiny") == 12
+    assert {f["id"] for f in store.failures("test__tiny", "a")} == set(errors)
+    np.save(arrays_dir / "nan.npy", np.array([1.0, 2.0], dtype=np.float32))
+    _run(arrays_dir, db, work)
+    assert {f["id"] for f in store.failures("test__tiny", "a")} == {"empty.npy", "corrupt.npy"}
+    assert store.count("test__tiny") == 13
+
+
+def test_killed_run_resumes_without_redoing(arrays_dir, tmp_path):
+    db, work = str(tmp_path / "db"), str(tmp_path / "work")
+    plan = plan_embedding(f"arrays:{arrays_dir}", "test/tiny", db, work, shard_size=4, dataset_name="a")
+    embed_shard(plan.shards[0], "test/tiny", db)  # the run dies after one shard
+    resumed = plan_embedding(f"arrays:{arrays_dir}", "test/tiny", db, work, shard_size=4, dataset_name="a")
+    assert resumed.pending == 8 and resumed.shards == plan.shards[1:]
+    replay = embed_shard(plan.shards[0], "test/tiny", db)  # a retried shard finds its work done
+    assert replay.embedded == 0 and replay.skipped == 4
+    assert json.loads(open(plan.shards[0] + ".result").read())["skipped"] == 4
+
+
+def test_batching_does_not_change_vectors(arrays_dir, tmp_path):
+    for bs, name in ((1, "one"), (7, "seven")):
+        db = str(tmp_path / name)
+        plan = plan_embedding(f"arrays:{arrays_dir}", "test/tiny", db, str(tmp_path / f"w{name}"), dataset_name="a")
+        [embed_shard(p, "test/tiny", db, batch_size=bs) for p in plan.shards]
+    np.testing.assert_allclose(load_features(str(tmp_path / "one"), "test/tiny").X,
+                               load_features(str(tmp_path / "seven"), "test/tiny").X, rtol=1e-5, atol=1e-5)
