@@ -30,12 +30,12 @@ def encoders() -> None:
     from registry.encoders import ENCODERS
 
     load_catalog()
-    table = Table("encoder", "modality", "dim", "input", "weights source", "loadable here")
+    table = Table("encoder", "modality", "dim", "weights source", "loadable here")
+    table.columns[0].no_wrap = True
     for name in ENCODERS:
         entry = ENCODERS.get(name)
         reason = entry.probe()
-        inputs = ", ".join(f"{k}={v}" for k, v in entry.spec.input.items())
-        table.add_row(name, entry.spec.modality, str(entry.spec.dim), inputs, entry.spec.weights,
+        table.add_row(name, entry.spec.modality, str(entry.spec.dim), entry.spec.weights,
                       "[green]yes[/]" if reason is None else f"[yellow]no[/]: {reason}")
     console.print(table)
 

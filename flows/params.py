@@ -48,3 +48,25 @@ class HeightCelebParams(BaseModel):
     registered_name: str | None = Field(None, description="MLflow registered model name")
     alias: str = Field("champion", description="alias set on the new model version")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+
+
+DEFAULT_HEADS = ["classify/logreg", "classify/rf", "classify/linear", "classify/ridge"]
+
+
+class BenchmarkParams(BaseModel):
+    """Encoders x datasets x augmentations x heads, scored on each dataset's test split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modality: Literal["timeseries", "cardiac", "speech"] = Field("timeseries", description="picks the default adapter")
+    encoders: list[str] = Field(default_factory=lambda: ["timeseries/minirocket"], min_length=1)
+    datasets: list[str] = Field(default_factory=lambda: ["GunPoint", "ItalyPowerDemand"], min_length=1,
+                                description="names the adapter knows (GunPoint), folders, or adapter:argument")
+    augment: list[Literal["diff", "stats"]] = Field(default_factory=list, description="augmentations to combine")
+    heads: list[str] = Field(default_factory=lambda: list(DEFAULT_HEADS), min_length=1)
+    weights: dict[str, str] = Field(default_factory=dict, description="encoder -> hub id or local directory")
+    label: str = Field("label", description="label to classify")
+    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+    experiment: str = Field("leaderboard", description="MLflow experiment")
+    output_csv: str | None = Field(None, description="also write the leaderboard here")

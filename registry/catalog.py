@@ -8,6 +8,7 @@ import os
 BUILTIN_MODULES = (
     "modalities.speech",
     "modalities.timeseries",
+    "modalities.timeseries.augmentations",
     "modalities.cardiac",
 )
 

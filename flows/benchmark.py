@@ -1,0 +1,60 @@
+"""The leaderboard flow: embed every (encoder, dataset) through the cached embed flow, then score heads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.embed import embed_flow
+from flows.params import BenchmarkParams, EmbedParams
+from flows.settings import Settings
+from tasks.embed import dataset_name_for
+from tasks.leaderboard import augmentation_sets, publish, score_pair, variant_encoder
+
+DEFAULT_ADAPTER = {"timeseries": "ucr", "cardiac": "ecgsim", "speech": "voxceleb"}
+
+score_task = task(score_pair, name="score-heads", retries=1, retry_delay_seconds=2)
+publish_task = task(publish, name="publish-leaderboard", retries=1, retry_delay_seconds=2)
+
+
+def dataset_ref(name: str, modality: str) -> str:
+    """``GunPoint`` -> ``ucr:GunPoint``; ``/data/UCR/Wine`` -> ``ucr:/data/UCR/Wine``; ``kind:arg`` kept."""
+    kind, sep, _ = name.partition(":")
+    if sep and kind and "/" not in kind:
+        return name
+    return f"{DEFAULT_ADAPTER[modality]}:{name}"
+
+
+def weights_for(encoder: str, ref: str, weights: dict[str, str]) -> str | None:
+    """Fit-on-data encoders (MiniRocket) take the dataset as their weights; others the user's override."""
+    from registry.catalog import load_catalog
+    from registry.encoders import ENCODERS
+
+    load_catalog()
+    if "fit" in ENCODERS.get(encoder).spec.input:
+        return ref
+    return weights.get(encoder)
+
+
+@flow(name="benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def benchmark_flow(params: BenchmarkParams) -> dict[str, Any]:
+    """Embeddings are cached in LanceDB and scores in MLflow, so a rerun recomputes nothing."""
+    settings = Settings()
+    db, tracking = params.db or settings.lancedb_uri, params.tracking_uri or settings.mlflow_uri
+    futures = []
+    for name in params.datasets:
+        ref = dataset_ref(name, params.modality)
+        ds_name = dataset_name_for(ref, None)
+        for encoder in params.encoders:
+            weights = weights_for(encoder, ref, params.weights)
+            for variant in sorted({variant_encoder(encoder, c) for c in augmentation_sets(params.augment)} - {None}):
+                embed_flow(EmbedParams(dataset=ref, encoder=variant, db=db, weights=weights, dataset_name=ds_name))
+            futures.append(score_task.submit(db, encoder, weights, ref, ds_name, list(params.augment),
+                                             params.heads, params.label, tracking, params.experiment))
+    rows = [row for f in futures for row in f.result()]
+    out = publish_task(rows, tracking, params.experiment, params.output_csv)
+    create_markdown_artifact(out["markdown"], key="leaderboard", description="test accuracy per cell")
+    return {"rows": rows, **out}
