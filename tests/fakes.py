@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from modalities.base import Dataset, Encoder, EncoderSpec, Item, ItemError, Series, file_sha256
-from registry.datasets import DATASETS
+from registry.datasets import DATASETS, READERS
 from registry.encoders import ENCODERS, register_encoder
 
 TINY = EncoderSpec(name="test/tiny", dim=8, input={"channels": 1}, weights="none", description="test only")
@@ -76,6 +76,7 @@ def register() -> None:
         register_encoder(TINY, probe=lambda: None)(lambda weights=None, device="cpu": TinyEncoder(int(weights or 0)))
     if "arrays" not in DATASETS:
         DATASETS.register("arrays", lambda arg, **opts: ArrayFolder(arg))
+        READERS.register("test", lambda path: Series(np.load(path, allow_pickle=False)))
 
 
 register()

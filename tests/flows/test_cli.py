@@ -1,0 +1,54 @@
+"""The console script end to end, as a user runs it: a real process against the session's Prefect API."""
+
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+from typer.testing import CliRunner
+
+from flows.cli import build_app
+
+runner = CliRunner()
+
+
+def cli(*args: str) -> SimpleNamespace:
+    """Run ``embedflow ARGS`` in a subprocess wired to the test Prefect server."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value() or "", COLUMNS="200")
+    done = subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+    return SimpleNamespace(exit_code=done.returncode, output=done.stdout + done.stderr)
+
+
+def test_embed_search_failures(prefect_harness, arrays_dir, tmp_path):
+    db = str(tmp_path / "db")
+    (arrays_dir / "broken.npy").write_bytes(b"\x00")
+    out = cli("embed", "--dataset", f"arrays:{arrays_dir}", "--encoder", "test/tiny", "--db", db,
+              "--name", "a", "--shard-size", "5")
+    assert out.exit_code == 0, out.output
+    assert "embedded 12" in out.output and "failed 1" in out.output and "broken.npy" in out.output
+    again = cli("embed", "--dataset", f"arrays:{arrays_dir}", "--encoder", "test/tiny", "--db", db, "--name", "a")
+    assert "embedded 0" in again.output and "skipped as already known 12" in again.output
+
+    found = cli("search", "--encoder", "test/tiny", "--query", str(arrays_dir / "s04.npy"), "-k", "3", "--db", db)
+    assert found.exit_code == 0, found.output
+    first = next(line for line in found.output.splitlines() if line.strip().startswith("│ 1"))
+    assert "s04.npy" in first and "0.0000" in first
+
+    failed = cli("failures", "--encoder", "test/tiny", "--db", db)
+    assert "broken.npy" in failed.output and "cannot read" in failed.output
+
+
+def test_encoders_lists_registry_with_availability():
+    out = CliRunner().invoke(build_app(), ["encoders"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "speech/ge2e" in out.output and "speech/ecapa-voxceleb" in out.output and "test/tiny" in out.output
+    ge2e = next(line for line in out.output.splitlines() if "speech/ge2e" in line)
+    assert "yes" in ge2e and "256" in ge2e
+
+
+def test_bad_option_is_a_clear_error():
+    out = runner.invoke(build_app(), ["embed", "--dataset", "arrays:/x", "--encoder", "test/tiny", "-o", "novalue"])
+    assert out.exit_code != 0 and "KEY=VALUE" in out.output
