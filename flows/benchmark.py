@@ -30,13 +30,25 @@ def dataset_ref(name: str, modality: str) -> str:
 
 def weights_for(encoder: str, ref: str, weights: dict[str, str]) -> str | None:
     """Fit-on-data encoders (MiniRocket) take the dataset as their weights; others the user's override."""
-    from registry.catalog import load_catalog
-    from registry.encoders import ENCODERS
+    from registry.encoders import encoder_entry
 
-    load_catalog()
-    if "fit" in ENCODERS.get(encoder).spec.input:
+    if "fit" in encoder_entry(encoder).spec.input:
         return ref
     return weights.get(encoder)
+
+
+def recipe_for(encoder: str, ref: str) -> dict[str, str]:
+    """Multichannel data needs a channel-wise encoder built for that many channels."""
+    from registry.datasets import open_dataset
+    from registry.encoders import encoder_entry
+
+    spec_input = encoder_entry(encoder).spec.input
+    if "channels" not in spec_input or "fit" in spec_input:
+        return {}
+    ds = open_dataset(ref)
+    values = ds.load(ds.items()[0]).values
+    channels = 1 if values.ndim == 1 else int(values.shape[0])
+    return {"channels": str(channels)} if channels > 1 else {}
 
 
 @flow(name="benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
@@ -49,11 +61,12 @@ def benchmark_flow(params: BenchmarkParams) -> dict[str, Any]:
         ref = dataset_ref(name, params.modality)
         ds_name = dataset_name_for(ref, None)
         for encoder in params.encoders:
-            weights = weights_for(encoder, ref, params.weights)
+            weights, recipe = weights_for(encoder, ref, params.weights), recipe_for(encoder, ref)
             for variant in sorted({variant_encoder(encoder, c) for c in augmentation_sets(params.augment)} - {None}):
-                embed_flow(EmbedParams(dataset=ref, encoder=variant, db=db, weights=weights, dataset_name=ds_name))
+                embed_flow(EmbedParams(dataset=ref, encoder=variant, db=db, weights=weights, dataset_name=ds_name,
+                                       encoder_options=recipe))
             futures.append(score_task.submit(db, encoder, weights, ref, ds_name, list(params.augment),
-                                             params.heads, params.label, tracking, params.experiment))
+                                             params.heads, params.label, tracking, params.experiment, recipe))
     rows = [row for f in futures for row in f.result()]
     out = publish_task(rows, tracking, params.experiment, params.output_csv)
     create_markdown_artifact(out["markdown"], key="leaderboard", description="test accuracy per cell")

@@ -35,10 +35,10 @@ def embed_flow(params: EmbedParams) -> dict[str, Any]:
     db = params.db or settings.lancedb_uri
     work = str(settings.home / "shards")
     plan = plan_task(params.dataset, params.encoder, db, work, params.weights, params.shard_size,
-                     params.dataset_name, params.options)
+                     params.dataset_name, params.options, params.encoder_options)
     progress = create_progress_artifact(progress=0.0, description=f"{plan.pending} items to embed")
     futures = [embed_shard_task.submit(path, params.encoder, db, params.weights, params.batch_size,
-                                       params.device) for path in plan.shards]
+                                       params.device, params.encoder_options) for path in plan.shards]
     results = []
     for done in as_completed(futures):
         results.append(done.result())

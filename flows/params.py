@@ -28,6 +28,8 @@ class EmbedParams(BaseModel):
     weights: str | None = Field(None, description="hub id or local directory overriding the default weights")
     dataset_name: str | None = Field(None, description="name of the dataset in the table; default from the argument")
     options: dict[str, str] = Field(default_factory=dict, description="adapter options, e.g. heightceleb=PATH")
+    encoder_options: dict[str, str] = Field(default_factory=dict,
+                                            description="encoder recipe, e.g. channels=6, pooling=last")
     shard_size: int = Field(64, ge=1, le=100_000, description="items per shard task")
     batch_size: int = Field(16, ge=1, le=4096, description="items per encoder forward")
     device: str = Field("cpu", description="torch device")

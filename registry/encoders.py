@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from registry.registry import Registry
 
@@ -20,8 +20,8 @@ class EncoderEntry:
     factory: Callable[..., Encoder]  # factory(weights: str | None = None, device: str = "cpu")
     probe: Callable[[], str | None]  # None when weights can be loaded here, else the reason
 
-    def build(self, weights: str | None = None, device: str = "cpu") -> Encoder:
-        return self.factory(weights=weights, device=device)
+    def build(self, weights: str | None = None, device: str = "cpu", **options: Any) -> Encoder:
+        return self.factory(weights=weights, device=device, **options)
 
 
 ENCODERS: Registry[EncoderEntry] = Registry("encoder")
@@ -37,9 +37,37 @@ def register_encoder(spec: EncoderSpec, probe: Callable[[], str | None]):
     return wrap
 
 
-def build_encoder(name: str, weights: str | None = None, device: str = "cpu") -> Encoder:
-    """Resolve a registry key (loading the built-in catalog first) and build the encoder."""
+def encoder_entry(name: str) -> EncoderEntry:
+    """The registered entry (spec, factory, probe), built-in catalog loaded first; nothing is built."""
     from registry.catalog import load_catalog
 
     load_catalog()
-    return ENCODERS.get(name).build(weights=weights, device=device)
+    return ENCODERS.get(name)
+
+
+def build_encoder(name: str, weights: str | None = None, device: str = "cpu", **options: Any) -> Encoder:
+    """Resolve a registry key (loading the built-in catalog first) and build the encoder.
+
+    ``options`` are the encoder's own recipe knobs (e.g. ``channels=6``, ``pooling="last"``);
+    numeric strings, as a UI form sends them, become numbers.
+    """
+    from registry.catalog import load_catalog
+
+    load_catalog()
+    return ENCODERS.get(name).build(weights=weights, device=device, **coerce_options(options))
+
+
+def coerce_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"channels": "6"}`` -> ``{"channels": 6}``; other values unchanged."""
+    out = {}
+    for key, value in (options or {}).items():
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                try:
+                    value = float(value)
+                except ValueError:
+                    pass
+        out[key] = value
+    return out

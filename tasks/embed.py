@@ -57,11 +57,12 @@ def dataset_name_for(ref: str, name: str | None) -> str:
 def plan_embedding(
     dataset: str, encoder: str, db_uri: str, work_dir: str, weights: str | None = None,
     shard_size: int = 64, dataset_name: str | None = None, options: dict[str, Any] | None = None,
+    encoder_options: dict[str, Any] | None = None,
 ) -> Plan:
     """Scan the dataset, drop items whose (id, content hash) is stored, cut the rest into shard files."""
     name = dataset_name_for(dataset, dataset_name)
     items = open_dataset(dataset, **(options or {})).items()
-    table = table_name(encoder, weights)
+    table = table_name(encoder, weights, encoder_options)
     known = VectorStore(db_uri).known(table, name)
     todo = [it for it in items if known.get(it.id) != it.content_hash]
     shards = _write_shards(todo, Path(work_dir), dataset, name, table, options or {}, max(1, shard_size))
@@ -93,14 +94,18 @@ def _write_shards(items: list[Item], root: Path, ref: str, name: str, table: str
     return paths
 
 
-@lru_cache(maxsize=2)
-def cached_encoder(encoder: str, weights: str | None, device: str):
+def cached_encoder(encoder: str, weights: str | None, device: str, options: dict[str, Any] | None = None):
     """One loaded model per worker process, reused across its shards."""
-    return build_encoder(encoder, weights=weights, device=device)
+    return _cached_encoder(encoder, weights, device, json.dumps(options or {}, sort_keys=True))
+
+
+@lru_cache(maxsize=2)
+def _cached_encoder(encoder: str, weights: str | None, device: str, options: str):
+    return build_encoder(encoder, weights=weights, device=device, **json.loads(options))
 
 
 def embed_shard(shard_path: str, encoder: str, db_uri: str, weights: str | None = None,
-                batch_size: int = 16, device: str = "cpu") -> ShardResult:
+                batch_size: int = 16, device: str = "cpu", encoder_options: dict[str, Any] | None = None) -> ShardResult:
     """Load, preprocess and encode one shard; store vectors and failures; never raise for one bad item."""
     import time
 
@@ -112,7 +117,7 @@ def embed_shard(shard_path: str, encoder: str, db_uri: str, weights: str | None 
     known = store.known(table, name)  # another run may have finished part of this shard
     items = [it for it in items if known.get(it.id) != it.content_hash]
     result.skipped = len(shard["items"]) - len(items)
-    model = cached_encoder(encoder, weights, device)
+    model = cached_encoder(encoder, weights, device, encoder_options)
     identity = model.identity()
     if store.has(table):
         store.check_identity(table, store.identity(table), identity)

@@ -37,10 +37,11 @@ class Features:
         return self.where(np.array([s == split for s in self.split], dtype=bool))
 
 
-def load_features(db_uri: str, encoder: str, dataset: str | None = None, weights: str | None = None) -> Features:
+def load_features(db_uri: str, encoder: str, dataset: str | None = None, weights: str | None = None,
+                  options: dict[str, Any] | None = None) -> Features:
     """All stored rows of one encoder's table (optionally one dataset), sorted by dataset and id."""
     store = VectorStore(db_uri)
-    table = table_name(encoder, weights)
+    table = table_name(encoder, weights, options)
     if not store.has(table):
         raise LookupError(f"no vectors for encoder {encoder!r} in {db_uri} (table {table!r}); run `embedflow embed` first")
     t = store.rows(table, dataset)

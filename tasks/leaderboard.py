@@ -39,8 +39,10 @@ def augmentation_sets(augment: list[str]) -> list[tuple[str, ...]]:
 def variant_encoder(encoder: str, combo: tuple[str, ...]) -> str | None:
     """The encoder whose table a combination reads (``-diff`` variants), or None if it has none."""
     from registry.augmentations import AUGMENTATIONS
+    from registry.catalog import load_catalog
     from registry.encoders import ENCODERS
 
+    load_catalog()
     name = encoder
     for aug in combo:
         suffix = AUGMENTATIONS.get(aug).variant_suffix
@@ -50,14 +52,14 @@ def variant_encoder(encoder: str, combo: tuple[str, ...]) -> str | None:
 
 
 def feature_matrix(db: str, encoder: str, combo: tuple[str, ...], dataset_ref: str, dataset_name: str,
-                   weights: str | None) -> tuple[Features, np.ndarray] | None:
+                   weights: str | None, options: dict[str, str] | None = None) -> tuple[Features, np.ndarray] | None:
     """Stored vectors of the (variant) encoder, with raw-sample augmentations fit on train and appended."""
     from registry.augmentations import AUGMENTATIONS
 
     name = variant_encoder(encoder, combo)
     if name is None:
         return None
-    feats = load_features(db, name, dataset_name, weights)
+    feats = load_features(db, name, dataset_name, weights, options)
     blocks = [feats.X]
     raw = [AUGMENTATIONS.get(a).raw_factory for a in combo if AUGMENTATIONS.get(a).raw_factory]
     if raw:
@@ -111,14 +113,15 @@ def to_rows(scores: list[Score]) -> list[dict[str, Any]]:
 
 
 def score_pair(db: str, encoder: str, weights: str | None, dataset_ref: str, dataset_name: str,
-               augment: list[str], heads: list[str], label: str, tracking_uri: str, experiment: str) -> list[dict]:
+               augment: list[str], heads: list[str], label: str, tracking_uri: str, experiment: str,
+               options: dict[str, str] | None = None) -> list[dict]:
     """Every augmentation combination x head for one (encoder, dataset); cached runs are reused, not refit."""
     from tasks.tracking import use_tracking
 
     use_tracking(tracking_uri, experiment)
     scores = []
     for combo in augmentation_sets(augment):
-        built = feature_matrix(db, encoder, combo, dataset_ref, dataset_name, weights)
+        built = feature_matrix(db, encoder, combo, dataset_ref, dataset_name, weights, options)
         if built is None:
             continue  # e.g. MiniRocket has no -diff variant
         feats, X = built

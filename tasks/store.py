@@ -17,14 +17,15 @@ class IdentityMismatch(ValueError):
     """A write would mix vectors of two different encoders in one table."""
 
 
-def table_name(encoder: str, weights: str | None = None) -> str:
-    """``speech/ge2e`` -> ``speech__ge2e``; non-default weights get a suffix of their source's hash."""
+def table_name(encoder: str, weights: str | None = None, options: dict[str, Any] | None = None) -> str:
+    """``speech/ge2e`` -> ``speech__ge2e``; non-default weights or recipe options add a hash suffix."""
     import hashlib
 
     base = re.sub(r"[^A-Za-z0-9_.-]", "_", encoder.replace("/", "__"))
-    if not weights:
+    if not weights and not options:
         return base
-    return f"{base}__{hashlib.sha256(weights.encode()).hexdigest()[:8]}"
+    key = json.dumps([weights, {k: str(v) for k, v in sorted((options or {}).items())}]) if options else weights
+    return f"{base}__{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
 def _quote(value: str) -> str:
