@@ -143,3 +143,28 @@ def make_voxceleb_dataset(root: str | Path, n_speakers: int = 40, utts_per_speak
         writer.writerow(["VoxCeleb1 ID", "height", "sex", "split"])
         writer.writerows(rows)
     return table
+
+
+def make_timit_dataset(root: str | Path, n_speakers: int = 12, utts_per_speaker: int = 3, seed: int = 1,
+                       seconds: float = 3.0) -> Path:
+    """Write a TIMIT-layout corpus (``TRAIN|TEST/DR1/<sex><id>/*.WAV`` + ``DOC/SPKRINFO.TXT``, heights in ft/in)."""
+    import soundfile as sf
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    lines = [";  ID  Sex DR Use  RecDate    BirthDate  Ht    Race Edu"]
+    for i in range(n_speakers):
+        sex = "M" if i % 2 == 0 else "F"
+        inches = round((rng.normal(178, 7) if sex == "M" else rng.normal(165, 7)) / 2.54)
+        spk = f"S{i:02d}0"
+        split, use = ("TEST", "TST") if i % 3 == 0 else ("TRAIN", "TRN")
+        voice = make_voice(spk, sex.lower(), inches * 2.54, rng)
+        folder = root / split / "DR1" / f"{sex}{spk}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for u in range(utts_per_speaker):
+            sf.write(str(folder / f"SX{u + 1}.WAV"), synthesize(voice, seconds, rng), SAMPLE_RATE,
+                     subtype="PCM_16", format="WAV")
+        lines.append(f"  {spk}  {sex}  1  {use}  03/03/86  06/17/60   {inches // 12}'{inches % 12}\"  WHT  BS")
+    (root / "DOC").mkdir(parents=True, exist_ok=True)
+    (root / "DOC" / "SPKRINFO.TXT").write_text("\n".join(lines) + "\n")
+    return root

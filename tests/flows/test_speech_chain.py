@@ -8,7 +8,7 @@ import pytest
 
 from flows.embed import run_embed
 from flows.params import EmbedParams
-from modalities.speech.synth import make_voxceleb_dataset
+from modalities.speech.synth import make_timit_dataset, make_voxceleb_dataset
 from tasks.store import VectorStore
 from tasks.train import train_heightceleb
 
@@ -35,11 +35,15 @@ def test_chain_embeds_trains_registers_and_serves(prefect_harness, voices, tmp_p
     first = _embed(root, table, db)
     assert (first["embedded"], first["failed"]) == (108, 0)
 
+    timit = make_timit_dataset(tmp_path / "TIMIT", n_speakers=12, utts_per_speaker=2, seconds=2.5)
+    run_embed(EmbedParams(dataset=f"timit:{timit}", encoder="speech/ge2e", db=db, dataset_name="timit"))
+
     result = train_heightceleb(db, "speech/ge2e", f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "artifacts"),
-                               dataset="vox", registered_name="hc", alias="champion")
+                               dataset="vox", timit_dataset="timit", registered_name="hc", alias="champion")
     m = result["metrics"]
     assert m["test_mae"] < 0.8 * m["test_mae_mean"], m  # clearly better than predicting the training mean
     assert m["test_sex_accuracy"] >= 0.8, m
+    assert m["timit_n"] == 4 and m["timit_sex_accuracy"] >= 0.75 and m["timit_mae"] < 10, m
     run = mlflow.get_run(result["run_id"])
     assert run.data.params["encoder"] == "speech/ge2e"
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result["run_id"], "plots")}
