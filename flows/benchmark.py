@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.embed import embed_flow
@@ -70,4 +71,6 @@ def benchmark_flow(params: BenchmarkParams) -> dict[str, Any]:
     rows = [row for f in futures for row in f.result()]
     out = publish_task(rows, tracking, params.experiment, params.output_csv)
     create_markdown_artifact(out["markdown"], key="leaderboard", description="test accuracy per cell")
-    return {"rows": rows, **out}
+    fresh = sum(not r["cached"] for r in rows)
+    return Completed(message=f"{len(rows)} cells: {fresh} scored, {len(rows) - fresh} from cache",
+                     data={"rows": rows, **out})

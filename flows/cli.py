@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from flows.settings import apply_quiet_env
+from flows.settings import Settings, apply_quiet_env
 
 app = typer.Typer(help="Frozen foundation-model embeddings, vector tables, tracked heads and served models.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -17,6 +20,14 @@ COMMAND_MODULES = (
     "flows.cli_benchmark",
     "flows.cli_ops",
 )
+
+
+@app.callback()
+def _root(home: Optional[Path] = typer.Option(None, "--home", help="data directory (default EMBEDFLOW_HOME, ~/.embedflow)")) -> None:
+    """Resolve the data directory before any command imports Prefect, so its home lives there too."""
+    if home is not None:
+        os.environ["EMBEDFLOW_HOME"] = str(home.expanduser())
+    os.environ.setdefault("PREFECT_HOME", str(Settings().prefect_dir))
 
 
 def build_app() -> typer.Typer:

@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
+from prefect.states import Completed
 
 from flows.params import EmbedParams, RunnerParams
 from flows.settings import Settings
@@ -46,8 +47,9 @@ def embed_flow(params: EmbedParams) -> dict[str, Any]:
     update_progress_artifact(progress, progress=100.0)
     summary = embed_summary(plan, results, db)
     create_markdown_artifact(summary_markdown(summary), key="embed-summary", description="embed run summary")
-    get_run_logger().info("embedded %(embedded)d, skipped %(skipped)d, failed %(failed)d", summary)
-    return summary
+    message = "embedded {embedded}, reused {reused}, skipped {skipped}, failed {failed}".format(**summary)
+    get_run_logger().info(message)
+    return Completed(message=message, data=summary)
 
 
 def run_embed(params: EmbedParams) -> dict[str, Any]:

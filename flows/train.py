@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed
 
 from flows.params import HeightCelebParams
 from flows.settings import Settings
@@ -26,4 +27,6 @@ def train_heightceleb_flow(params: HeightCelebParams) -> dict[str, Any]:
     rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(result["metrics"].items()))
     models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())
     create_markdown_artifact(f"| metric | value |\n|---|---|\n{rows}\n\nregistered: {models}", key="heightceleb-metrics")
-    return result
+    m = result["metrics"]
+    return Completed(message=f"test MAE {m['test_mae']:.2f} cm (training-mean {m['test_mae_mean']:.2f}), "
+                             f"sex accuracy {m['test_sex_accuracy']:.2f}; registered {models}", data=result)
