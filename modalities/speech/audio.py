@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modalities.base import Audio, ItemError
+from modalities.base import Audio, Item, ItemError
 
 
 def read_audio(path: str | Path, item_id: str | None = None) -> Audio:
@@ -29,6 +29,16 @@ def read_audio(path: str | Path, item_id: str | None = None) -> Audio:
     audio = Audio(waveform=np.ascontiguousarray(data.T), sample_rate=int(rate))
     check_audio(audio, name)
     return audio
+
+
+def read_item(item: Item) -> Audio:
+    """Read a dataset item's audio file; every error names the item."""
+    try:
+        return read_audio(item.uri, item.id)
+    except ItemError:
+        raise
+    except OSError as exc:
+        raise ItemError(f"{item.id} ({item.uri}): {exc}") from exc
 
 
 def check_audio(audio: Audio, name: str) -> None:

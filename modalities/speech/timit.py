@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from modalities.base import Audio, Dataset, Item, ItemError, file_sha256
-from modalities.speech.audio import read_audio
+from modalities.base import Audio, Dataset, Item, file_sha256
+from modalities.speech.audio import read_item
 from registry.datasets import DATASETS
 
 SPLITS = ("train", "test")
@@ -101,12 +101,7 @@ class TimitDataset(Dataset):
                     labels=labels, split=split, group=speaker)
 
     def load(self, item: Item) -> Audio:
-        try:
-            return read_audio(item.uri, item.id)
-        except ItemError:
-            raise
-        except OSError as exc:
-            raise ItemError(f"{item.id} ({item.uri}): {exc}") from exc
+        return read_item(item)
 
 
 def open_timit(arg: str, spkrinfo: str | None = None, **opts: Any) -> TimitDataset:
