@@ -1,4 +1,4 @@
-"""The embed flow: plan against the store, one task per shard, a summary artifact at the end."""
+"""The embed flow: plan against the store, one task per shard on the chosen runner, a summary artifact."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from prefect.states import Completed
 
 from flows.params import EmbedParams, RunnerParams
 from flows.settings import Settings
-from tasks.embed import embed_shard_task, plan_task
+from tasks.embed import ShardResult, embed_shard_task, plan_task
 from tasks.report import embed_summary, summary_markdown
 
 
@@ -29,22 +29,31 @@ def task_runner(runner: RunnerParams):
     return ThreadPoolTaskRunner(max_workers=runner.workers)
 
 
+@flow(name="embed-shards")
+def embed_shards_flow(shards: list[str], params: EmbedParams, db: str) -> list[ShardResult]:
+    """Submit one task per shard and report progress as they finish."""
+    progress = create_progress_artifact(progress=0.0, description=f"{len(shards)} shards to embed")
+    futures = [embed_shard_task.submit(path, params.encoder, db, params.weights, params.batch_size,
+                                       params.device, params.encoder_options) for path in shards]
+    results = []
+    for done in as_completed(futures):
+        results.append(done.result())
+        update_progress_artifact(progress, progress=100.0 * len(results) / len(futures))
+    return results
+
+
 @flow(name="embed", log_prints=True)
 def embed_flow(params: EmbedParams) -> dict[str, Any]:
-    """Wire plan -> shard tasks -> summary; every shard is resumable on its own."""
+    """Wire plan -> shard tasks (on the runner the parameters ask for) -> summary; shards resume on their own."""
     settings = Settings()
     db = params.db or settings.lancedb_uri
     work = str(settings.home / "shards")
     plan = plan_task(params.dataset, params.encoder, db, work, params.weights, params.shard_size,
                      params.dataset_name, params.options, params.encoder_options)
-    progress = create_progress_artifact(progress=0.0, description=f"{plan.pending} items to embed")
-    futures = [embed_shard_task.submit(path, params.encoder, db, params.weights, params.batch_size,
-                                       params.device, params.encoder_options) for path in plan.shards]
     results = []
-    for done in as_completed(futures):
-        results.append(done.result())
-        update_progress_artifact(progress, progress=100.0 * len(results) / max(1, len(futures)))
-    update_progress_artifact(progress, progress=100.0)
+    if plan.shards:
+        shards_flow = embed_shards_flow.with_options(task_runner=task_runner(params.runner))
+        results = shards_flow(plan.shards, params, db)
     summary = embed_summary(plan, results, db)
     create_markdown_artifact(summary_markdown(summary), key="embed-summary", description="embed run summary")
     message = "embedded {embedded}, reused {reused}, skipped {skipped}, failed {failed}".format(**summary)
@@ -53,5 +62,5 @@ def embed_flow(params: EmbedParams) -> dict[str, Any]:
 
 
 def run_embed(params: EmbedParams) -> dict[str, Any]:
-    """Run the flow on the runner the parameters ask for."""
-    return embed_flow.with_options(task_runner=task_runner(params.runner))(params)
+    """Run the embed flow in this process (the same code path a deployment runs)."""
+    return embed_flow(params)

@@ -17,7 +17,9 @@ def use_tracking(tracking_uri: str, experiment: str, artifact_root: str | None =
     import mlflow
 
     if tracking_uri.startswith("sqlite:///"):
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        store = Path(tracking_uri.removeprefix("sqlite:///"))
+        store.parent.mkdir(parents=True, exist_ok=True)
+        artifact_root = artifact_root or str(store.parent / "artifacts")  # never ./mlruns of the caller
     mlflow.set_tracking_uri(tracking_uri)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:

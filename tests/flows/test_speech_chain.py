@@ -2,7 +2,6 @@
 
 import base64
 
-import numpy as np
 import pandas as pd
 import pytest
 
