@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ try:
 except ImportError:  # pragma: no cover - mlflow is a hard dependency; keeps the module importable alone
     PythonModel = object
 
-MAX_AUDIO_BYTES = 20 * 1024 * 1024
+MAX_AUDIO_BYTES = int(os.environ.get("EMBEDFLOW_MAX_AUDIO_BYTES", 20 * 1024 * 1024))
 
 
 class BadRequest(ValueError):
@@ -115,11 +116,11 @@ def _audio_bytes(value: Any, row: int) -> bytes:
             data = f.read(MAX_AUDIO_BYTES + 1)
     else:
         if len(value) > MAX_AUDIO_BYTES * 4 // 3 + 4:
-            raise BadRequest(f"row {row}: audio larger than {MAX_AUDIO_BYTES // 2**20} MiB")
+            raise BadRequest(f"row {row}: audio larger than the {MAX_AUDIO_BYTES} byte limit")
         try:
             data = base64.b64decode(value, validate=True)
         except ValueError:
             raise BadRequest(f"row {row}: 'audio' is neither base64 nor a file:// path") from None
     if len(data) > MAX_AUDIO_BYTES:
-        raise BadRequest(f"row {row}: audio larger than {MAX_AUDIO_BYTES // 2**20} MiB")
+        raise BadRequest(f"row {row}: audio larger than the {MAX_AUDIO_BYTES} byte limit")
     return data

@@ -1,0 +1,79 @@
+"""Train and register a small real speech head, and run `embedflow serve` for it (tests and bench)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def register_speech_head(root: Path, name: str, speakers: int = 16) -> tuple[str, Path]:
+    """Synthetic voices -> GE2E vectors -> HeightCeleb head registered as NAME / NAME-head @champion."""
+    from flows.embed import run_embed
+    from flows.params import EmbedParams
+    from modalities.speech.synth import make_voxceleb_dataset
+    from tasks.train import train_heightceleb
+
+    table = make_voxceleb_dataset(root / "vox", n_speakers=speakers, utts_per_speaker=2, seed=5, seconds=2.0)
+    db, tracking = str(root / "db"), f"sqlite:///{root}/mlflow/mlflow.db"
+    run_embed(EmbedParams(dataset=f"voxceleb:{root / 'vox'}", encoder="speech/ge2e", db=db, dataset_name="vox",
+                          options={"heightceleb": str(table)}))
+    train_heightceleb(db, "speech/ge2e", tracking, dataset="vox", registered_name=name, alias="champion")
+    return tracking, next((root / "vox").rglob("*.wav"))
+
+
+class Server:
+    """`embedflow serve MODEL@ALIAS` in its own process group, stopped on exit."""
+
+    def __init__(self, model: str, tracking: str, log: Path, **env: str) -> None:
+        self.port = free_port()
+        self.log = open(log, "wb")
+        full_env = {**os.environ, "EMBEDFLOW_TRACKING_URI": tracking, **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", model, "--port", str(self.port)],
+                                     env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.log_path = log
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ping", timeout=5).status == 200:
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"server did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def post(self, body: bytes | dict) -> tuple[int, dict | str]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/invocations", data=data, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            text = err.read().decode(errors="replace")
+            try:
+                return err.code, json.loads(text)
+            except ValueError:
+                return err.code, text
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
