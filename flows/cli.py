@@ -34,13 +34,7 @@ def build_app() -> typer.Typer:
     """Attach every command module once."""
     if not getattr(app, "_embedflow_built", False):
         for name in COMMAND_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:
-                    raise
-                continue
-            module.register(app)
+            importlib.import_module(name).register(app)
         app._embedflow_built = True  # type: ignore[attr-defined]
     return app
 
