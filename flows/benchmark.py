@@ -8,6 +8,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.asyncutils import run_coro_as_sync
 
 from flows.embed import embed_flow
 from flows.params import BenchmarkParams, EmbedParams
@@ -64,8 +65,8 @@ def benchmark_flow(params: BenchmarkParams) -> dict[str, Any]:
         for encoder in params.encoders:
             weights, recipe = weights_for(encoder, ref, params.weights), recipe_for(encoder, ref)
             for variant in sorted({variant_encoder(encoder, c) for c in augmentation_sets(params.augment)} - {None}):
-                embed_flow(EmbedParams(dataset=ref, encoder=variant, db=db, weights=weights, dataset_name=ds_name,
-                                       encoder_options=recipe))
+                run_coro_as_sync(embed_flow(EmbedParams(dataset=ref, encoder=variant, db=db, weights=weights,
+                                                        dataset_name=ds_name, encoder_options=recipe)))
             futures.append(score_task.submit(db, encoder, weights, ref, ds_name, list(params.augment),
                                              params.heads, params.label, tracking, params.experiment, recipe))
     rows = [row for f in futures for row in f.result()]

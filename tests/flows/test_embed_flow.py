@@ -36,3 +36,21 @@ def test_dask_run_stores_the_same_vectors(prefect_harness, arrays_dir, tmp_path)
     a, b = load_features(str(tmp_path / "threads"), "test/tiny"), load_features(str(tmp_path / "dask"), "test/tiny")
     assert a.ids == b.ids and len(a.ids) == 12
     np.testing.assert_array_equal(a.X, b.X)
+
+
+def test_run_ends_with_counts_and_a_summary_artifact(prefect_harness, arrays_dir, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from flows.embed import embed_flow
+
+    state = run_coro_as_sync(embed_flow(_params(arrays_dir, str(tmp_path / "db")), return_state=True))
+    assert state.is_completed() and state.message == "embedded 12, reused 0, skipped 0, failed 0"
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    kinds = {(a.type, a.key) for a in found}
+    assert ("markdown", "embed-summary") in kinds and ("progress", None) in kinds
+    summary = next(a for a in found if a.key == "embed-summary")
+    assert "| 12 | 12 | 0 | 0 | 0 |" in summary.data
