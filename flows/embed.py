@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -33,10 +34,12 @@ def submit_shards(shards: list[str], params: EmbedParams, db: str) -> list[Shard
     progress = create_progress_artifact(progress=0.0, description=f"{len(shards)} shards to embed", _sync=True)
     futures = [embed_shard_task.submit(path, params.encoder, db, params.weights, params.batch_size,
                                        params.device, params.encoder_options) for path in shards]
-    results = []
+    results, shown = [], time.monotonic()
     for done in as_completed(futures):
         results.append(done.result())
-        update_progress_artifact(progress, progress=100.0 * len(results) / len(futures), _sync=True)
+        if time.monotonic() - shown > 1.0 or len(results) == len(futures):  # at most one API call a second
+            update_progress_artifact(progress, progress=100.0 * len(results) / len(futures), _sync=True)
+            shown = time.monotonic()
     return results
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -65,7 +66,8 @@ def plan_embedding(
     table = table_name(encoder, weights, encoder_options)
     known = VectorStore(db_uri).known(table, name)
     todo = [it for it in items if known.get(it.id) != it.content_hash]
-    shards = _write_shards(todo, Path(work_dir), dataset, name, table, options or {}, max(1, shard_size))
+    stamp = hashlib.sha256("".join(it.content_hash for it in items).encode()).hexdigest()[:16]
+    shards = _write_shards(todo, Path(work_dir), dataset, name, table, options or {}, max(1, shard_size), stamp)
     plan = Plan(table=table, dataset=name, total=len(items), skipped=len(items) - len(todo), shards=shards,
                 pending=len(todo))
     plan_path(work_dir, table, name).write_text(json.dumps(asdict(plan)))
@@ -78,13 +80,13 @@ def plan_path(work_dir: str | Path, table: str, dataset: str) -> Path:
 
 
 def _write_shards(items: list[Item], root: Path, ref: str, name: str, table: str,
-                  options: dict[str, Any], size: int) -> list[str]:
+                  options: dict[str, Any], size: int, stamp: str) -> list[str]:
     """Content-addressed shard files: a rerun of the same work reuses the same names."""
     root.mkdir(parents=True, exist_ok=True)
     paths = []
     for start in range(0, len(items), size):
         chunk = items[start : start + size]
-        body = {"dataset": ref, "name": name, "table": table, "options": options,
+        body = {"dataset": ref, "name": name, "table": table, "options": options, "stamp": stamp,
                 "items": [it.to_dict() for it in chunk]}
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
         path = root / f"{table}--{name}--{digest}.json"
@@ -94,14 +96,29 @@ def _write_shards(items: list[Item], root: Path, ref: str, name: str, table: str
     return paths
 
 
+_BUILD_LOCK = threading.Lock()  # model loaders (transformers) are not thread-safe
+
+
 def cached_encoder(encoder: str, weights: str | None, device: str, options: dict[str, Any] | None = None):
     """One loaded model per worker process, reused across its shards."""
-    return _cached_encoder(encoder, weights, device, json.dumps(options or {}, sort_keys=True))
+    with _BUILD_LOCK:
+        return _cached_encoder(encoder, weights, device, json.dumps(options or {}, sort_keys=True))
 
 
 @lru_cache(maxsize=2)
 def _cached_encoder(encoder: str, weights: str | None, device: str, options: str):
     return build_encoder(encoder, weights=weights, device=device, **json.loads(options))
+
+
+def cached_dataset(ref: str, options: dict[str, Any], stamp: str):
+    """One opened adapter per worker process and dataset version (the plan's stamp of every content hash)."""
+    with _BUILD_LOCK:
+        return _cached_dataset(ref, json.dumps(options, sort_keys=True), stamp)
+
+
+@lru_cache(maxsize=4)
+def _cached_dataset(ref: str, options: str, stamp: str):
+    return open_dataset(ref, **json.loads(options))
 
 
 def embed_shard(shard_path: str, encoder: str, db_uri: str, weights: str | None = None,
@@ -114,7 +131,7 @@ def embed_shard(shard_path: str, encoder: str, db_uri: str, weights: str | None 
     items = [Item.from_dict(d) for d in shard["items"]]
     store, table, name = VectorStore(db_uri), shard["table"], shard["name"]
     result = ShardResult(shard=shard_path)
-    known = store.known(table, name)  # another run may have finished part of this shard
+    known = store.known(table, name, [it.id for it in items])  # another run may have done part of it
     items = [it for it in items if known.get(it.id) != it.content_hash]
     result.skipped = len(shard["items"]) - len(items)
     model = cached_encoder(encoder, weights, device, encoder_options)
@@ -122,7 +139,8 @@ def embed_shard(shard_path: str, encoder: str, db_uri: str, weights: str | None 
     if store.has(table):
         store.check_identity(table, store.identity(table), identity)
     reuse = store.vectors_by_hash(table, [it.content_hash for it in items])
-    rows, failures = _encode_items(items, reuse, model, open_dataset(shard["dataset"], **shard["options"]), batch_size)
+    dataset = cached_dataset(shard["dataset"], shard["options"], shard.get("stamp", ""))
+    rows, failures = _encode_items(items, reuse, model, dataset, batch_size)
     store.upsert(table, identity, [dict(r, dataset=name) for r in rows])
     store.record_failures(table, name, failures)
     store.clear_failures(table, name, [r["id"] for r in rows])

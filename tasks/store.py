@@ -89,11 +89,15 @@ class VectorStore:
             query = query.where(where)
         return query.to_arrow()
 
-    def known(self, table: str, dataset: str) -> dict[str, str]:
-        """id -> content hash of what is already stored for a dataset."""
+    def known(self, table: str, dataset: str, ids: list[str] | None = None) -> dict[str, str]:
+        """id -> content hash of what is already stored for a dataset (optionally only these ids)."""
         if not self.has(table):
             return {}
-        t = self._scan(table, ["id", "content_hash"], f"dataset = {_quote(dataset)}")
+        where = f"dataset = {_quote(dataset)}"
+        if ids is not None:
+            keys = ", ".join(_quote(f"{dataset}::{i}") for i in ids) or "''"
+            where = f"key IN ({keys})"
+        t = self._scan(table, ["id", "content_hash"], where)
         return dict(zip(t["id"].to_pylist(), t["content_hash"].to_pylist()))
 
     def vectors_by_hash(self, table: str, hashes: list[str]) -> dict[str, np.ndarray]:
@@ -123,21 +127,24 @@ class VectorStore:
         if not rows:
             return 0
         tbl = self.ensure_table(table, identity)
-        now = _now()
-        data = pa.Table.from_pylist(
-            [
-                {
-                    "dataset": r["dataset"], "id": r["id"], "key": f"{r['dataset']}::{r['id']}",
-                    "uri": r.get("uri"), "content_hash": r["content_hash"], "split": r.get("split"),
-                    "group": r.get("group"), "labels": json.dumps(r.get("labels") or {}, sort_keys=True, default=str),
-                    "vector": np.asarray(r["vector"], dtype=np.float32).tolist(), "embedded_at": now,
-                }
-                for r in rows
-            ],
-            schema=tbl.schema,
-        )
-        tbl.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        tbl.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(
+            self._arrow_rows(rows, tbl.schema))
         return len(rows)
+
+    @staticmethod
+    def _arrow_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+        """Columns built directly; vectors go from one numpy block into a fixed-size list (no Python floats)."""
+        col = lambda name: [r.get(name) for r in rows]  # noqa: E731
+        vectors = np.stack([np.asarray(r["vector"], dtype=np.float32).reshape(-1) for r in rows])
+        columns = {
+            "dataset": col("dataset"), "id": col("id"), "key": [f"{r['dataset']}::{r['id']}" for r in rows],
+            "uri": col("uri"), "content_hash": col("content_hash"), "split": col("split"), "group": col("group"),
+            "labels": [json.dumps(r.get("labels") or {}, sort_keys=True, default=str) for r in rows],
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1]),
+            "embedded_at": [_now()] * len(rows),
+        }
+        arrays = [c if isinstance(c, pa.Array) else pa.array(c, type=schema.field(n).type) for n, c in columns.items()]
+        return pa.Table.from_arrays(arrays, schema=schema)
 
     def record_failures(self, table: str, dataset: str, failures: list[dict[str, Any]]) -> None:
         """Remember why items failed (one row per item, replaced on a later failure)."""
