@@ -210,7 +210,7 @@ def bench_leaderboard(args, tmp: Path) -> None:
     """Part 2: the whole leaderboard cold, then again warm (embeddings and scores cached)."""
     from prefect import flow
 
-    from flows.benchmark import benchmark_flow
+    from flows.benchmark import run_benchmark
     from flows.params import BenchmarkParams
     from tasks.tracking import use_tracking
 
@@ -226,10 +226,10 @@ def bench_leaderboard(args, tmp: Path) -> None:
                              tracking_uri=tracking)
     forget_models()
     t0 = time.perf_counter()
-    cold = benchmark_flow(params)
+    cold = run_benchmark(params)
     cold_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    warm = benchmark_flow(params)
+    warm = run_benchmark(params)
     warm_s = time.perf_counter() - t0
     print(f"\n== leaderboard: {encoders} x {params.datasets} x augment {augment} x {params.heads} ==")
     print(warm["markdown"])

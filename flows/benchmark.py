@@ -8,12 +8,11 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.asyncutils import run_coro_as_sync
 
 from flows.embed import embed_flow
 from flows.params import BenchmarkParams, EmbedParams
 from flows.settings import Settings
-from tasks.embed import dataset_name_for
+from tasks.embed import dataset_name_for, pending_count
 from tasks.leaderboard import augmentation_sets, publish, score_pair, variant_encoder
 
 DEFAULT_ADAPTER = {"timeseries": "ucr", "cardiac": "ecgsim", "speech": "voxceleb"}
@@ -54,7 +53,7 @@ def recipe_for(encoder: str, ref: str) -> dict[str, str]:
 
 
 @flow(name="benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
-def benchmark_flow(params: BenchmarkParams) -> dict[str, Any]:
+async def benchmark_flow(params: BenchmarkParams) -> dict[str, Any]:
     """Embeddings are cached in LanceDB and scores in MLflow, so a rerun recomputes nothing."""
     settings = Settings()
     db, tracking = params.db or settings.lancedb_uri, params.tracking_uri or settings.mlflow_uri
@@ -65,13 +64,21 @@ def benchmark_flow(params: BenchmarkParams) -> dict[str, Any]:
         for encoder in params.encoders:
             weights, recipe = weights_for(encoder, ref, params.weights), recipe_for(encoder, ref)
             for variant in sorted({variant_encoder(encoder, c) for c in augmentation_sets(params.augment)} - {None}):
-                run_coro_as_sync(embed_flow(EmbedParams(dataset=ref, encoder=variant, db=db, weights=weights,
-                                                        dataset_name=ds_name, encoder_options=recipe)))
+                if pending_count(ref, variant, db, weights, ds_name, recipe):  # an embed run only if there is work
+                    await embed_flow(EmbedParams(dataset=ref, encoder=variant, db=db, weights=weights,
+                                                 dataset_name=ds_name, encoder_options=recipe))
             futures.append(score_task.submit(db, encoder, weights, ref, ds_name, list(params.augment),
                                              params.heads, params.label, tracking, params.experiment, recipe))
     rows = [row for f in futures for row in f.result()]
     out = publish_task(rows, tracking, params.experiment, params.output_csv)
-    create_markdown_artifact(out["markdown"], key="leaderboard", description="test accuracy per cell")
+    create_markdown_artifact(out["markdown"], key="leaderboard", description="test accuracy per cell", _sync=True)
     fresh = sum(not r["cached"] for r in rows)
     return Completed(message=f"{len(rows)} cells: {fresh} scored, {len(rows) - fresh} from cache",
                      data={"rows": rows, **out})
+
+
+def run_benchmark(params: BenchmarkParams) -> dict[str, Any]:
+    """Run the leaderboard flow in this process (the code path a deployment runs)."""
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    return run_coro_as_sync(benchmark_flow(params))

@@ -26,14 +26,14 @@ def benchmark(
     db: Optional[str] = typer.Option(None), tracking_uri: Optional[str] = typer.Option(None),
 ) -> None:
     """Embed each dataset with each encoder (cached), train each head, score, and print the leaderboard."""
-    from flows.benchmark import benchmark_flow
+    from flows.benchmark import run_benchmark
     from flows.params import DEFAULT_HEADS, BenchmarkParams
 
     params = BenchmarkParams(
         modality=modality, encoders=_split(encoders), datasets=_split(datasets), augment=_split(augment),
         heads=_split(heads) if heads else list(DEFAULT_HEADS), db=db, tracking_uri=tracking_uri, output_csv=output,
         weights=dict(w.split("=", 1) for w in weights))
-    result = benchmark_flow(params)
+    result = run_benchmark(params)
     print_leaderboard(result["rows"])
     console.print(f"MLflow run {result['run_id']} holds leaderboard.csv, leaderboard.png and leaderboard.md"
                   + (f"; CSV written to {output}" if output else ""))

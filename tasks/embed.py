@@ -74,6 +74,14 @@ def plan_embedding(
     return plan
 
 
+def pending_count(dataset: str, encoder: str, db_uri: str, weights: str | None = None,
+                  dataset_name: str | None = None, encoder_options: dict[str, Any] | None = None) -> int:
+    """How many items are new or changed, without writing a plan: lets a caller skip a no-op run."""
+    name = dataset_name_for(dataset, dataset_name)
+    known = VectorStore(db_uri).known(table_name(encoder, weights, encoder_options), name)
+    return sum(known.get(it.id) != it.content_hash for it in open_dataset(dataset).items())
+
+
 def plan_path(work_dir: str | Path, table: str, dataset: str) -> Path:
     """Where the latest plan of (table, dataset) is kept, for progress displays."""
     return Path(work_dir) / f"{table}--{dataset}.plan.json"

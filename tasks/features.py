@@ -22,6 +22,7 @@ class Features:
     group: list[str | None]
     identity: dict[str, Any]
     datasets: list[str]
+    hashes: list[str]
 
     def label(self, name: str) -> np.ndarray:
         """One label column as an object array (None where absent)."""
@@ -31,7 +32,7 @@ class Features:
         idx = np.flatnonzero(mask)
         pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
         return Features(pick(self.ids), self.X[idx], pick(self.labels), pick(self.split), pick(self.group),
-                        self.identity, pick(self.datasets))
+                        self.identity, pick(self.datasets), pick(self.hashes))
 
     def of_split(self, split: str) -> Features:
         return self.where(np.array([s == split for s in self.split], dtype=bool))
@@ -51,5 +52,5 @@ def load_features(db_uri: str, encoder: str, dataset: str | None = None, weights
     return Features(
         ids=t["id"].to_pylist(), X=X, labels=[json.loads(s or "{}") for s in t["labels"].to_pylist()],
         split=t["split"].to_pylist(), group=t["group"].to_pylist(), identity=store.identity(table),
-        datasets=t["dataset"].to_pylist(),
+        datasets=t["dataset"].to_pylist(), hashes=t["content_hash"].to_pylist(),
     )

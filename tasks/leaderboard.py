@@ -51,22 +51,17 @@ def variant_encoder(encoder: str, combo: tuple[str, ...]) -> str | None:
     return name if name in ENCODERS else None
 
 
-def feature_matrix(db: str, encoder: str, combo: tuple[str, ...], dataset_ref: str, dataset_name: str,
-                   weights: str | None, options: dict[str, str] | None = None) -> tuple[Features, np.ndarray] | None:
-    """Stored vectors of the (variant) encoder, with raw-sample augmentations fit on train and appended."""
+def feature_matrix(feats: Features, combo: tuple[str, ...], dataset_ref: str) -> np.ndarray:
+    """Stored vectors, with raw-sample augmentations fit on the train split and appended."""
     from registry.augmentations import AUGMENTATIONS
 
-    name = variant_encoder(encoder, combo)
-    if name is None:
-        return None
-    feats = load_features(db, name, dataset_name, weights, options)
     blocks = [feats.X]
     raw = [AUGMENTATIONS.get(a).raw_factory for a in combo if AUGMENTATIONS.get(a).raw_factory]
     if raw:
         samples = _raw_samples(dataset_ref, feats.ids)
         train = [s for s, sp in zip(samples, feats.split) if sp == "train"]
         blocks += [factory().fit(train).transform(samples) for factory in raw]
-    return feats, np.hstack(blocks).astype(np.float32)
+    return np.hstack(blocks).astype(np.float32)
 
 
 def _raw_samples(dataset_ref: str, ids: list[str]) -> list[Any]:
@@ -77,11 +72,10 @@ def _raw_samples(dataset_ref: str, ids: list[str]) -> list[Any]:
     return [ds.load(by_id[i]) for i in ids]
 
 
-def cache_key(feats: Features, X: np.ndarray, combo: tuple[str, ...], head: str, label: str) -> str:
-    """Same features, same augmentation, same head -> same key: a rerun reuses the score."""
+def cache_key(feats: Features, combo: tuple[str, ...], head: str, label: str) -> str:
+    """Same stored vectors (identity + item content), augmentation, head and labels -> same key."""
     h = hashlib.sha256(json.dumps([feats.identity, combo, head, label], sort_keys=True).encode())
-    h.update(json.dumps([feats.ids, feats.split, [lab.get(label) for lab in feats.labels]]).encode())
-    h.update(np.ascontiguousarray(X).tobytes())
+    h.update(json.dumps([feats.ids, feats.hashes, feats.split, [lab.get(label) for lab in feats.labels]]).encode())
     return h.hexdigest()[:32]
 
 
@@ -99,13 +93,16 @@ def score_head(feats: Features, X: np.ndarray, head: str, label: str) -> tuple[f
     return float(np.mean(pred == y[test])), int(train.sum()), int(test.sum()), (y[test], pred)
 
 
-def cached_score(key: str) -> dict[str, Any] | None:
-    """The finished MLflow run that already scored these features with this head, if any."""
+def cached_scores(keys: list[str], encoder: str, dataset: str) -> dict[str, dict[str, Any]]:
+    """Finished MLflow runs that already scored these keys: one search per (encoder, dataset)."""
     import mlflow
 
-    runs = mlflow.search_runs(filter_string=f"tags.`{CACHE_TAG}` = '{key}' and attributes.status = 'FINISHED'",
-                              max_results=1, output_format="list", search_all_experiments=False)
-    return None if not runs else {"run_id": runs[0].info.run_id, **runs[0].data.metrics}
+    query = (f"tags.`embedflow.kind` = 'leaderboard-cell' and params.encoder = '{encoder}' and "
+             f"params.dataset = '{dataset}' and attributes.status = 'FINISHED'")
+    runs = mlflow.search_runs(filter_string=query, output_format="list", search_all_experiments=False)
+    wanted = set(keys)
+    return {r.data.tags[CACHE_TAG]: {"run_id": r.info.run_id, **r.data.metrics}
+            for r in runs if r.data.tags.get(CACHE_TAG) in wanted}
 
 
 def to_rows(scores: list[Score]) -> list[dict[str, Any]]:
@@ -115,30 +112,36 @@ def to_rows(scores: list[Score]) -> list[dict[str, Any]]:
 def score_pair(db: str, encoder: str, weights: str | None, dataset_ref: str, dataset_name: str,
                augment: list[str], heads: list[str], label: str, tracking_uri: str, experiment: str,
                options: dict[str, str] | None = None) -> list[dict]:
-    """Every augmentation combination x head for one (encoder, dataset); cached runs are reused, not refit."""
+    """Every augmentation combination x head for one (encoder, dataset); cached cells are reused, not refit."""
     from tasks.tracking import use_tracking
 
     use_tracking(tracking_uri, experiment)
     scores = []
     for combo in augmentation_sets(augment):
-        built = feature_matrix(db, encoder, combo, dataset_ref, dataset_name, weights, options)
-        if built is None:
+        name = variant_encoder(encoder, combo)
+        if name is None:
             continue  # e.g. MiniRocket has no -diff variant
-        feats, X = built
+        feats = load_features(db, name, dataset_name, weights, options)
+        keys = {head: cache_key(feats, combo, head, label) for head in heads}
+        hits, X = cached_scores(list(keys.values()), encoder, dataset_name), None
         for head in heads:
-            scores.append(_score_cell(feats, X, encoder, dataset_name, combo, head, label))
+            hit = hits.get(keys[head])
+            if hit is None:
+                X = feature_matrix(feats, combo, dataset_ref) if X is None else X
+            scores.append(_cached_cell(hit, encoder, dataset_name, combo, head) if hit else
+                          _score_cell(feats, X, encoder, dataset_name, combo, head, label, keys[head]))
     return to_rows(scores)
 
 
-def _score_cell(feats, X, encoder, dataset_name, combo, head, label) -> Score:
+def _cached_cell(hit, encoder, dataset_name, combo, head) -> Score:
+    return Score(encoder, dataset_name, "+".join(combo) or "none", head, hit["accuracy"], int(hit["n_train"]),
+                 int(hit["n_test"]), cached=True, run_id=hit["run_id"])
+
+
+def _score_cell(feats, X, encoder, dataset_name, combo, head, label, key) -> Score:
     import mlflow
 
     aug = "+".join(combo) or "none"
-    key = cache_key(feats, X, combo, head, label)
-    hit = cached_score(key)
-    if hit is not None:
-        return Score(encoder, dataset_name, aug, head, hit["accuracy"], int(hit["n_train"]), int(hit["n_test"]),
-                     cached=True, run_id=hit["run_id"])
     accuracy, n_train, n_test, (y, pred) = score_head(feats, X, head, label)
     with mlflow.start_run(run_name=f"{encoder}|{dataset_name}|{aug}|{head}") as run:
         mlflow.set_tags({CACHE_TAG: key, "embedflow.kind": "leaderboard-cell"})

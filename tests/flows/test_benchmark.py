@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from flows.benchmark import benchmark_flow, dataset_ref
+from flows.benchmark import dataset_ref, run_benchmark
 from flows.params import BenchmarkParams
 
 
@@ -22,7 +22,7 @@ def test_leaderboard_cold_then_cached(prefect_harness, tmp_path):
                              augment=["stats"], heads=["classify/ridge", "classify/logreg"],
                              db=str(tmp_path / "db"), tracking_uri=f"sqlite:///{tmp_path}/ml.db",
                              output_csv=str(tmp_path / "board.csv"))
-    cold = benchmark_flow(params)
+    cold = run_benchmark(params)
     assert len(cold["rows"]) == 4 and not any(r["cached"] for r in cold["rows"])
     with open(tmp_path / "board.csv") as f:
         rows = list(csv.DictReader(f))
@@ -33,6 +33,6 @@ def test_leaderboard_cold_then_cached(prefect_harness, tmp_path):
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(cold["run_id"])}
     assert {"leaderboard.csv", "leaderboard.png", "leaderboard.md"} <= names
 
-    warm = benchmark_flow(params)
+    warm = run_benchmark(params)
     assert all(r["cached"] for r in warm["rows"])
     assert [r["accuracy"] for r in warm["rows"]] == [r["accuracy"] for r in cold["rows"]]

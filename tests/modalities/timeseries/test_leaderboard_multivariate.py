@@ -2,7 +2,7 @@
 
 import pytest
 
-from flows.benchmark import benchmark_flow, recipe_for
+from flows.benchmark import recipe_for, run_benchmark
 from flows.params import BenchmarkParams
 from tasks.store import VectorStore, table_name
 
@@ -18,7 +18,7 @@ def test_basicmotions_with_tirex_diff_and_stats(prefect_harness, tirex_dir, tmp_
     params = BenchmarkParams(encoders=["timeseries/tirex"], datasets=["BasicMotions"], augment=["diff", "stats"],
                              heads=["classify/logreg"], weights={"timeseries/tirex": str(tirex_dir)},
                              db=str(tmp_path / "db"), tracking_uri=f"sqlite:///{tmp_path}/ml.db")
-    rows = benchmark_flow(params)["rows"]
+    rows = run_benchmark(params)["rows"]
     assert sorted(r["augmentation"] for r in rows) == ["diff", "diff+stats", "none", "stats"]
     assert all(r["n_train"] == 40 and r["n_test"] == 40 for r in rows)
     store = VectorStore(str(tmp_path / "db"))
