@@ -24,7 +24,7 @@ def latencies(server, body: dict, n: int) -> np.ndarray:
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
-        status, answer = server.post(body)
+        status, answer = server.post_keepalive(body)
         out.append(time.perf_counter() - t0)
         assert status == 200, answer
     return np.array(out) * 1000

@@ -18,12 +18,18 @@ class PerRowHeight:
         self.head = head
 
     def predict_vectors(self, X: np.ndarray):
+        """The head's own models row by row (a row is its own speaker mean), without grouping overhead."""
         import pandas as pd
 
-        rows = [f"{i:09d}" for i in range(len(X))]
-        pred = self.head.predict(np.asarray(X), rows).set_index("group").loc[rows]
-        return pd.DataFrame({"height_cm": pred["height_pred"].to_numpy(float), "sex": pred["sex_pred"].astype(str).to_numpy(),
-                             "sex_prob": pred["sex_prob"].to_numpy(float)})
+        head, X = self.head, np.asarray(X, dtype=np.float64)
+        proba = head.sex_model_.predict_proba(X)
+        sex = np.asarray(head.sex_model_.classes_)[proba.argmax(axis=1)]
+        height = np.empty(len(X))
+        for s, model in head.height_models_.items():
+            rows = sex == s
+            if rows.any():
+                height[rows] = np.ravel(model.predict(X[rows]))
+        return pd.DataFrame({"height_cm": height, "sex": sex.astype(str), "sex_prob": proba.max(axis=1)})
 
 
 def _columns(feats: Features) -> tuple[list, np.ndarray, np.ndarray]:

@@ -56,6 +56,16 @@ class Server:
                 time.sleep(0.5)
         raise RuntimeError(f"server did not start:\n{self.log_path.read_text()[-3000:]}")
 
+    def post_keepalive(self, body: dict) -> tuple[int, dict]:
+        """One persistent connection, as a client library's session would use."""
+        import http.client
+
+        if getattr(self, "_conn", None) is None:
+            self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        self._conn.request("POST", "/invocations", json.dumps(body), {"Content-Type": "application/json"})
+        resp = self._conn.getresponse()
+        return resp.status, json.loads(resp.read())
+
     def post(self, body: bytes | dict) -> tuple[int, dict | str]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}/invocations", data=data, method="POST",
