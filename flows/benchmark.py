@@ -66,7 +66,7 @@ async def benchmark_flow(params: BenchmarkParams) -> dict[str, Any]:
             for variant in sorted({variant_encoder(encoder, c) for c in augmentation_sets(params.augment)} - {None}):
                 if pending_count(ref, variant, db, weights, ds_name, recipe):  # an embed run only if there is work
                     await embed_flow(EmbedParams(dataset=ref, encoder=variant, db=db, weights=weights,
-                                                 dataset_name=ds_name, encoder_options=recipe))
+                                                 dataset_name=ds_name, encoder_options=recipe, shard_size=512))
             futures.append(score_task.submit(db, encoder, weights, ref, ds_name, list(params.augment),
                                              params.heads, params.label, tracking, params.experiment, recipe))
     rows = [row for f in futures for row in f.result()]
