@@ -11,7 +11,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-HEIGHTCELEB_CSV = Path(os.environ.get("EMBEDFLOW_TEST_HEIGHTCELEB", "/work/shared/data/heightceleb/height_celeb.csv"))
+_BESIDE_CHECKOUT = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "heightceleb" / "height_celeb.csv"
+HEIGHTCELEB_CSV = Path(os.environ.get("EMBEDFLOW_TEST_HEIGHTCELEB", _BESIDE_CHECKOUT))  # ../shared, never copied in
 
 
 @pytest.fixture(scope="session")
