@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,23 @@ def use_tracking(tracking_uri: str, experiment: str, artifact_root: str | None =
         exp_id = mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
+
+
+@contextmanager
+def _quiet_mlflow():
+    """Silence MLflow's advice about type hints, input examples and pickled models while logging a head."""
+    import logging
+    import warnings
+
+    logger = logging.getLogger("mlflow.pyfunc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def head_signature(head: Any, meta: dict[str, Any], X_example):
@@ -60,10 +78,11 @@ def log_head(head: Any, meta: dict[str, Any], signature, registered_name: str | 
         head_path, meta_path = Path(tmp) / "head.joblib", Path(tmp) / "meta.json"
         joblib.dump(head, head_path)
         meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
-        info = mlflow.pyfunc.log_model(
-            name=name, python_model=HeadModel(), artifacts={"head": str(head_path), "meta": str(meta_path)},
-            signature=signature, pip_requirements=PIP_REQUIREMENTS, registered_model_name=registered_name,
-        )
+        with _quiet_mlflow():  # the signature is explicit; the adapter class is importable, not code-in-pickle
+            info = mlflow.pyfunc.log_model(
+                name=name, python_model=HeadModel(), artifacts={"head": str(head_path), "meta": str(meta_path)},
+                signature=signature, pip_requirements=PIP_REQUIREMENTS, registered_model_name=registered_name,
+            )
     version = getattr(info, "registered_model_version", None)
     if registered_name and alias and version is not None:
         mlflow.MlflowClient().set_registered_model_alias(registered_name, alias, str(version))
