@@ -28,6 +28,7 @@ def _root(home: Optional[Path] = typer.Option(None, "--home", help="data directo
     if home is not None:
         os.environ["EMBEDFLOW_HOME"] = str(home.expanduser())
     os.environ.setdefault("PREFECT_HOME", str(Settings().prefect_dir))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect's SQLite needs the folder
 
 
 def build_app() -> typer.Typer:

@@ -52,3 +52,12 @@ def test_encoders_lists_registry_with_availability():
 def test_bad_option_is_a_clear_error():
     out = runner.invoke(build_app(), ["embed", "--dataset", "arrays:/x", "--encoder", "test/tiny", "-o", "novalue"])
     assert out.exit_code != 0 and "KEY=VALUE" in out.output
+
+
+def test_home_flag_holds_the_prefect_home(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "EMBEDFLOW_HOME")}
+    home = tmp_path / "new-home"
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "--home", str(home), "encoders"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (home / "prefect").is_dir()  # Prefect's ephemeral SQLite cannot create a missing folder
