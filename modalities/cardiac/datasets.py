@@ -12,7 +12,7 @@ import csv
 import hashlib
 import json
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from modalities.base import Dataset, Item, ItemError, file_sha256
-from modalities.cardiac.signal import WINDOW_SECONDS, CardiacSeries, canonical_lead, default_leads, window_bounds
+from modalities.cardiac.signal import WINDOW_SECONDS, CardiacSeries, canonical_lead, sample_leads, window_bounds
 from registry.datasets import DATASETS
 
 
@@ -200,14 +200,9 @@ class ArrayFiles(WindowedRecords):
             values, names = read_array(path, self.layout)
         except Exception as exc:
             raise ItemError(f"{item.id}: cannot read ECG array {path} ({exc})") from None
-        leads = self.leads or names
-        try:
-            leads = leads or default_leads(values.shape[0])
-        except ValueError as exc:
-            raise ItemError(f"{item.id}: {exc}") from None
-        if len(leads) != values.shape[0]:
-            raise ItemError(f"{item.id}: {values.shape[0]} channels in {path} but {len(leads)} lead names")
-        return CardiacSeries(np.asarray(values[:, start:stop], dtype=np.float32), self.sample_rate, tuple(leads))
+        series = CardiacSeries(np.asarray(values[:, start:stop], dtype=np.float32), self.sample_rate,
+                               tuple(self.leads or names or ()))
+        return replace(series, leads=sample_leads(series, item.id))  # default names, one per channel
 
 
 def read_array(path: str, layout: str = "auto") -> tuple[np.ndarray, tuple[str, ...]]:
