@@ -1,7 +1,7 @@
 # Two entry points: `make demo` (set up, then run the offline end-to-end job) and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.embedflow-installed
+STAMP := $(VENV)/.embedforge-installed
 PYTEST_ARGS ?=
 
 export HF_HUB_OFFLINE := 1
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/embedflow demo
+	$(VENV)/bin/embedforge demo
 
 test: $(STAMP)
 	$(PY) -m pytest -ra $(PYTEST_ARGS)

@@ -17,8 +17,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def bare_loop(files: list[Path], encoder: str, weights: str | None, batch_size: int) -> float:
     """Same encoder, same files, same batch size: read -> preprocess -> encode, nothing else."""
-    from modalities.speech.audio import read_audio
-    from registry.encoders import build_encoder
+    from embedforge.modalities.speech.audio import read_audio
+    from embedforge.registry.encoders import build_encoder
 
     t0 = time.perf_counter()
     model = build_encoder(encoder, weights=weights)
@@ -30,8 +30,8 @@ def bare_loop(files: list[Path], encoder: str, weights: str | None, batch_size: 
 
 def naive_loop(files: list[Path], encoder: str, weights: str | None) -> float:
     """What a hand-written script does: one forward call per file."""
-    from modalities.speech.audio import read_audio
-    from registry.encoders import build_encoder
+    from embedforge.modalities.speech.audio import read_audio
+    from embedforge.registry.encoders import build_encoder
 
     t0 = time.perf_counter()
     model = build_encoder(encoder, weights=weights)
@@ -41,8 +41,8 @@ def naive_loop(files: list[Path], encoder: str, weights: str | None) -> float:
 
 
 def flow_run(root: Path, table: Path, db: str, encoder: str, weights: str | None, batch_size: int) -> tuple[float, dict]:
-    from flows.embed import run_embed
-    from flows.params import EmbedParams
+    from embedforge.flows.embed import run_embed
+    from embedforge.flows.params import EmbedParams
 
     params = EmbedParams(dataset=f"voxceleb:{root}", encoder=encoder, db=db, weights=weights, dataset_name="bench",
                          options={"heightceleb": str(table)}, shard_size=64, batch_size=batch_size)
@@ -61,16 +61,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
-    from flows.settings import apply_quiet_env
+    from embedforge.flows.settings import apply_quiet_env
 
     apply_quiet_env()
-    from modalities.speech.synth import make_voxceleb_dataset
+    from embedforge.modalities.speech.synth import make_voxceleb_dataset
     from prefect import flow
 
-    from tasks.store import VectorStore
+    from embedforge.tasks.store import VectorStore
 
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("EMBEDFLOW_HOME", tmp)
+        os.environ.setdefault("EMBEDFORGE_HOME", tmp)
         root = Path(tmp) / "vox"
         table = make_voxceleb_dataset(root, args.speakers, args.utterances, seed=3, seconds=args.seconds)
         files = sorted(root.rglob("*.wav"))

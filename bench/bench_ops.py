@@ -26,8 +26,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def register() -> None:
     """Two synthetic encoders over the ``arrays`` adapter of tests/fakes.py (idempotent: Dask workers import this)."""
-    from modalities.base import Encoder, EncoderSpec
-    from registry.encoders import ENCODERS, register_encoder
+    from embedforge.modalities.base import Encoder, EncoderSpec
+    from embedforge.registry.encoders import ENCODERS, register_encoder
 
     class Synthetic(Encoder):
         def __init__(self, spec: EncoderSpec, iters: int) -> None:
@@ -66,7 +66,7 @@ def iters_per_ms() -> float:
 
 
 if __name__ != "__main__":
-    register()  # imported through EMBEDFLOW_PLUGINS by flow runs and Dask workers
+    register()  # imported through EMBEDFORGE_PLUGINS by flow runs and Dask workers
 
 
 def free_port() -> int:
@@ -85,7 +85,7 @@ def make_items(root: Path, n: int) -> Path:
 
 def plain(data: Path, encoder: str, db: str, work: str, shard_size: int) -> float:
     """The same plan and shard functions called directly: no Prefect at all."""
-    from tasks.embed import embed_shard, plan_embedding
+    from embedforge.tasks.embed import embed_shard, plan_embedding
 
     t0 = time.perf_counter()
     plan = plan_embedding(f"arrays:{data}", encoder, db, work, shard_size=shard_size, dataset_name="b")
@@ -95,8 +95,8 @@ def plain(data: Path, encoder: str, db: str, work: str, shard_size: int) -> floa
 
 
 def flow(data: Path, encoder: str, db: str, shard_size: int, runner: dict) -> float:
-    from flows.embed import run_embed
-    from flows.params import EmbedParams
+    from embedforge.flows.embed import run_embed
+    from embedforge.flows.params import EmbedParams
 
     params = EmbedParams(dataset=f"arrays:{data}", encoder=encoder, db=db, shard_size=shard_size, batch_size=16,
                          dataset_name="b", runner=runner)
@@ -123,22 +123,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     os.environ["BENCH_BUSY_ITERS"] = str(int(args.busy_ms * iters_per_ms()))
-    os.environ["EMBEDFLOW_PLUGINS"] = "tests.fakes,bench.bench_ops"
+    os.environ["EMBEDFORGE_PLUGINS"] = "tests.fakes,bench.bench_ops"
 
-    from flows.settings import Settings, apply_quiet_env
-    from flows.stack import prefect_api_url, stack_down, stack_up
+    from embedforge.flows.settings import Settings, apply_quiet_env
+    from embedforge.infra.stack import prefect_api_url, stack_down, stack_up
 
     apply_quiet_env()
     with tempfile.TemporaryDirectory(prefix="bench-ops-") as tmp_name:
         tmp = Path(tmp_name)
         settings = Settings(home=tmp / "home", prefect_port=free_port(), mlflow_port=free_port(),
-                            plugins=os.environ["EMBEDFLOW_PLUGINS"])
+                            plugins=os.environ["EMBEDFORGE_PLUGINS"])
         t0 = time.perf_counter()
         entries = stack_up(settings)
         print(f"stack up: {time.perf_counter() - t0:.1f} s "
               f"(prefect {entries['prefect-server']['ready_s']} s, mlflow {entries['mlflow']['ready_s']} s, "
               f"worker {entries['prefect-worker']['ready_s']} s after the server)")
-        os.environ.update({"PREFECT_API_URL": prefect_api_url(settings), "EMBEDFLOW_HOME": str(settings.home)})
+        os.environ.update({"PREFECT_API_URL": prefect_api_url(settings), "EMBEDFORGE_HOME": str(settings.home)})
         try:
             measure(args, tmp)
         finally:

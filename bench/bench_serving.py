@@ -35,13 +35,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
 
-    from flows.settings import apply_quiet_env
+    from embedforge.flows.settings import apply_quiet_env
 
     apply_quiet_env()
     from tests.serving_helpers import Server, register_speech_head
 
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["EMBEDFLOW_HOME"] = tmp
+        os.environ["EMBEDFORGE_HOME"] = tmp
         tracking, wav = register_speech_head(Path(tmp), "bench-hc")
         head = Server("bench-hc-head@champion", tracking, Path(tmp) / "head.log")
         audio = Server("bench-hc@champion", tracking, Path(tmp) / "audio.log")

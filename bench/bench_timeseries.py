@@ -78,7 +78,7 @@ def enlarged_dataset(name: str, repeat: int, root: Path, seed: int = 0) -> str:
     """``ucr:NAME`` itself, or a UCR .tsv folder holding ``repeat`` jittered copies of every series."""
     import numpy as np
 
-    from modalities.timeseries.dataset import read_split
+    from embedforge.modalities.timeseries.dataset import read_split
 
     if repeat <= 1:
         return f"ucr:{name}"
@@ -100,7 +100,7 @@ def enlarged_dataset(name: str, repeat: int, root: Path, seed: int = 0) -> str:
 
 def small_copy(ref: str, root: Path, n: int = 8) -> str:
     """The first ``n`` train and test series of ``ref`` as a folder: the untimed flow warm-up."""
-    from registry.datasets import open_dataset
+    from embedforge.registry.datasets import open_dataset
 
     ds = open_dataset(ref)
     name = "Warm"
@@ -116,7 +116,7 @@ def small_copy(ref: str, root: Path, n: int = 8) -> str:
 # ------------------------------------------------------------------------------- timing
 def forget_models() -> None:
     """Empty the flow's per-process model cache, so the flow builds its model inside the timing too."""
-    import tasks.embed as embed
+    import embedforge.tasks.embed as embed
 
     for fn in (getattr(embed, "_cached_encoder", None), embed.cached_encoder):
         if hasattr(fn, "cache_clear"):
@@ -139,8 +139,8 @@ def cpu_seconds() -> float:
 
 def bare_loop(ref: str, encoder: str, weights: str | None, batch_size: int) -> tuple[float, float, int]:
     """Same encoder, same items, same batch size: items -> load -> preprocess -> encode, model built once."""
-    from registry.datasets import open_dataset
-    from registry.encoders import build_encoder
+    from embedforge.registry.datasets import open_dataset
+    from embedforge.registry.encoders import build_encoder
 
     t0, c0 = time.perf_counter(), cpu_seconds()
     ds = open_dataset(ref)
@@ -155,8 +155,8 @@ def bare_loop(ref: str, encoder: str, weights: str | None, batch_size: int) -> t
 def flow_run(ref: str, encoder: str, weights: str | None, db: str, batch_size: int,
              shard_size: int) -> tuple[float, float, dict]:
     """The embed flow into a fresh LanceDB dir; the model is built inside the timing, as in the bare loop."""
-    from flows.embed import run_embed
-    from flows.params import EmbedParams
+    from embedforge.flows.embed import run_embed
+    from embedforge.flows.params import EmbedParams
     forget_models()
     params = EmbedParams(dataset=ref, encoder=encoder, db=db, weights=weights, dataset_name="bench",
                          batch_size=batch_size, shard_size=shard_size)
@@ -169,8 +169,8 @@ def warm_up(ref: str, encoder: str, weights: str | None, tmp: Path, batch_size: 
     """Prefect's ephemeral API, imports, numba JIT and torch first calls: all outside the timings."""
     from prefect import flow
 
-    from flows.embed import run_embed
-    from flows.params import EmbedParams
+    from embedforge.flows.embed import run_embed
+    from embedforge.flows.params import EmbedParams
 
     flow(lambda: None, name="warm-up")()
     small = small_copy(ref, tmp / "warm")
@@ -210,9 +210,9 @@ def bench_leaderboard(args, tmp: Path) -> None:
     """Part 2: the whole leaderboard cold, then again warm (embeddings and scores cached)."""
     from prefect import flow
 
-    from flows.benchmark import run_benchmark
-    from flows.params import BenchmarkParams
-    from tasks.tracking import use_tracking
+    from embedforge.flows.benchmark import run_benchmark
+    from embedforge.flows.params import BenchmarkParams
+    from embedforge.tasks.tracking import use_tracking
 
     flow(lambda: None, name="warm-up")()
     encoders = args.lb_encoders.split(",")
@@ -262,7 +262,7 @@ def main() -> None:
     parser.add_argument("--skip", choices=["embed", "leaderboard"], action="append", default=[])
     args = parser.parse_args()
 
-    from flows.settings import apply_quiet_env
+    from embedforge.flows.settings import apply_quiet_env
 
     apply_quiet_env()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -270,10 +270,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    import modalities.timeseries  # noqa: F401  (registers the encoders and the ucr adapter)
+    import embedforge.modalities.timeseries  # noqa: F401  (registers the encoders and the ucr adapter)
 
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("EMBEDFLOW_HOME", tmp)
+        os.environ.setdefault("EMBEDFORGE_HOME", tmp)
         if "embed" not in args.skip:
             for i, encoder in enumerate(args.encoder.split(",")):
                 bench_embed(args, encoder, Path(tmp) / f"embed-{i}")

@@ -9,11 +9,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.embed import embed_flow
-from flows.params import BenchmarkParams, EmbedParams
-from flows.settings import Settings
-from tasks.embed import dataset_name_for, pending_count
-from tasks.leaderboard import augmentation_sets, publish, score_pair, variant_encoder
+from embedforge.flows.embed import embed_flow
+from embedforge.flows.params import BenchmarkParams, EmbedParams
+from embedforge.flows.settings import Settings
+from embedforge.tasks.embed import dataset_name_for, pending_count
+from embedforge.tasks.leaderboard import augmentation_sets, publish, score_pair, variant_encoder
 
 DEFAULT_ADAPTER = {"timeseries": "ucr", "cardiac": "ecgsim", "speech": "voxceleb"}
 
@@ -31,7 +31,7 @@ def dataset_ref(name: str, modality: str) -> str:
 
 def weights_for(encoder: str, ref: str, weights: dict[str, str]) -> str | None:
     """Fit-on-data encoders (MiniRocket) take the dataset as their weights; others the user's override."""
-    from registry.encoders import encoder_entry
+    from embedforge.registry.encoders import encoder_entry
 
     if "fit" in encoder_entry(encoder).spec.input:
         return ref
@@ -40,8 +40,8 @@ def weights_for(encoder: str, ref: str, weights: dict[str, str]) -> str | None:
 
 def recipe_for(encoder: str, ref: str) -> dict[str, str]:
     """Multichannel data needs a channel-wise encoder built for that many channels."""
-    from registry.datasets import open_dataset
-    from registry.encoders import encoder_entry
+    from embedforge.registry.datasets import open_dataset
+    from embedforge.registry.encoders import encoder_entry
 
     spec_input = encoder_entry(encoder).spec.input
     if "channels" not in spec_input or "fit" in spec_input:

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flows.embed import run_embed
-from flows.params import EmbedParams, HeightCelebParams
-from flows.settings import Settings
-from flows.train import train_heightceleb_flow
+from embedforge.flows.embed import run_embed
+from embedforge.flows.params import EmbedParams, HeightCelebParams
+from embedforge.flows.settings import Settings
+from embedforge.flows.train import train_heightceleb_flow
 
 
 def run_demo(n_speakers: int = 40, utts_per_speaker: int = 4, encoder: str = "speech/ge2e",
              progress=None) -> dict[str, Any]:
     """Build the voices once, then embed (cached on rerun) and train; returns what to show the user."""
-    from modalities.speech.synth import make_voxceleb_dataset
+    from embedforge.modalities.speech.synth import make_voxceleb_dataset
 
     settings = Settings()
     root = settings.home / "demo" / "voxceleb"
@@ -36,6 +36,6 @@ def where_to_look(result: dict[str, Any]) -> list[str]:
     return [
         f"vector table   : {result['db']}/{result['embed']['table']}.lance",
         f"MLflow UI      : mlflow ui --backend-store-uri {result['tracking_uri']} --port 5000",
-        f"search         : embedflow search --encoder speech/ge2e --query {sample} -k 5",
-        "serve the head : embedflow serve heightceleb-demo@champion",
+        f"search         : embedforge search --encoder speech/ge2e --query {sample} -k 5",
+        "serve the head : embedforge serve heightceleb-demo@champion",
     ]

@@ -11,10 +11,10 @@ from prefect.futures import as_completed
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.params import EmbedParams, RunnerParams
-from flows.settings import Settings
-from tasks.embed import ShardResult, embed_shard_task, plan_task
-from tasks.report import embed_summary, summary_markdown
+from embedforge.flows.params import EmbedParams, RunnerParams
+from embedforge.flows.settings import Settings
+from embedforge.tasks.embed import ShardResult, embed_shard_task, plan_task
+from embedforge.tasks.report import embed_summary, summary_markdown
 
 
 def task_runner(runner: RunnerParams):

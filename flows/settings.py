@@ -1,4 +1,4 @@
-"""One validated settings object: every path, URI and port comes from here or EMBEDFLOW_* variables."""
+"""One validated settings object: every path, URI and port comes from here or EMBEDFORGE_* variables."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Where embedflow keeps its data and how it reaches its services."""
+    """Where embedforge keeps its data and how it reaches its services."""
 
-    model_config = SettingsConfigDict(env_prefix="EMBEDFLOW_", extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix="EMBEDFORGE_", extra="forbid", validate_default=True)
 
-    home: Path = Field(default_factory=lambda: Path("~/.embedflow").expanduser(), description="data directory")
+    home: Path = Field(default_factory=lambda: Path("~/.embedforge").expanduser(), description="data directory")
     db_uri: str | None = Field(None, description="LanceDB URI (directory or s3://, gs://, az://); default HOME/lancedb")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default a SQLite store under HOME")
     artifact_uri: str | None = Field(None, description="MLflow artifact root (directory or object-storage URI)")
@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="interface the local stack binds to")
     prefect_port: int = Field(4200, ge=1, le=65535)
     mlflow_port: int = Field(5000, ge=1, le=65535)
-    work_pool: str = Field("embedflow-process", description="Prefect work pool for deployments")
+    work_pool: str = Field("embedforge-process", description="Prefect work pool for deployments")
     plugins: str = Field("", description="comma-separated extra modules that register encoders/datasets")
 
     @property

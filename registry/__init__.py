@@ -1,5 +1,5 @@
 """Named, lazily-built components: encoders, datasets and heads, namespaced by modality."""
 
-from registry.registry import Registry, RegistryError
+from embedforge.registry.registry import Registry, RegistryError
 
 __all__ = ["Registry", "RegistryError"]

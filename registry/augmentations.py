@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from registry.registry import Registry
+from embedforge.registry.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,16 @@ import importlib
 import os
 
 BUILTIN_MODULES = (
-    "modalities.speech",
-    "modalities.timeseries",
-    "modalities.timeseries.augmentations",
-    "modalities.cardiac",
+    "embedforge.modalities.speech",
+    "embedforge.modalities.timeseries",
+    "embedforge.modalities.timeseries.augmentations",
+    "embedforge.modalities.cardiac",
 )
 
 
 def plugin_modules() -> tuple[str, ...]:
-    """Extra modules named in EMBEDFLOW_PLUGINS (comma-separated), e.g. a lab's own encoders."""
-    raw = os.environ.get("EMBEDFLOW_PLUGINS", "")
+    """Extra modules named in EMBEDFORGE_PLUGINS (comma-separated), e.g. a lab's own encoders."""
+    raw = os.environ.get("EMBEDFORGE_PLUGINS", "")
     return tuple(m.strip() for m in raw.split(",") if m.strip())
 
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from registry.registry import Registry
+from embedforge.registry.registry import Registry
 
 if TYPE_CHECKING:
-    from modalities.base import Dataset
+    from embedforge.modalities.base import Dataset
 
 DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset")
 
 
 def open_dataset(ref: str, **options: Any) -> Dataset:
     """Open ``kind:argument`` (e.g. ``voxceleb:/data/vox1``) through its registered adapter."""
-    from registry.catalog import load_catalog
+    from embedforge.registry.catalog import load_catalog
 
     load_catalog()
     kind, _, arg = ref.partition(":")
@@ -27,7 +27,7 @@ READERS: Registry[Callable[[str], Any]] = Registry("file reader")
 
 def read_query(modality: str, path: str) -> Any:
     """Read a single query file with its modality's reader."""
-    from registry.catalog import load_catalog
+    from embedforge.registry.catalog import load_catalog
 
     load_catalog()
     return READERS.get(modality)(path)

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from registry.registry import Registry
+from embedforge.registry.registry import Registry
 
 if TYPE_CHECKING:
-    from modalities.base import Encoder, EncoderSpec
+    from embedforge.modalities.base import Encoder, EncoderSpec
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def register_encoder(spec: EncoderSpec, probe: Callable[[], str | None]):
 
 def encoder_entry(name: str) -> EncoderEntry:
     """The registered entry (spec, factory, probe), built-in catalog loaded first; nothing is built."""
-    from registry.catalog import load_catalog
+    from embedforge.registry.catalog import load_catalog
 
     load_catalog()
     return ENCODERS.get(name)
@@ -51,7 +51,7 @@ def build_encoder(name: str, weights: str | None = None, device: str = "cpu", **
     ``options`` are the encoder's own recipe knobs (e.g. ``channels=6``, ``pooling="last"``);
     numeric strings, as a UI form sends them, become numbers.
     """
-    from registry.catalog import load_catalog
+    from embedforge.registry.catalog import load_catalog
 
     load_catalog()
     return ENCODERS.get(name).build(weights=weights, device=device, **coerce_options(options))

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from prefect import task
 
-from modalities.base import Item, ItemError
-from registry.datasets import open_dataset
-from registry.encoders import build_encoder
-from tasks.store import VectorStore, table_name
+from embedforge.modalities.base import Item, ItemError
+from embedforge.registry.datasets import open_dataset
+from embedforge.registry.encoders import build_encoder
+from embedforge.tasks.store import VectorStore, table_name
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +223,8 @@ def _failure(item: Item, exc: Exception) -> dict[str, Any]:
 
 def _transient(task, task_run, state) -> bool:
     """Retry I/O and commit conflicts, not configuration errors that would fail again."""
-    from registry.registry import RegistryError
-    from tasks.store import IdentityMismatch
+    from embedforge.registry.registry import RegistryError
+    from embedforge.tasks.store import IdentityMismatch
 
     try:
         state.result()

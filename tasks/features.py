@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.store import VectorStore, table_name
+from embedforge.tasks.store import VectorStore, table_name
 
 
 @dataclass
@@ -44,7 +44,7 @@ def load_features(db_uri: str, encoder: str, dataset: str | None = None, weights
     store = VectorStore(db_uri)
     table = table_name(encoder, weights, options)
     if not store.has(table):
-        raise LookupError(f"no vectors for encoder {encoder!r} in {db_uri} (table {table!r}); run `embedflow embed` first")
+        raise LookupError(f"no vectors for encoder {encoder!r} in {db_uri} (table {table!r}); run `embedforge embed` first")
     t = store.rows(table, dataset)
     if t.num_rows == 0:
         raise LookupError(f"table {table!r} holds no rows for dataset {dataset!r}")

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from tasks.features import Features, load_features
+from embedforge.tasks.features import Features, load_features
 
-CACHE_TAG = "embedflow.cache_key"
+CACHE_TAG = "embedforge.cache_key"
 
 
 @dataclass
@@ -38,9 +38,9 @@ def augmentation_sets(augment: list[str]) -> list[tuple[str, ...]]:
 
 def variant_encoder(encoder: str, combo: tuple[str, ...]) -> str | None:
     """The encoder whose table a combination reads (``-diff`` variants), or None if it has none."""
-    from registry.augmentations import AUGMENTATIONS
-    from registry.catalog import load_catalog
-    from registry.encoders import ENCODERS
+    from embedforge.registry.augmentations import AUGMENTATIONS
+    from embedforge.registry.catalog import load_catalog
+    from embedforge.registry.encoders import ENCODERS
 
     load_catalog()
     name = encoder
@@ -53,7 +53,7 @@ def variant_encoder(encoder: str, combo: tuple[str, ...]) -> str | None:
 
 def feature_matrix(feats: Features, combo: tuple[str, ...], dataset_ref: str) -> np.ndarray:
     """Stored vectors, with raw-sample augmentations fit on the train split and appended."""
-    from registry.augmentations import AUGMENTATIONS
+    from embedforge.registry.augmentations import AUGMENTATIONS
 
     blocks = [feats.X]
     raw = [AUGMENTATIONS.get(a).raw_factory for a in combo if AUGMENTATIONS.get(a).raw_factory]
@@ -65,7 +65,7 @@ def feature_matrix(feats: Features, combo: tuple[str, ...], dataset_ref: str) ->
 
 
 def _raw_samples(dataset_ref: str, ids: list[str]) -> list[Any]:
-    from registry.datasets import open_dataset
+    from embedforge.registry.datasets import open_dataset
 
     ds = open_dataset(dataset_ref)
     by_id = {it.id: it for it in ds.items()}
@@ -81,7 +81,7 @@ def cache_key(feats: Features, combo: tuple[str, ...], head: str, label: str) ->
 
 def score_head(feats: Features, X: np.ndarray, head: str, label: str) -> tuple[float, int, int, Any]:
     """Fit on the train split, accuracy on the test split; returns (accuracy, n_train, n_test, predictions)."""
-    from registry.heads import build_head
+    from embedforge.registry.heads import build_head
 
     y = np.array([str(lab.get(label)) for lab in feats.labels])
     split = np.array(feats.split)
@@ -97,7 +97,7 @@ def cached_scores(keys: list[str], encoder: str, dataset: str) -> dict[str, dict
     """Finished MLflow runs that already scored these keys: one search per (encoder, dataset)."""
     import mlflow
 
-    query = (f"tags.`embedflow.kind` = 'leaderboard-cell' and params.encoder = '{encoder}' and "
+    query = (f"tags.`embedforge.kind` = 'leaderboard-cell' and params.encoder = '{encoder}' and "
              f"params.dataset = '{dataset}' and attributes.status = 'FINISHED'")
     runs = mlflow.search_runs(filter_string=query, output_format="list", search_all_experiments=False)
     wanted = set(keys)
@@ -113,7 +113,7 @@ def score_pair(db: str, encoder: str, weights: str | None, dataset_ref: str, dat
                augment: list[str], heads: list[str], label: str, tracking_uri: str, experiment: str,
                options: dict[str, str] | None = None) -> list[dict]:
     """Every augmentation combination x head for one (encoder, dataset); cached cells are reused, not refit."""
-    from tasks.tracking import use_tracking
+    from embedforge.tasks.tracking import use_tracking
 
     use_tracking(tracking_uri, experiment)
     scores = []
@@ -144,7 +144,7 @@ def _score_cell(feats, X, encoder, dataset_name, combo, head, label, key) -> Sco
     aug = "+".join(combo) or "none"
     accuracy, n_train, n_test, (y, pred) = score_head(feats, X, head, label)
     with mlflow.start_run(run_name=f"{encoder}|{dataset_name}|{aug}|{head}") as run:
-        mlflow.set_tags({CACHE_TAG: key, "embedflow.kind": "leaderboard-cell"})
+        mlflow.set_tags({CACHE_TAG: key, "embedforge.kind": "leaderboard-cell"})
         mlflow.log_params({"encoder": encoder, "encoder_fingerprint": feats.identity["fingerprint"],
                            "dataset": dataset_name, "augmentation": aug, "head": head, "features": X.shape[1]})
         mlflow.log_metrics({"accuracy": accuracy, "n_train": n_train, "n_test": n_test})
@@ -195,7 +195,7 @@ def heatmap(rows: list[dict], path: str) -> str:
         if np.isfinite(v):
             ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="white" if v < 0.8 else "black")
     fig.colorbar(im, ax=ax, label="test accuracy")
-    ax.set_title("embedflow leaderboard")
+    ax.set_title("embedforge leaderboard")
     fig.tight_layout()
     fig.savefig(path)
     return path
@@ -227,11 +227,11 @@ def publish(rows: list[dict], tracking_uri: str, experiment: str, output_csv: st
 
     import mlflow
 
-    from tasks.tracking import use_tracking
+    from embedforge.tasks.tracking import use_tracking
 
     use_tracking(tracking_uri, experiment)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name="leaderboard") as run:
-        mlflow.set_tag("embedflow.kind", "leaderboard")
+        mlflow.set_tag("embedforge.kind", "leaderboard")
         mlflow.log_artifact(write_csv(rows, str(Path(tmp) / "leaderboard.csv")))
         mlflow.log_artifact(heatmap(rows, str(Path(tmp) / "leaderboard.png")))
         mlflow.log_text(markdown(rows), "leaderboard.md")

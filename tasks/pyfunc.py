@@ -15,7 +15,7 @@ try:
 except ImportError:  # pragma: no cover - mlflow is a hard dependency; keeps the module importable alone
     PythonModel = object
 
-MAX_AUDIO_BYTES = int(os.environ.get("EMBEDFLOW_MAX_AUDIO_BYTES", 20 * 1024 * 1024))
+MAX_AUDIO_BYTES = int(os.environ.get("EMBEDFORGE_MAX_AUDIO_BYTES", 20 * 1024 * 1024))
 
 
 class BadRequest(ValueError):
@@ -59,7 +59,7 @@ class HeadModel(PythonModel):
 
 def load_checked_encoder(meta: dict[str, Any]):
     """Build the encoder the head was trained with; refuse a different one."""
-    from registry.encoders import build_encoder
+    from embedforge.registry.encoders import build_encoder
 
     ident = meta["encoder"]
     encoder = build_encoder(ident["name"], weights=meta.get("encoder_weights"))
@@ -90,7 +90,7 @@ def embed_audio_column(frame: pd.DataFrame, encoder, meta: dict[str, Any]) -> np
     """Decode base64 audio (or file:// paths), resample, encode: the whole prediction from raw input."""
     import tempfile
 
-    from modalities.speech.audio import read_audio
+    from embedforge.modalities.speech.audio import read_audio
 
     if "audio" not in frame.columns:
         raise BadRequest(f"expected an 'audio' column (base64 WAV/FLAC or file:// path), got {list(frame.columns)}")

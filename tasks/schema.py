@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-IDENTITY_KEY = b"embedflow.encoder"
+IDENTITY_KEY = b"embedforge.encoder"
 
 
 def vector_schema(identity: dict[str, Any]) -> pa.Schema:

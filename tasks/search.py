@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.datasets import read_query
-from tasks.embed import cached_encoder
-from tasks.store import VectorStore, table_name
+from embedforge.registry.datasets import read_query
+from embedforge.tasks.embed import cached_encoder
+from embedforge.tasks.store import VectorStore, table_name
 
 
 def search_file(db_uri: str, encoder: str, path: str, k: int = 10, weights: str | None = None,

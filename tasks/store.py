@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from tasks.schema import FAILURE_SCHEMA, FAILURES_TABLE, IDENTITY_KEY, vector_schema
+from embedforge.tasks.schema import FAILURE_SCHEMA, FAILURES_TABLE, IDENTITY_KEY, vector_schema
 
 
 class IdentityMismatch(ValueError):

@@ -10,7 +10,7 @@ from typing import Any
 
 import joblib
 
-PIP_REQUIREMENTS = ["embedflow"]  # the local environment serves the model; nothing is inferred
+PIP_REQUIREMENTS = ["embedforge"]  # the local environment serves the model; nothing is inferred
 
 
 def use_tracking(tracking_uri: str, experiment: str, artifact_root: str | None = None) -> str:
@@ -69,10 +69,10 @@ def _mlflow_type(series) -> str:
 
 def log_head(head: Any, meta: dict[str, Any], signature, registered_name: str | None,
              alias: str | None, name: str = "model") -> dict[str, Any]:
-    """Log a fitted head as an embedflow pyfunc inside the active run, then register and alias it."""
+    """Log a fitted head as an embedforge pyfunc inside the active run, then register and alias it."""
     import mlflow
 
-    from tasks.pyfunc import HeadModel
+    from embedforge.tasks.pyfunc import HeadModel
 
     with tempfile.TemporaryDirectory() as tmp:
         head_path, meta_path = Path(tmp) / "head.joblib", Path(tmp) / "meta.json"

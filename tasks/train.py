@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from tasks.features import Features, load_features
-from tasks.tracking import head_signature, log_head, use_tracking
+from embedforge.tasks.features import Features, load_features
+from embedforge.tasks.tracking import head_signature, log_head, use_tracking
 
 
 class PerRowHeight:
@@ -38,7 +38,7 @@ def _columns(feats: Features) -> tuple[list, np.ndarray, np.ndarray]:
 
 def evaluate(head, feats: Features, prefix: str) -> tuple[dict[str, float], Any]:
     """Speaker-level metrics of the head on one labelled split, plus its per-speaker predictions."""
-    from modalities.speech.heightceleb import height_metrics
+    from embedforge.modalities.speech.heightceleb import height_metrics
 
     pred = head.predict(feats.X, feats.group)
     return {f"{prefix}_{k}": float(v) for k, v in height_metrics(pred, *_columns(feats)).items()}, pred
@@ -52,7 +52,7 @@ def train_heightceleb(
     """Sex classifier then one regression per sex, trained on the train split of stored vectors only."""
     import mlflow
 
-    from modalities.speech.heightceleb import HeightHead, mean_baseline
+    from embedforge.modalities.speech.heightceleb import HeightHead, mean_baseline
 
     feats = load_features(db_uri, encoder, dataset, weights)
     train, test = feats.of_split("train"), feats.of_split("test")
@@ -88,7 +88,7 @@ def _log_plots(pred, test: Features) -> None:
     """Parity and residual plots as MLflow image artifacts."""
     import mlflow
 
-    from modalities.speech.heightceleb import plot_diagnostics
+    from embedforge.modalities.speech.heightceleb import plot_diagnostics
 
     with tempfile.TemporaryDirectory() as tmp:
         for path in plot_diagnostics(pred, *_columns(test), tmp):

@@ -6,13 +6,13 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ["EMBEDFLOW_PLUGINS"] = "tests.fakes"
+os.environ["EMBEDFORGE_PLUGINS"] = "tests.fakes"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from flows.settings import apply_quiet_env  # noqa: E402
+from embedforge.flows.settings import apply_quiet_env  # noqa: E402
 
 apply_quiet_env()
 
@@ -20,8 +20,8 @@ apply_quiet_env()
 @pytest.fixture(scope="session", autouse=True)
 def _session_home(tmp_path_factory):
     """One data directory and one Prefect test harness for the whole session."""
-    home = tmp_path_factory.mktemp("embedflow-home")
-    os.environ["EMBEDFLOW_HOME"] = str(home)
+    home = tmp_path_factory.mktemp("embedforge-home")
+    os.environ["EMBEDFORGE_HOME"] = str(home)
     os.environ["PREFECT_HOME"] = str(home / "prefect")
     yield home
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from modalities.base import Dataset, Encoder, EncoderSpec, Item, ItemError, Series, file_sha256
-from registry.datasets import DATASETS, READERS
-from registry.encoders import ENCODERS, register_encoder
+from embedforge.modalities.base import Dataset, Encoder, EncoderSpec, Item, ItemError, Series, file_sha256
+from embedforge.registry.datasets import DATASETS, READERS
+from embedforge.registry.encoders import ENCODERS, register_encoder
 
 TINY = EncoderSpec(name="test/tiny", dim=8, input={"channels": 1}, weights="none", description="test only")
 

@@ -1,4 +1,4 @@
-"""Train and register a small real speech head, and run `embedflow serve` for it (tests and bench)."""
+"""Train and register a small real speech head, and run `embedforge serve` for it (tests and bench)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ def free_port() -> int:
 
 def register_speech_head(root: Path, name: str, speakers: int = 16) -> tuple[str, Path]:
     """Synthetic voices -> GE2E vectors -> HeightCeleb head registered as NAME / NAME-head @champion."""
-    from flows.embed import run_embed
-    from flows.params import EmbedParams
-    from modalities.speech.synth import make_voxceleb_dataset
-    from tasks.train import train_heightceleb
+    from embedforge.flows.embed import run_embed
+    from embedforge.flows.params import EmbedParams
+    from embedforge.modalities.speech.synth import make_voxceleb_dataset
+    from embedforge.tasks.train import train_heightceleb
 
     table = make_voxceleb_dataset(root / "vox", n_speakers=speakers, utts_per_speaker=2, seed=5, seconds=2.0)
     db, tracking = str(root / "db"), f"sqlite:///{root}/mlflow/mlflow.db"
@@ -36,13 +36,13 @@ def register_speech_head(root: Path, name: str, speakers: int = 16) -> tuple[str
 
 
 class Server:
-    """`embedflow serve MODEL@ALIAS` in its own process group, stopped on exit."""
+    """`embedforge serve MODEL@ALIAS` in its own process group, stopped on exit."""
 
     def __init__(self, model: str, tracking: str, log: Path, **env: str) -> None:
         self.port = free_port()
         self.log = open(log, "wb")
-        full_env = {**os.environ, "EMBEDFLOW_TRACKING_URI": tracking, **env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", model, "--port", str(self.port)],
+        full_env = {**os.environ, "EMBEDFORGE_TRACKING_URI": tracking, **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "embedforge.flows.cli", "serve", model, "--port", str(self.port)],
                                      env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.log_path = log
 

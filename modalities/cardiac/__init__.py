@@ -4,6 +4,6 @@ Importing registers ``cardiac/csfm-base`` and ``cardiac/spectrum`` and the ``wfd
 and ``ecgsim`` adapters; torch, neurokit2 and wfdb load only when they are used.
 """
 
-from modalities.cardiac import csfm, datasets, signal, spectrum
+from embedforge.modalities.cardiac import csfm, datasets, signal, spectrum
 
 __all__ = ["csfm", "datasets", "signal", "spectrum"]

@@ -2,7 +2,7 @@
 
 CSFM (Gu et al. 2025, github.com/guxiao0822/Cardiac-Sensing-FM) weights are gated behind an
 academic access agreement, so they are never downloaded: pass the ``.pth`` file (or a directory
-holding one) as ``weights``, or set ``EMBEDFLOW_CSFM_WEIGHTS``. The checkpoint format is the
+holding one) as ``weights``, or set ``EMBEDFORGE_CSFM_WEIGHTS``. The checkpoint format is the
 reference one: a flat state dict whose encoder keys start with ``encoder.`` (text branch, dense
 and classification heads are ignored). The architecture is read off the tensor shapes, so Tiny,
 Base and Large checkpoints all load; the embedding is the 768-d (Large: 1024-d) CLS output.
@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from modalities.base import Encoder, EncoderSpec
-from modalities.cardiac import signal
-from registry.encoders import register_encoder
+from embedforge.modalities.base import Encoder, EncoderSpec
+from embedforge.modalities.cardiac import signal
+from embedforge.registry.encoders import register_encoder
 
-WEIGHTS_ENV = "EMBEDFLOW_CSFM_WEIGHTS"
+WEIGHTS_ENV = "EMBEDFORGE_CSFM_WEIGHTS"
 DIM_HEAD = 64  # fixed in every CSFM variant; shapes only reveal heads * dim_head
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 INPUT = {
@@ -84,7 +84,7 @@ def encoder_state(raw: dict[str, Any]) -> dict[str, Any]:
 
 def config_from_state(state: dict[str, Any]):
     """Recover the architecture (width, depth, heads, MLP size, channels, patch) from tensor shapes."""
-    from modalities.cardiac.network import CSFMConfig
+    from embedforge.modalities.cardiac.network import CSFMConfig
 
     try:
         _, channels, dim = state["ts_channel_type_embedding"].shape
@@ -104,7 +104,7 @@ def load_model(path: str | Path, device: str = "cpu"):
     """Build the encoder from a CSFM checkpoint file; every encoder tensor must be present."""
     import torch
 
-    from modalities.cardiac.network import CSFMSignalEncoder
+    from embedforge.modalities.cardiac.network import CSFMSignalEncoder
 
     raw = torch.load(find_checkpoint(path), map_location="cpu", weights_only=True)
     if not isinstance(raw, dict):
@@ -148,7 +148,7 @@ class CSFMEncoder(Encoder):
 
 @register_encoder(SPEC, probe=probe)
 def csfm_base(weights: str | None = None, device: str = "cpu") -> CSFMEncoder:
-    """Load CSFM from ``weights`` (a local .pth or a directory with one) or ``$EMBEDFLOW_CSFM_WEIGHTS``."""
+    """Load CSFM from ``weights`` (a local .pth or a directory with one) or ``$EMBEDFORGE_CSFM_WEIGHTS``."""
     source = weights or os.environ.get(WEIGHTS_ENV)
     if not source:
         raise FileNotFoundError(probe() or "no CSFM checkpoint given")

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from modalities.base import Dataset, Item, ItemError, file_sha256
-from modalities.cardiac.signal import WINDOW_SECONDS, CardiacSeries, canonical_lead, sample_leads, window_bounds
-from registry.datasets import DATASETS
+from embedforge.modalities.base import Dataset, Item, ItemError, file_sha256
+from embedforge.modalities.cardiac.signal import WINDOW_SECONDS, CardiacSeries, canonical_lead, sample_leads, window_bounds
+from embedforge.registry.datasets import DATASETS
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from modalities.base import ItemError, Series
+from embedforge.modalities.base import ItemError, Series
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6", "PPG")
 PPG_SLOT = 12

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from modalities.base import Encoder, EncoderSpec
-from modalities.cardiac import signal
-from registry.encoders import register_encoder
+from embedforge.modalities.base import Encoder, EncoderSpec
+from embedforge.modalities.cardiac import signal
+from embedforge.registry.encoders import register_encoder
 
 BANDS = 24
 LOW_HZ, HIGH_HZ = 0.5, 40.0

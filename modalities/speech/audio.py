@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modalities.base import Audio, Item, ItemError
+from embedforge.modalities.base import Audio, Item, ItemError
 
 
 def read_audio(path: str | Path, item_id: str | None = None) -> Audio:

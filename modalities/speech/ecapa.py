@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from modalities.base import Audio, Encoder, EncoderSpec, ItemError
-from modalities.speech.audio import prepare
-from registry.encoders import register_encoder
+from embedforge.modalities.base import Audio, Encoder, EncoderSpec, ItemError
+from embedforge.modalities.speech.audio import prepare
+from embedforge.registry.encoders import register_encoder
 
 HUB_ID = "speechbrain/spkrec-ecapa-voxceleb"
 RATE = 16000
@@ -34,8 +34,8 @@ SPEC = EncoderSpec(
 
 
 def cache_root() -> Path:
-    """Where SpeechBrain collects its links: EMBEDFLOW_HOME (default ~/.embedflow)/models/speechbrain."""
-    return Path(os.environ.get("EMBEDFLOW_HOME", "~/.embedflow")).expanduser() / "models" / "speechbrain"
+    """Where SpeechBrain collects its links: EMBEDFORGE_HOME (default ~/.embedforge)/models/speechbrain."""
+    return Path(os.environ.get("EMBEDFORGE_HOME", "~/.embedforge")).expanduser() / "models" / "speechbrain"
 
 
 def savedir_for(source: str) -> Path:

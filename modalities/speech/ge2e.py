@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from modalities.base import Audio, Encoder, EncoderSpec, ItemError
-from modalities.speech.audio import prepare
-from registry.encoders import register_encoder
+from embedforge.modalities.base import Audio, Encoder, EncoderSpec, ItemError
+from embedforge.modalities.speech.audio import prepare
+from embedforge.registry.encoders import register_encoder
 
 RATE = 16000
 PARTIAL_RATE = 1.3  # partial windows per second, as in VoiceEncoder.embed_utterance

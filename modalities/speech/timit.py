@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from modalities.base import Audio, Dataset, Item, file_sha256
-from modalities.speech.audio import read_item
-from registry.datasets import DATASETS
+from embedforge.modalities.base import Audio, Dataset, Item, file_sha256
+from embedforge.modalities.speech.audio import read_item
+from embedforge.registry.datasets import DATASETS
 
 SPLITS = ("train", "test")
 SPEAKER_DIR = re.compile(r"^[mf][a-z0-9]{2,7}$", re.IGNORECASE)  # sex letter + id, e.g. FCJF0

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from modalities.base import Audio, Dataset, Item, file_sha256
-from modalities.speech.audio import read_item
-from registry.datasets import DATASETS
+from embedforge.modalities.base import Audio, Dataset, Item, file_sha256
+from embedforge.modalities.speech.audio import read_item
+from embedforge.registry.datasets import DATASETS
 
 HEIGHTCELEB_URL = "https://raw.githubusercontent.com/stachu86/HeightCeleb/main/height_celeb.csv"
 SPEAKER_DIR = re.compile(r"^id\d+$")

@@ -19,8 +19,8 @@ import warnings
 
 import numpy as np
 
-from modalities.base import Series
-from modalities.timeseries.series import fit_length
+from embedforge.modalities.base import Series
+from embedforge.modalities.timeseries.series import fit_length
 
 N_PATCHES = 8
 STATS = ("mean", "std", "max", "min")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from registry.augmentations import AUGMENTATIONS, Augmentation
+from embedforge.registry.augmentations import AUGMENTATIONS, Augmentation
 
 
 def _patch_stats():
-    from modalities.timeseries.augment import PatchStats
+    from embedforge.modalities.timeseries.augment import PatchStats
 
     return PatchStats()
 

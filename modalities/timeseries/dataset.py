@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modalities.base import Dataset, Item, ItemError, Series, array_sha256
-from registry.datasets import DATASETS
+from embedforge.modalities.base import Dataset, Item, ItemError, Series, array_sha256
+from embedforge.registry.datasets import DATASETS
 
 SPLITS = ("train", "test")
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from modalities.timeseries.specs import CHRONOS_BOLT_SMALL, MANTIS, MINIROCKET, MOMENT_SMALL, TIREX, with_diff
-from registry.encoders import register_encoder
+from embedforge.modalities.timeseries.specs import CHRONOS_BOLT_SMALL, MANTIS, MINIROCKET, MOMENT_SMALL, TIREX, with_diff
+from embedforge.registry.encoders import register_encoder
 
 
 def _hub_probe(repo: str, files: tuple[str, ...], package: str):
     def probe() -> str | None:
-        from modalities.timeseries.forecast import hub_probe
+        from embedforge.modalities.timeseries.forecast import hub_probe
 
         return hub_probe(repo, files, package)
 
@@ -35,7 +35,7 @@ def _package_probe(package: str):
 
 def _tirex(diff: bool):
     def build(weights: str | None = None, device: str = "cpu", **recipe: Any):
-        from modalities.timeseries.forecast import TiRexEncoder
+        from embedforge.modalities.timeseries.forecast import TiRexEncoder
 
         return TiRexEncoder(weights, device, diff=diff, **recipe)
 
@@ -44,7 +44,7 @@ def _tirex(diff: bool):
 
 def _chronos(diff: bool):
     def build(weights: str | None = None, device: str = "cpu", **recipe: Any):
-        from modalities.timeseries.forecast import ChronosBoltEncoder
+        from embedforge.modalities.timeseries.forecast import ChronosBoltEncoder
 
         return ChronosBoltEncoder(weights, device, diff=diff, **recipe)
 
@@ -53,7 +53,7 @@ def _chronos(diff: bool):
 
 def _moment(diff: bool):
     def build(weights: str | None = None, device: str = "cpu", **recipe: Any):
-        from modalities.timeseries.moment import MomentEncoder
+        from embedforge.modalities.timeseries.moment import MomentEncoder
 
         return MomentEncoder(weights, device, diff=diff, **recipe)
 
@@ -61,13 +61,13 @@ def _moment(diff: bool):
 
 
 def _mantis(weights: str | None = None, device: str = "cpu", **options: Any):
-    from modalities.timeseries.mantis import build
+    from embedforge.modalities.timeseries.mantis import build
 
     return build(weights, device, **options)
 
 
 def _minirocket(weights: str | None = None, device: str = "cpu", **options: Any):
-    from modalities.timeseries.minirocket import build
+    from embedforge.modalities.timeseries.minirocket import build
 
     return build(weights, device, **options)
 

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from modalities.base import Encoder, EncoderSpec, ItemError, Series, state_dict_fingerprint
-from modalities.timeseries import pooling as pool
-from modalities.timeseries.augment import difference
-from modalities.timeseries.series import as_channels
-from modalities.timeseries.specs import CHRONOS_BOLT_SMALL, TIREX, with_diff
+from embedforge.modalities.base import Encoder, EncoderSpec, ItemError, Series, state_dict_fingerprint
+from embedforge.modalities.timeseries import pooling as pool
+from embedforge.modalities.timeseries.augment import difference
+from embedforge.modalities.timeseries.series import as_channels
+from embedforge.modalities.timeseries.specs import CHRONOS_BOLT_SMALL, TIREX, with_diff
 
 DEFAULT_RECIPE = {"pooling": "mean-last", "layers": "all", "channels": 1}
 MAX_ROWS = 64  # rows per forward pass

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from registry.heads import HEADS
+from embedforge.registry.heads import HEADS
 
 
 def make_logreg(C: float = 1.0, max_iter: int = 2000, seed: int = 0) -> Any:

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from modalities.base import Encoder, ItemError, Series
-from modalities.timeseries.forecast import hub_file
-from modalities.timeseries.series import as_channels, fill_nan, resample
-from modalities.timeseries.specs import MANTIS
+from embedforge.modalities.base import Encoder, ItemError, Series
+from embedforge.modalities.timeseries.forecast import hub_file
+from embedforge.modalities.timeseries.series import as_channels, fill_nan, resample
+from embedforge.modalities.timeseries.specs import MANTIS
 
 MAX_ROWS = 256
 

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from modalities.base import Encoder, Item, ItemError, Series
-from modalities.timeseries.series import as_channels, fill_nan, resample
-from modalities.timeseries.specs import MINIROCKET
+from embedforge.modalities.base import Encoder, Item, ItemError, Series
+from embedforge.modalities.timeseries.series import as_channels, fill_nan, resample
+from embedforge.modalities.timeseries.specs import MINIROCKET
 
 MIN_LENGTH = 9
 
@@ -101,7 +101,7 @@ class MiniRocketEncoder(Encoder):
 
 def fit_on_dataset(ref: str, n_kernels: int = 10000, seed: int = 0) -> MiniRocketEncoder:
     """Open ``ref`` through the dataset registry and fit on its train items."""
-    from registry.datasets import open_dataset
+    from embedforge.registry.datasets import open_dataset
 
     ds = open_dataset(ref)
     train = [it for it in ds.items() if it.split == "train"]

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from modalities.timeseries.forecast import HiddenStateEncoder, hub_file
-from modalities.timeseries.series import fill_nan, resample
-from modalities.timeseries.specs import MOMENT_SMALL
+from embedforge.modalities.timeseries.forecast import HiddenStateEncoder, hub_file
+from embedforge.modalities.timeseries.series import fill_nan, resample
+from embedforge.modalities.timeseries.specs import MOMENT_SMALL
 
 OPTIONAL_KEYS = ("patch_embedding.position_embedding.pe", "encoder.embed_tokens.weight", "head.")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from modalities.base import ItemError, Series
+from embedforge.modalities.base import ItemError, Series
 
 
 def as_channels(sample: Series | np.ndarray, item_id: str) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from modalities.base import EncoderSpec
+from embedforge.modalities.base import EncoderSpec
 
 TIREX = EncoderSpec(
     name="timeseries/tirex", dim=12 * 512,

@@ -4,8 +4,8 @@ import csv
 
 import pytest
 
-from flows.benchmark import dataset_ref, run_benchmark
-from flows.params import BenchmarkParams
+from embedforge.flows.benchmark import dataset_ref, run_benchmark
+from embedforge.flows.params import BenchmarkParams
 
 
 def test_dataset_refs():

@@ -7,17 +7,17 @@ from types import SimpleNamespace
 
 from typer.testing import CliRunner
 
-from flows.cli import build_app
+from embedforge.flows.cli import build_app
 
 runner = CliRunner()
 
 
 def cli(*args: str) -> SimpleNamespace:
-    """Run ``embedflow ARGS`` in a subprocess wired to the test Prefect server."""
+    """Run ``embedforge ARGS`` in a subprocess wired to the test Prefect server."""
     from prefect.settings import PREFECT_API_URL
 
     env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value() or "", COLUMNS="200")
-    done = subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "embedforge.flows.cli", *args], env=env, capture_output=True, text=True,
                           timeout=600)
     return SimpleNamespace(exit_code=done.returncode, output=done.stdout + done.stderr)
 
@@ -55,9 +55,9 @@ def test_bad_option_is_a_clear_error():
 
 
 def test_home_flag_holds_the_prefect_home(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "EMBEDFLOW_HOME")}
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "EMBEDFORGE_HOME")}
     home = tmp_path / "new-home"
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "--home", str(home), "encoders"], env=env,
+    done = subprocess.run([sys.executable, "-m", "embedforge.flows.cli", "--home", str(home), "encoders"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (home / "prefect").is_dir()  # Prefect's ephemeral SQLite cannot create a missing folder

@@ -14,9 +14,9 @@ import urllib.request
 
 import pytest
 
-from flows.deploy import StackError, declared, deployment, deploy, serve_command, split_ready, trigger, wait_flow_run
-from flows.settings import Settings
-from flows.stack import project_root, settings_env, stack_down, stack_up, venv_bin
+from embedforge.infra.deploy import StackError, declared, deployment, deploy, serve_command, split_ready, trigger, wait_flow_run
+from embedforge.flows.settings import Settings
+from embedforge.infra.stack import project_root, settings_env, stack_down, stack_up, venv_bin
 
 
 def free_port() -> int:
@@ -39,7 +39,7 @@ def test_every_user_facing_flow_is_declared_on_the_configured_pool():
     assert {"embed", "train-heightceleb", "leaderboard"} <= set(specs)
     assert specs["embed"]["entrypoint"] == "flows/embed.py:embed_flow"
     for spec in specs.values():
-        assert spec["work_pool"]["name"] == "{{ $EMBEDFLOW_WORK_POOL }}", spec["name"]
+        assert spec["work_pool"]["name"] == "{{ $EMBEDFORGE_WORK_POOL }}", spec["name"]
 
 
 def test_declared_flows_load_and_schedule_parameters_fit_their_pydantic_models():
@@ -50,21 +50,21 @@ def test_declared_flows_load_and_schedule_parameters_fit_their_pydantic_models()
         flow = load_flow(spec["entrypoint"])
         for sched in spec.get("schedules") or []:  # a schedule's parameters override the deployment's
             params = {**spec.get("parameters", {}), **sched.get("parameters", {})}
-            params = json.loads(json.dumps(params).replace("{{ $EMBEDFLOW_HOME }}", "/data"))
+            params = json.loads(json.dumps(params).replace("{{ $EMBEDFORGE_HOME }}", "/data"))
             flow.validate_parameters(params)  # raises ParameterTypeError on a mismatch
 
 
 def test_nightly_embed_schedule_names_a_registered_encoder_and_dataset_adapter():
-    from registry.catalog import load_catalog
-    from registry.datasets import DATASETS
-    from registry.encoders import ENCODERS
+    from embedforge.registry.catalog import load_catalog
+    from embedforge.registry.datasets import DATASETS
+    from embedforge.registry.encoders import ENCODERS
 
     load_catalog()
     embed = next(d for d in declared() if d["name"] == "embed")
     (nightly,) = embed["schedules"]
     params = nightly["parameters"]["params"]
     assert nightly["cron"] == "0 2 * * *" and nightly["active"] is True
-    assert params["dataset"].split(":", 1)[1].startswith("{{ $EMBEDFLOW_HOME }}/landing")
+    assert params["dataset"].split(":", 1)[1].startswith("{{ $EMBEDFORGE_HOME }}/landing")
     assert params["encoder"] in ENCODERS and params["dataset"].split(":", 1)[0] in DATASETS
 
 
@@ -80,14 +80,14 @@ def test_serve_command_uses_this_venv_and_the_configured_tracking_store(tmp_path
 
 def test_deploy_without_a_server_says_how_to_start_one(tmp_path):
     s = Settings(home=tmp_path, prefect_port=free_port())
-    with pytest.raises(StackError, match="embedflow stack up"):
+    with pytest.raises(StackError, match="embedforge stack up"):
         deploy(s)
 
 
 # -- the real thing -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    """A stack whose worker can see the test encoder and dataset (EMBEDFLOW_PLUGINS), with deployments."""
+    """A stack whose worker can see the test encoder and dataset (EMBEDFORGE_PLUGINS), with deployments."""
     s = Settings(home=tmp_path_factory.mktemp("deploy-home"), prefect_port=free_port(), mlflow_port=free_port(),
                  plugins="tests.fakes")
     try:
@@ -117,7 +117,7 @@ def test_deploy_registers_each_existing_flow_with_its_schedule(deployed):
 @pytest.mark.slow
 def test_ui_run_with_parameters_embeds_into_lancedb(deployed, arrays_dir):
     """POST /deployments/{id}/create_flow_run (the Run button), picked up by the worker, vectors stored."""
-    from tasks.store import VectorStore
+    from embedforge.tasks.store import VectorStore
 
     s, _, _ = deployed
     db = str(s.home / "run-db")
@@ -147,7 +147,7 @@ def test_run_with_parameters_outside_the_model_is_rejected(deployed):
 
 @pytest.mark.slow
 def test_serve_a_registered_model_by_alias(deployed, tmp_path):
-    """`embedflow serve NAME@ALIAS` answers /invocations with the model's predictions."""
+    """`embedforge serve NAME@ALIAS` answers /invocations with the model's predictions."""
     import mlflow
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -168,7 +168,7 @@ def test_serve_a_registered_model_by_alias(deployed, tmp_path):
     port = free_port()
     env = {**os.environ, **settings_env(s)}
     log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "tiny-head@champion", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "embedforge.flows.cli", "serve", "tiny-head@champion", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline, body = time.monotonic() + 180, None
@@ -196,7 +196,7 @@ def test_serve_a_registered_model_by_alias(deployed, tmp_path):
 @pytest.mark.slow
 def test_scheduler_queues_the_nightly_runs(deployed):
     """Last: the server's scheduler service (a 60 s loop) fills in upcoming 02:00 runs with the schedule's parameters."""
-    from flows.deploy import api
+    from embedforge.infra.deploy import api
 
     s, ready, _ = deployed
     query = {"deployments": {"id": {"any_": [ready["embed"]["id"]]}},

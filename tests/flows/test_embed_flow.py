@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from flows.embed import run_embed
-from flows.params import EmbedParams, RunnerParams
-from tasks.features import load_features
+from embedforge.flows.embed import run_embed
+from embedforge.flows.params import EmbedParams, RunnerParams
+from embedforge.tasks.features import load_features
 
 
 def _params(arrays_dir, db, **kw):
@@ -43,7 +43,7 @@ def test_run_ends_with_counts_and_a_summary_artifact(prefect_harness, arrays_dir
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
     from prefect.utilities.asyncutils import run_coro_as_sync
 
-    from flows.embed import embed_flow
+    from embedforge.flows.embed import embed_flow
 
     state = run_coro_as_sync(embed_flow(_params(arrays_dir, str(tmp_path / "db")), return_state=True))
     assert state.is_completed() and state.message == "embedded 12, reused 0, skipped 0, failed 0"

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def servers(prefect_harness, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     tracking, wav = register_speech_head(root, "hc-serve")
-    audio = Server("hc-serve@champion", tracking, root / "audio.log", EMBEDFLOW_MAX_AUDIO_BYTES="400000")
+    audio = Server("hc-serve@champion", tracking, root / "audio.log", EMBEDFORGE_MAX_AUDIO_BYTES="400000")
     head = Server("hc-serve-head@champion", tracking, root / "head.log")
     try:
         audio.wait_ready()

@@ -5,11 +5,11 @@ import base64
 import pandas as pd
 import pytest
 
-from flows.embed import run_embed
-from flows.params import EmbedParams
-from modalities.speech.synth import make_timit_dataset, make_voxceleb_dataset
-from tasks.store import VectorStore
-from tasks.train import train_heightceleb
+from embedforge.flows.embed import run_embed
+from embedforge.flows.params import EmbedParams
+from embedforge.modalities.speech.synth import make_timit_dataset, make_voxceleb_dataset
+from embedforge.tasks.store import VectorStore
+from embedforge.tasks.train import train_heightceleb
 
 pytestmark = pytest.mark.slow
 

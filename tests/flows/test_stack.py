@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows.settings import Settings
-from flows.stack import (StackError, group_members, is_alive, port_free, read_pids, settings_env, spawn,
+from embedforge.flows.settings import Settings
+from embedforge.infra.stack import (StackError, group_members, is_alive, port_free, read_pids, settings_env, spawn,
                          stack_down, stack_status, stack_up, stop_entry, Service)
 
 
@@ -33,7 +33,7 @@ def get(url: str) -> tuple[int, str, str]:
 
 
 def cli(*args: str):
-    from flows.cli import build_app
+    from embedforge.flows.cli import build_app
 
     return CliRunner().invoke(build_app(), list(args))
 
@@ -86,20 +86,20 @@ def test_port_in_use_is_named_before_anything_starts(tmp_path):
 
 
 # -- the real stack ---------------------------------------------------------------------------------------
-def embedflow(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+def embedforge(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
     """The console command in a child process, as a user would run it."""
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "embedforge.flows.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """`embedflow stack up` in a child process that exits; the services must outlive it. Always stopped."""
+    """`embedforge stack up` in a child process that exits; the services must outlive it. Always stopped."""
     s = Settings(home=tmp_path_factory.mktemp("stack-home"), prefect_port=free_port(), mlflow_port=free_port())
     env = {**os.environ, **settings_env(s)}
     t0 = time.monotonic()
     try:
-        up = embedflow("stack", "up", env=env, timeout=400)
+        up = embedforge("stack", "up", env=env, timeout=400)
         assert up.returncode == 0, up.stdout + up.stderr
         print(f"stack up in {time.monotonic() - t0:.1f} s\n{up.stdout}")
         assert "Prefect UI" in up.stdout and "MLflow UI" in up.stdout
@@ -132,7 +132,7 @@ def test_status_reports_every_service_healthy(stack):
     rows = stack_status(s)
     assert [(r.name, r.pid, r.running, r.healthy) for r in rows] == [
         (n, entries[n]["pid"], True, True) for n in ("prefect-server", "mlflow", "prefect-worker")]
-    result = embedflow("stack", "status", env=env, timeout=60)
+    result = embedforge("stack", "status", env=env, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert str(entries["prefect-server"]["pid"]) in result.stdout and result.stdout.count(" ok ") == 3
 
@@ -143,7 +143,7 @@ def test_starting_twice_says_already_running(stack):
     pid = entries["prefect-server"]["pid"]
     with pytest.raises(StackError, match=rf"already running \(prefect-server pid {pid}"):
         stack_up(s)
-    result = embedflow("stack", "up", env=env, timeout=60)
+    result = embedforge("stack", "up", env=env, timeout=60)
     assert result.returncode == 1 and "already running" in result.stdout and f"pid {pid}" in result.stdout
     assert all(is_alive(e) for e in entries.values())
 
@@ -158,9 +158,9 @@ def test_another_home_on_the_same_port_is_refused(stack, tmp_path):
 
 @pytest.mark.slow
 def test_down_stops_every_process(stack):
-    """Last in the module: `embedflow stack down` ends each service's whole process group and frees the ports."""
+    """Last in the module: `embedforge stack down` ends each service's whole process group and frees the ports."""
     s, entries, env = stack
-    down = embedflow("stack", "down", env=env, timeout=120)
+    down = embedforge("stack", "down", env=env, timeout=120)
     assert down.returncode == 0 and down.stdout.count(": stopped") == 3, down.stdout + down.stderr
     assert all(group_members(e["pid"]) == [] for e in entries.values())
     assert not any(is_alive(e) for e in entries.values())
@@ -184,7 +184,7 @@ def postgres():
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries not installed (apt-get install -y postgresql)")
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    root = Path(tempfile.mkdtemp(prefix="embedflow-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="embedforge-pg-"))
     if as_user:
         shutil.chown(root, "postgres", "postgres")
     port = free_port()

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from flows.settings import Settings
+from embedforge.flows.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -44,11 +44,11 @@ def defaults_filled(value: str) -> str:
 
 
 def settings_from(env: dict[str, str]) -> Settings:
-    """Every EMBEDFLOW_* variable must be a Settings field with a valid value."""
+    """Every EMBEDFORGE_* variable must be a Settings field with a valid value."""
     fields = {}
     for key, value in env.items():
-        if key.startswith("EMBEDFLOW_"):
-            name = key.removeprefix("EMBEDFLOW_").lower()
+        if key.startswith("EMBEDFORGE_"):
+            name = key.removeprefix("EMBEDFORGE_").lower()
             assert name in Settings.model_fields, f"{key} is not a Settings field"
             fields[name] = value
     return Settings(**fields)
@@ -65,7 +65,7 @@ def test_compose_has_the_stack_with_pinned_images():
     for name, svc in services.items():
         assert pinned(svc["image"]), f"{name}: image {svc['image']} is not pinned to a version tag"
     assert services["prefect-server"]["image"].split(":")[1].startswith(PINS["prefect"] + "-")
-    assert services["worker"]["image"] == services["mlflow"]["image"] == f"embedflow:{VERSION}"
+    assert services["worker"]["image"] == services["mlflow"]["image"] == f"embedforge:{VERSION}"
     assert (ROOT / services["mlflow"]["build"]["dockerfile"]).exists()
 
 
@@ -136,7 +136,7 @@ def test_k8s_manifests_are_well_formed():
     for d in docs:
         assert d.get("apiVersion") and d.get("kind") and d["metadata"].get("name"), d
         if d["kind"] in NAMESPACED:
-            assert d["metadata"].get("namespace") == "embedflow", d["metadata"]["name"]
+            assert d["metadata"].get("namespace") == "embedforge", d["metadata"]["name"]
 
 
 def test_k8s_worker_references_resolve():
@@ -151,7 +151,7 @@ def test_k8s_worker_references_resolve():
     for vol in spec["volumes"]:
         assert vol["persistentVolumeClaim"]["claimName"] in by_kind["PersistentVolumeClaim"]
     (container,) = spec["containers"]
-    assert pinned(container["image"]) and container["image"] == f"embedflow:{VERSION}"
+    assert pinned(container["image"]) and container["image"] == f"embedforge:{VERSION}"
     for ref in container.get("envFrom", []):
         assert ref["configMapRef"]["name"] in by_kind["ConfigMap"]
     for env in container.get("env", []):
@@ -169,7 +169,7 @@ def test_k8s_worker_references_resolve():
 def test_quiet_environment_everywhere(source):
     if source == "compose":
         envs = [svc.get("environment", {}) for svc in compose()["services"].values()
-                if svc["image"].startswith(("embedflow:", "prefecthq/"))]
+                if svc["image"].startswith(("embedforge:", "prefecthq/"))]
     else:
         envs = [d["data"] for d in k8s_docs() if d["kind"] == "ConfigMap"]
     for env in envs:
@@ -181,7 +181,7 @@ def test_helm_values_match_the_manifests():
     docs = {(d["kind"], d["metadata"]["name"]): d for d in k8s_docs()}
     assert ("ConfigMap", values["extraEnvVarsCM"]) in docs and ("Secret", values["extraEnvVarsSecret"]) in docs
     config = docs[("ConfigMap", values["extraEnvVarsCM"])]["data"]
-    assert values["config"]["workPool"] == config["EMBEDFLOW_WORK_POOL"] and values["config"]["type"] == "process"
+    assert values["config"]["workPool"] == config["EMBEDFORGE_WORK_POOL"] and values["config"]["type"] == "process"
     assert pinned(f"{values['image']['repository']}:{values['image']['prefectTag']}")
     assert values["image"]["prefectTag"] == VERSION
     assert values["serverApiConfig"]["apiUrl"] == config["PREFECT_API_URL"]

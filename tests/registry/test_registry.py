@@ -1,6 +1,6 @@
 import pytest
 
-from registry import Registry, RegistryError
+from embedforge.registry import Registry, RegistryError
 
 
 def test_duplicate_key_is_an_error():

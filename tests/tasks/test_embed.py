@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 
-from tasks.embed import embed_shard, plan_embedding
-from tasks.features import load_features
-from tasks.store import VectorStore
+from embedforge.tasks.embed import embed_shard, plan_embedding
+from embedforge.tasks.features import load_features
+from embedforge.tasks.store import VectorStore
 
 
 def _run(arrays_dir, db, work, shard_size=5):

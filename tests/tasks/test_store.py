@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tasks.store import IdentityMismatch, VectorStore, table_name
+from embedforge.tasks.store import IdentityMismatch, VectorStore, table_name
 
 IDENT = {"name": "test/tiny", "dim": 4, "fingerprint": "f1", "weights": "w", "input": {}}
 

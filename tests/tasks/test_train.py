@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from modalities.speech.heightceleb import HeightHead
-from tasks.train import PerRowHeight
+from embedforge.modalities.speech.heightceleb import HeightHead
+from embedforge.tasks.train import PerRowHeight
 
 
 def test_per_row_predictions_match_the_head():

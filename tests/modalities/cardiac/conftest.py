@@ -22,7 +22,7 @@ PIP_ARGS = ["download", "scipy==1.13.1", "--no-deps", "--only-binary=:all:", "--
 
 def asset_dir() -> Path:
     """Where test assets are cached (outside the repository)."""
-    root = os.environ.get("EMBEDFLOW_TEST_ASSETS", "~/.cache/embedflow-test-assets")
+    root = os.environ.get("EMBEDFORGE_TEST_ASSETS", "~/.cache/embedforge-test-assets")
     return Path(root).expanduser()
 
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from modalities.base import Series
-from modalities.cardiac import csfm
-from modalities.cardiac.network import VARIANTS, CSFMConfig, CSFMSignalEncoder
-from modalities.cardiac.signal import LEADS, WINDOW, CardiacInput, CardiacSeries
-from registry.encoders import ENCODERS, build_encoder
+from embedforge.modalities.base import Series
+from embedforge.modalities.cardiac import csfm
+from embedforge.modalities.cardiac.network import VARIANTS, CSFMConfig, CSFMSignalEncoder
+from embedforge.modalities.cardiac.signal import LEADS, WINDOW, CardiacInput, CardiacSeries
+from embedforge.registry.encoders import ENCODERS, build_encoder
 
 SMALL = CSFMConfig(dim=48, depth=2, heads=2, mlp_dim=64)
 # Tensors the reference checkpoint carries besides the signal encoder (text branch, heads).

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from modalities.base import ItemError
-from registry.datasets import open_dataset
+from embedforge.modalities.base import ItemError
+from embedforge.registry.datasets import open_dataset
 from tests.modalities.cardiac.conftest import ECG_RATE
 
 RATE = int(ECG_RATE)
@@ -71,9 +71,9 @@ def test_wfdb_stride_and_kept_remainder_from_string_options(wfdb_dir):
 
 
 def test_wfdb_embed_stage_records_the_broken_record_and_stores_the_rest(wfdb_dir, tmp_path):
-    from tasks.embed import embed_shard, plan_embedding
-    from tasks.features import load_features
-    from tasks.store import VectorStore
+    from embedforge.tasks.embed import embed_shard, plan_embedding
+    from embedforge.tasks.features import load_features
+    from embedforge.tasks.store import VectorStore
 
     db, work = str(tmp_path / "db"), str(tmp_path / "work")
     plan = plan_embedding(f"wfdb:{wfdb_dir}", "cardiac/spectrum", db, work, dataset_name="mit", shard_size=4)

@@ -5,9 +5,9 @@ import sys
 
 CODE = """
 import sys
-import modalities.cardiac
-from registry.datasets import DATASETS
-from registry.encoders import ENCODERS
+import embedforge.modalities.cardiac
+from embedforge.registry.datasets import DATASETS
+from embedforge.registry.encoders import ENCODERS
 heavy = sorted({"torch", "neurokit2", "wfdb", "scipy.signal", "pandas"} & set(sys.modules))
 print(ENCODERS.names("cardiac/"), [n for n in ("wfdb", "ecgarray", "ecgsim") if n in DATASETS], heavy)
 """

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from modalities.base import ItemError, Series
-from modalities.cardiac import signal as S
+from embedforge.modalities.base import ItemError, Series
+from embedforge.modalities.cardiac import signal as S
 from tests.modalities.cardiac.conftest import ECG_RATE
 
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from tasks.embed import embed_shard, plan_embedding
-from tasks.features import load_features
+from embedforge.tasks.embed import embed_shard, plan_embedding
+from embedforge.tasks.features import load_features
 
 ENCODER = "cardiac/spectrum"
 

@@ -12,21 +12,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 _BESIDE_CHECKOUT = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "heightceleb" / "height_celeb.csv"
-HEIGHTCELEB_CSV = Path(os.environ.get("EMBEDFLOW_TEST_HEIGHTCELEB", _BESIDE_CHECKOUT))  # ../shared, never copied in
+HEIGHTCELEB_CSV = Path(os.environ.get("EMBEDFORGE_TEST_HEIGHTCELEB", _BESIDE_CHECKOUT))  # ../shared, never copied in
 
 
 @pytest.fixture(scope="session")
 def heightceleb_csv() -> Path:
     """The real HeightCeleb table (read in place, never copied into the repository)."""
     if not HEIGHTCELEB_CSV.is_file():
-        pytest.skip(f"HeightCeleb table not at {HEIGHTCELEB_CSV} (set EMBEDFLOW_TEST_HEIGHTCELEB)")
+        pytest.skip(f"HeightCeleb table not at {HEIGHTCELEB_CSV} (set EMBEDFORGE_TEST_HEIGHTCELEB)")
     return HEIGHTCELEB_CSV
 
 
 @pytest.fixture(scope="session")
 def ge2e():
     """The real resemblyzer GE2E weights, loaded once."""
-    from registry.encoders import build_encoder
+    from embedforge.registry.encoders import build_encoder
 
     return build_encoder("speech/ge2e")
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from modalities.base import Audio, ItemError
-from modalities.speech.audio import prepare, read_audio, resample, to_mono
+from embedforge.modalities.base import Audio, ItemError
+from embedforge.modalities.speech.audio import prepare, read_audio, resample, to_mono
 
 
 def tone(freq: float, seconds: float, rate: int, amp: float = 0.5) -> np.ndarray:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from modalities.base import Audio, ItemError, state_dict_fingerprint
-from modalities.speech import ecapa
-from registry.encoders import ENCODERS
+from embedforge.modalities.base import Audio, ItemError, state_dict_fingerprint
+from embedforge.modalities.speech import ecapa
+from embedforge.registry.encoders import ENCODERS
 
 # The structure of speechbrain/spkrec-ecapa-voxceleb's hyperparams.yaml, with tiny channels.
 HYPERPARAMS = """\
@@ -92,9 +92,9 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def encoder(model_dir, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EMBEDFLOW_HOME", str(tmp_path_factory.mktemp("home")))
+        mp.setenv("EMBEDFORGE_HOME", str(tmp_path_factory.mktemp("home")))
         enc = ENCODERS.get("speech/ecapa-voxceleb").build(weights=str(model_dir))
-        assert list((ecapa.cache_root()).iterdir()), "SpeechBrain collected nothing under EMBEDFLOW_HOME"
+        assert list((ecapa.cache_root()).iterdir()), "SpeechBrain collected nothing under EMBEDFORGE_HOME"
     return enc
 
 
@@ -138,8 +138,8 @@ def test_preprocess_rejects_too_short_audio(encoder):
 
 
 def test_probe(model_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("EMBEDFLOW_HOME", str(tmp_path))
-    reason = ecapa.probe("embedflow-tests/no-such-model")
+    monkeypatch.setenv("EMBEDFORGE_HOME", str(tmp_path))
+    reason = ecapa.probe("embedforge-tests/no-such-model")
     assert reason is not None and "not available offline" in reason and "--weights DIR" in reason
     default = ecapa.probe()  # None only where the hub model is cached
     assert default is None or "--weights DIR" in default

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from modalities.base import Audio, ItemError
-from modalities.speech.synth import make_voice, synthesize
-from registry.encoders import ENCODERS
+from embedforge.modalities.base import Audio, ItemError
+from embedforge.modalities.speech.synth import make_voice, synthesize
+from embedforge.registry.encoders import ENCODERS
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_preprocess_resamples_and_mixes(ge2e):
     rng = np.random.default_rng(0)
     voice = make_voice("x", "f", 165.0, rng)
     wave = synthesize(voice, 2.0, rng)
-    from modalities.speech.audio import resample
+    from embedforge.modalities.speech.audio import resample
 
     stereo = Audio(np.stack([resample(wave, 16000, 44100)] * 2), 44100)
     out = ge2e.preprocess(stereo, "stereo")

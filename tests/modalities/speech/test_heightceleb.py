@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modalities.speech.heightceleb import HeightHead, height_metrics, mean_baseline, plot_diagnostics
+from embedforge.modalities.speech.heightceleb import HeightHead, height_metrics, mean_baseline, plot_diagnostics
 
 
 def speakers(n: int, seed: int, utts: int = 3, dim: int = 16):

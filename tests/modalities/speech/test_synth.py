@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from modalities.speech.heightceleb import HeightHead, height_metrics, mean_baseline
-from modalities.speech.synth import Voice, make_voice, make_voxceleb_dataset, synthesize
-from registry.datasets import open_dataset
+from embedforge.modalities.speech.heightceleb import HeightHead, height_metrics, mean_baseline
+from embedforge.modalities.speech.synth import Voice, make_voice, make_voxceleb_dataset, synthesize
+from embedforge.registry.datasets import open_dataset
 
 
 def centroid(wave: np.ndarray, sr: int = 16000) -> float:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modalities.speech.timit import feet_inches_to_cm, read_spkrinfo
-from registry.datasets import open_dataset
+from embedforge.modalities.speech.timit import feet_inches_to_cm, read_spkrinfo
+from embedforge.registry.datasets import open_dataset
 
 SPKRINFO = """\
 ; Speaker Information

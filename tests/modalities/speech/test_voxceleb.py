@@ -7,9 +7,9 @@ import csv
 import numpy as np
 import pytest
 
-from modalities.base import Audio, ItemError, file_sha256
-from modalities.speech.voxceleb import read_heightceleb
-from registry.datasets import open_dataset
+from embedforge.modalities.base import Audio, ItemError, file_sha256
+from embedforge.modalities.speech.voxceleb import read_heightceleb
+from embedforge.registry.datasets import open_dataset
 
 
 @pytest.fixture()

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from modalities.base import Series
-from modalities.timeseries.augment import PatchStats, difference, patch_bounds, patch_stats
+from embedforge.modalities.base import Series
+from embedforge.modalities.timeseries.augment import PatchStats, difference, patch_bounds, patch_stats
 
 
 def test_difference():

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modalities.base import ItemError, Series, array_sha256
-from registry.datasets import open_dataset
+from embedforge.modalities.base import ItemError, Series, array_sha256
+from embedforge.registry.datasets import open_dataset
 
 
 def test_shipped_set_by_name():

@@ -2,11 +2,11 @@
 
 import numpy as np
 
-import modalities.timeseries  # noqa: F401  (registers encoders, datasets, heads)
-from registry.datasets import open_dataset
-from registry.heads import build_head
-from tasks.embed import cached_encoder, embed_shard, plan_embedding
-from tasks.features import load_features
+import embedforge.modalities.timeseries  # noqa: F401  (registers encoders, datasets, heads)
+from embedforge.registry.datasets import open_dataset
+from embedforge.registry.heads import build_head
+from embedforge.tasks.embed import cached_encoder, embed_shard, plan_embedding
+from embedforge.tasks.features import load_features
 
 
 def test_gunpoint_minirocket_through_the_store(tmp_path):

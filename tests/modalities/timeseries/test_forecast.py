@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-import modalities.timeseries  # noqa: F401  (registers the encoders)
-from modalities.base import ItemError, Series
-from registry.encoders import ENCODERS, build_encoder
+import embedforge.modalities.timeseries  # noqa: F401  (registers the encoders)
+from embedforge.modalities.base import ItemError, Series
+from embedforge.registry.encoders import ENCODERS, build_encoder
 
 RNG = np.random.default_rng(0)
 SERIES = [Series(RNG.standard_normal((1, n)).astype(np.float32)) for n in (30, 50, 50, 100)]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import modalities.timeseries  # noqa: F401  (registers the heads)
-from registry.heads import HEADS, build_head
+import embedforge.modalities.timeseries  # noqa: F401  (registers the heads)
+from embedforge.registry.heads import HEADS, build_head
 
 
 def _blobs(n=120, d=10, seed=0):

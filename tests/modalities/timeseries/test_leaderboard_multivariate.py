@@ -2,9 +2,9 @@
 
 import pytest
 
-from flows.benchmark import recipe_for, run_benchmark
-from flows.params import BenchmarkParams
-from tasks.store import VectorStore, table_name
+from embedforge.flows.benchmark import recipe_for, run_benchmark
+from embedforge.flows.params import BenchmarkParams
+from embedforge.tasks.store import VectorStore, table_name
 
 
 def test_recipe_builds_channelwise_encoders_for_multivariate_sets():

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import modalities.timeseries  # noqa: F401  (registers encoders, datasets, heads)
-from modalities.base import ItemError, Series
-from registry.datasets import open_dataset
-from registry.encoders import build_encoder
-from registry.heads import build_head
+import embedforge.modalities.timeseries  # noqa: F401  (registers encoders, datasets, heads)
+from embedforge.modalities.base import ItemError, Series
+from embedforge.registry.datasets import open_dataset
+from embedforge.registry.encoders import build_encoder
+from embedforge.registry.heads import build_head
 
 # MiniRocket + ridge, mean test accuracy over the default split and 29 resamples:
 # Dempster, Schmidt & Webb, "MINIROCKET: A Very Fast (Almost) Deterministic Transform for Time

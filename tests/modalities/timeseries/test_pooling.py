@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from modalities.timeseries import pooling
+from embedforge.modalities.timeseries import pooling
 
 # tokens x layers x dim; T = 5 steps with patch 4 -> ceil(5/4) = 2 series tokens (the last two)
 H = np.array([

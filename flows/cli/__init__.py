@@ -1,4 +1,4 @@
-"""The ``embedflow`` console script: thin Typer commands over flows and plain functions."""
+"""The ``embedforge`` console script: thin Typer commands over flows and plain functions."""
 
 from __future__ import annotations
 
@@ -9,34 +9,34 @@ from typing import Optional
 
 import typer
 
-from flows.settings import Settings, apply_quiet_env
+from embedforge.flows.settings import Settings, apply_quiet_env
 
 app = typer.Typer(help="Frozen foundation-model embeddings, vector tables, tracked heads and served models.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 
 # Each module exposes ``register(app)``; listed explicitly so the command set is predictable.
 COMMAND_MODULES = (
-    "flows.cli_core",
-    "flows.cli_benchmark",
-    "flows.cli_ops",
+    "embedforge.flows.cli.core",
+    "embedforge.flows.cli.benchmark",
+    "embedforge.flows.cli.ops",
 )
 
 
 @app.callback()
-def _root(home: Optional[Path] = typer.Option(None, "--home", help="data directory (default EMBEDFLOW_HOME, ~/.embedflow)")) -> None:
+def _root(home: Optional[Path] = typer.Option(None, "--home", help="data directory (default EMBEDFORGE_HOME, ~/.embedforge)")) -> None:
     """Resolve the data directory before any command imports Prefect, so its home lives there too."""
     if home is not None:
-        os.environ["EMBEDFLOW_HOME"] = str(home.expanduser())
+        os.environ["EMBEDFORGE_HOME"] = str(home.expanduser())
     os.environ.setdefault("PREFECT_HOME", str(Settings().prefect_dir))
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect's SQLite needs the folder
 
 
 def build_app() -> typer.Typer:
     """Attach every command module once."""
-    if not getattr(app, "_embedflow_built", False):
+    if not getattr(app, "_embedforge_built", False):
         for name in COMMAND_MODULES:
             importlib.import_module(name).register(app)
-        app._embedflow_built = True  # type: ignore[attr-defined]
+        app._embedforge_built = True  # type: ignore[attr-defined]
     return app
 
 

@@ -1,4 +1,4 @@
-"""``embedflow benchmark MODALITY``: the leaderboard from the terminal."""
+"""``embedforge benchmark MODALITY``: the leaderboard from the terminal."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def benchmark(
     db: Optional[str] = typer.Option(None), tracking_uri: Optional[str] = typer.Option(None),
 ) -> None:
     """Embed each dataset with each encoder (cached), train each head, score, and print the leaderboard."""
-    from flows.benchmark import run_benchmark
-    from flows.params import DEFAULT_HEADS, BenchmarkParams
+    from embedforge.flows.benchmark import run_benchmark
+    from embedforge.flows.params import DEFAULT_HEADS, BenchmarkParams
 
     params = BenchmarkParams(
         modality=modality, encoders=_split(encoders), datasets=_split(datasets), augment=_split(augment),
@@ -40,7 +40,7 @@ def benchmark(
 
 
 def print_leaderboard(rows: list[dict]) -> None:
-    from tasks.leaderboard import pivot
+    from embedforge.tasks.leaderboard import pivot
 
     labels, cols, acc = pivot(rows)
     table = Table("encoder | augmentation | head", *cols, title="test accuracy")

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.settings import Settings, quiet_env
+from embedforge.flows.settings import Settings, quiet_env
 
 START_TIMEOUT_S = 180.0  # a fresh Prefect or MLflow database migrates on first start (10-20 s here, more under load)
 STOP_TIMEOUT_S = 15.0
@@ -83,11 +83,11 @@ def mlflow_backend_uri(settings: Settings) -> str:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """EMBEDFLOW_* variables that rebuild these settings in a child process (flows call Settings())."""
+    """EMBEDFORGE_* variables that rebuild these settings in a child process (flows call Settings())."""
     env = {}
     for name, value in settings.model_dump().items():
         if value is not None:
-            env[f"EMBEDFLOW_{name.upper()}"] = str(value)
+            env[f"EMBEDFORGE_{name.upper()}"] = str(value)
     return env
 
 
@@ -107,8 +107,8 @@ def client_env(settings: Settings) -> dict[str, str]:
     """Environment for flow runs and CLI calls against the running stack: tracking goes to its server."""
     env = base_env(settings)
     if not settings.tracking_uri:
-        env["EMBEDFLOW_TRACKING_URI"] = mlflow_url(settings)
-    env["MLFLOW_TRACKING_URI"] = env.get("EMBEDFLOW_TRACKING_URI", settings.mlflow_uri)
+        env["EMBEDFORGE_TRACKING_URI"] = mlflow_url(settings)
+    env["MLFLOW_TRACKING_URI"] = env.get("EMBEDFORGE_TRACKING_URI", settings.mlflow_uri)
     root = str(project_root())
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
@@ -148,7 +148,7 @@ def prefect_worker(settings: Settings) -> Service:
     env = client_env(settings)
     env["PREFECT_WORKER_QUERY_SECONDS"] = "2"
     cmd = [str(venv_bin() / "prefect"), "worker", "start", "--pool", settings.work_pool, "--type", "process",
-           "--name", f"embedflow-{settings.prefect_port}"]
+           "--name", f"embedforge-{settings.prefect_port}"]
     return Service("prefect-worker", cmd, env, stack_dir(settings) / "prefect-worker.log",
                    extra={"pool": settings.work_pool})
 
@@ -319,7 +319,7 @@ def _check_startable(settings: Settings) -> None:
     if alive:
         pids = ", ".join(f"{n} pid {e['pid']}" for n, e in alive.items())
         raise StackError(f"the stack in {settings.home} is already running ({pids}); "
-                         f"`embedflow stack down` stops it")
+                         f"`embedforge stack down` stops it")
     for what, port, flag in (("Prefect server", settings.prefect_port, "--prefect-port"),
                              ("MLflow server", settings.mlflow_port, "--mlflow-port")):
         if not port_free(settings.host, port):

@@ -26,8 +26,8 @@ def _options(pairs: list[str]) -> dict[str, str]:
 
 def encoders() -> None:
     """List every registered encoder and whether its weights can be loaded on this machine."""
-    from registry.catalog import load_catalog
-    from registry.encoders import ENCODERS
+    from embedforge.registry.catalog import load_catalog
+    from embedforge.registry.encoders import ENCODERS
 
     load_catalog()
     table = Table("encoder", "modality", "dim", "weights source", "loadable here")
@@ -55,12 +55,12 @@ def embed(
     dask_address: Optional[str] = typer.Option(None, help="address of an existing Dask scheduler"),
 ) -> None:
     """Embed a dataset through the Prefect embed flow, with progress and a summary."""
-    from flows.embed import run_embed
-    from flows.params import EmbedParams, RunnerParams
-    from flows.progress import run_with_progress
-    from flows.settings import Settings
-    from tasks.embed import dataset_name_for, plan_path
-    from tasks.store import table_name
+    from embedforge.flows.embed import run_embed
+    from embedforge.flows.params import EmbedParams, RunnerParams
+    from embedforge.flows.progress import run_with_progress
+    from embedforge.flows.settings import Settings
+    from embedforge.tasks.embed import dataset_name_for, plan_path
+    from embedforge.tasks.store import table_name
 
     settings = Settings()
     params = EmbedParams(dataset=dataset, encoder=encoder, db=db or settings.lancedb_uri, weights=weights,
@@ -86,8 +86,8 @@ def search(
     weights: Optional[str] = typer.Option(None), dataset: Optional[str] = typer.Option(None, help="only this dataset"),
 ) -> None:
     """Embed a query file with the table's encoder and print the nearest stored items with their labels."""
-    from flows.settings import Settings
-    from tasks.search import search_file
+    from embedforge.flows.settings import Settings
+    from embedforge.tasks.search import search_file
 
     hits = search_file(db or Settings().lancedb_uri, encoder, str(query), k, weights, dataset)
     table = Table("rank", "distance", "dataset", "id", "group", "split", "labels")
@@ -100,8 +100,8 @@ def search(
 def failures(encoder: Optional[str] = typer.Option(None), dataset: Optional[str] = typer.Option(None),
              db: Optional[str] = typer.Option(None), weights: Optional[str] = typer.Option(None)) -> None:
     """List items that failed to embed, with the reason recorded for each."""
-    from flows.settings import Settings
-    from tasks.store import VectorStore, table_name
+    from embedforge.flows.settings import Settings
+    from embedforge.tasks.store import VectorStore, table_name
 
     rows = VectorStore(db or Settings().lancedb_uri).failures(table_name(encoder, weights) if encoder else None, dataset)
     table = Table("table", "dataset", "id", "error")
@@ -120,8 +120,8 @@ def train_heightceleb_cmd(
     alias: str = typer.Option("champion"), tracking_uri: Optional[str] = typer.Option(None),
 ) -> None:
     """HeightCeleb recipe: sex classifier, then one regression per sex; logged and registered in MLflow."""
-    from flows.params import HeightCelebParams
-    from flows.train import train_heightceleb_flow
+    from embedforge.flows.params import HeightCelebParams
+    from embedforge.flows.train import train_heightceleb_flow
 
     result = train_heightceleb_flow(HeightCelebParams(
         encoder=encoder, db=db, weights=weights, dataset=dataset, timit_dataset=timit_dataset, regressor=regressor,
@@ -142,11 +142,11 @@ def print_training(result: dict) -> None:
 
 def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option(4, min=1)) -> None:
     """Offline end-to-end job on embedded defaults: synthetic voices -> GE2E -> LanceDB -> MLflow head."""
-    from flows.demo import run_demo, where_to_look
-    from flows.progress import run_with_progress
-    from flows.settings import Settings
-    from tasks.embed import plan_path
-    from tasks.store import table_name
+    from embedforge.flows.demo import run_demo, where_to_look
+    from embedforge.flows.progress import run_with_progress
+    from embedforge.flows.settings import Settings
+    from embedforge.tasks.embed import plan_path
+    from embedforge.tasks.store import table_name
 
     plan_file = plan_path(Settings().home / "shards", table_name("speech/ge2e"), "demo-voxceleb")
     result = run_demo(speakers, utterances,
@@ -158,7 +158,7 @@ def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option
 
 
 def register(app: typer.Typer) -> None:
-    """Attach the core commands to the ``embedflow`` app."""
+    """Attach the core commands to the ``embedforge`` app."""
     for command in (encoders, embed, search, failures, demo):
         app.command()(command)
     app.add_typer(train_app, name="train")

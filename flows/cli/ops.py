@@ -11,17 +11,17 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from flows.settings import Settings
+from embedforge.flows.settings import Settings
 
 console = Console()
-HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="data directory (default EMBEDFLOW_HOME)")]
+HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="data directory (default EMBEDFORGE_HOME)")]
 PrefectPortOpt = Annotated[Optional[int], typer.Option("--prefect-port", help="Prefect server port")]
 MlflowPortOpt = Annotated[Optional[int], typer.Option("--mlflow-port", help="MLflow server port")]
 
 
 def make_settings(home: Path | None = None, prefect_port: int | None = None,
                   mlflow_port: int | None = None) -> Settings:
-    """Settings from EMBEDFLOW_* variables, overridden by the options given."""
+    """Settings from EMBEDFORGE_* variables, overridden by the options given."""
     given = {"home": home, "prefect_port": prefect_port, "mlflow_port": mlflow_port}
     return Settings(**{k: v for k, v in given.items() if v is not None})
 
@@ -38,7 +38,7 @@ def fail(message: str, code: int = 1) -> None:
 
 def up(home: HomeOpt = None, prefect_port: PrefectPortOpt = None, mlflow_port: MlflowPortOpt = None) -> None:
     """Start the Prefect server, a process worker and the MLflow server on loopback, detached."""
-    from flows.stack import StackError, stack_dir, stack_up
+    from embedforge.infra.stack import StackError, stack_dir, stack_up
 
     settings = make_settings(home, prefect_port, mlflow_port)
     try:
@@ -46,7 +46,7 @@ def up(home: HomeOpt = None, prefect_port: PrefectPortOpt = None, mlflow_port: M
             entries = stack_up(settings)
     except StackError as exc:
         fail(str(exc))
-    table = new_table("service", "pid", "ready in", "url", title=f"embedflow stack ({settings.home})")
+    table = new_table("service", "pid", "ready in", "url", title=f"embedforge stack ({settings.home})")
     for name, e in entries.items():
         table.add_row(name, str(e["pid"]), f"{e.get('ready_s', 0):.1f} s", e.get("url") or f"pool {e.get('pool')}")
     console.print(table)
@@ -56,11 +56,11 @@ def up(home: HomeOpt = None, prefect_port: PrefectPortOpt = None, mlflow_port: M
 
 def status(home: HomeOpt = None, prefect_port: PrefectPortOpt = None, mlflow_port: MlflowPortOpt = None) -> None:
     """Show each service's pid and health; exit 1 unless all are healthy."""
-    from flows.stack import stack_dir, stack_status
+    from embedforge.infra.stack import stack_dir, stack_status
 
     settings = make_settings(home, prefect_port, mlflow_port)
     rows = stack_status(settings)
-    table = new_table("service", "pid", "process", "health", "url", title=f"embedflow stack ({settings.home})")
+    table = new_table("service", "pid", "process", "health", "url", title=f"embedforge stack ({settings.home})")
     for r in rows:
         table.add_row(r.name, str(r.pid or "-"), "[green]running[/]" if r.running else "[red]stopped[/]",
                       "[green]ok[/]" if r.healthy else "[red]no[/]", r.url or "-")
@@ -72,7 +72,7 @@ def status(home: HomeOpt = None, prefect_port: PrefectPortOpt = None, mlflow_por
 
 def down(home: HomeOpt = None, prefect_port: PrefectPortOpt = None, mlflow_port: MlflowPortOpt = None) -> None:
     """Stop every service the stack started (worker first)."""
-    from flows.stack import stack_down
+    from embedforge.infra.stack import stack_down
 
     settings = make_settings(home, prefect_port, mlflow_port)
     stopped = stack_down(settings)
@@ -87,8 +87,8 @@ def deploy_cmd(names: Annotated[Optional[list[str]], typer.Argument(help="deploy
                api_url: Annotated[Optional[str], typer.Option(
                    "--api-url", help="another Prefect API, e.g. http://prefect-server:4200/api")] = None) -> None:
     """Register prefect.yaml's deployments (with their schedules) on the running stack."""
-    from flows.deploy import deploy
-    from flows.stack import StackError, prefect_api_url, project_root
+    from embedforge.infra.deploy import deploy
+    from embedforge.infra.stack import StackError, prefect_api_url, project_root
 
     settings = make_settings(home, prefect_port)
     try:
@@ -115,7 +115,7 @@ def serve_cmd(model: Annotated[str, typer.Argument(help="registered model as NAM
               dry_run: Annotated[bool, typer.Option("--dry-run", help="print the command and exit")] = False,
               home: HomeOpt = None) -> None:
     """Serve a registered model over REST with `mlflow models serve` in this environment (no new venv)."""
-    from flows.deploy import serve_command
+    from embedforge.infra.deploy import serve_command
 
     settings = make_settings(home)
     cmd, env = serve_command(settings, model, port, host, workers)
@@ -127,7 +127,7 @@ def serve_cmd(model: Annotated[str, typer.Argument(help="registered model as NAM
 
 
 def register(app: typer.Typer) -> None:
-    """Attach ``stack``, ``deploy`` and ``serve`` to the embedflow CLI."""
+    """Attach ``stack``, ``deploy`` and ``serve`` to the embedforge CLI."""
     stack = typer.Typer(help="Local Prefect + MLflow stack on loopback.", no_args_is_help=True)
     stack.command("up")(up)
     stack.command("status")(status)

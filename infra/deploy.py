@@ -10,8 +10,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from flows.settings import Settings
-from flows.stack import (StackError, client_env, ensure_work_pool, http_ok, mlflow_url, prefect_api_url,
+from embedforge.flows.settings import Settings
+from embedforge.infra.stack import (StackError, client_env, ensure_work_pool, http_ok, mlflow_url, prefect_api_url,
                          project_root, run_prefect, running, venv_bin)
 
 DEPLOY_TIMEOUT_S = 300.0
@@ -50,13 +50,13 @@ def api(settings: Settings, method: str, path: str, body: Any = None, timeout: f
         raise StackError(f"Prefect API {method} {path}: {exc.code} {exc.read().decode(errors='replace')}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise StackError(f"Prefect API at {base} unreachable ({exc}); "
-                         "`embedflow stack up` starts it") from exc
+                         "`embedforge stack up` starts it") from exc
     return json.loads(raw) if raw else None
 
 
 def require_server(api_url: str) -> None:
     if not http_ok(api_url + "/health"):
-        raise StackError(f"no Prefect server answers at {api_url}; `embedflow stack up` first")
+        raise StackError(f"no Prefect server answers at {api_url}; `embedforge stack up` first")
 
 
 def deploy(settings: Settings, names: list[str] | None = None, api_url: str | None = None,
@@ -95,7 +95,7 @@ def deployment(settings: Settings, name: str, api_url: str | None = None) -> dic
                 api_url=api_url)
     if not found:
         raise StackError(f"no deployment named {name!r} on {api_url or prefect_api_url(settings)}; "
-                         "`embedflow deploy` first")
+                         "`embedforge deploy` first")
     return found[0]
 
 

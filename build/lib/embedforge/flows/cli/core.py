@@ -1,0 +1,164 @@
+"""Core commands: list encoders, embed a dataset, search a table, train and register heads, the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+train_app = typer.Typer(help="Train heads on stored vectors; tracked and registered in MLflow.", no_args_is_help=True)
+
+
+def _options(pairs: list[str]) -> dict[str, str]:
+    """KEY=VALUE pairs -> dict, with a clear error for anything else."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}")
+        out[key] = value
+    return out
+
+
+def encoders() -> None:
+    """List every registered encoder and whether its weights can be loaded on this machine."""
+    from embedforge.registry.catalog import load_catalog
+    from embedforge.registry.encoders import ENCODERS
+
+    load_catalog()
+    table = Table("encoder", "modality", "dim", "weights source", "loadable here")
+    table.columns[0].no_wrap = True
+    for name in ENCODERS:
+        entry = ENCODERS.get(name)
+        reason = entry.probe()
+        table.add_row(name, entry.spec.modality, str(entry.spec.dim), entry.spec.weights,
+                      "[green]yes[/]" if reason is None else f"[yellow]no[/]: {reason}")
+    console.print(table)
+
+
+def embed(
+    dataset: str = typer.Option(..., help="adapter:argument, e.g. voxceleb:/data/vox1"),
+    encoder: str = typer.Option(..., help="registered encoder, e.g. speech/ge2e"),
+    db: Optional[str] = typer.Option(None, help="LanceDB URI (default: the data directory)"),
+    weights: Optional[str] = typer.Option(None, help="hub id or local directory for the encoder's weights"),
+    name: Optional[str] = typer.Option(None, help="dataset name in the table"),
+    option: list[str] = typer.Option([], "--option", "-o", help="adapter option KEY=VALUE (repeatable)"),
+    shard_size: int = typer.Option(64, help="items per shard task"),
+    batch_size: int = typer.Option(16, help="items per forward pass"),
+    device: str = typer.Option("cpu"),
+    runner: str = typer.Option("thread", help="thread or dask"),
+    workers: int = typer.Option(1, help="threads or local Dask workers"),
+    dask_address: Optional[str] = typer.Option(None, help="address of an existing Dask scheduler"),
+) -> None:
+    """Embed a dataset through the Prefect embed flow, with progress and a summary."""
+    from embedforge.flows.embed import run_embed
+    from embedforge.flows.params import EmbedParams, RunnerParams
+    from embedforge.flows.progress import run_with_progress
+    from embedforge.flows.settings import Settings
+    from embedforge.tasks.embed import dataset_name_for, plan_path
+    from embedforge.tasks.store import table_name
+
+    settings = Settings()
+    params = EmbedParams(dataset=dataset, encoder=encoder, db=db or settings.lancedb_uri, weights=weights,
+                         dataset_name=name, options=_options(option), shard_size=shard_size, batch_size=batch_size,
+                         device=device, runner=RunnerParams(kind=runner, workers=workers, dask_address=dask_address))
+    plan_file = plan_path(settings.home / "shards", table_name(encoder, weights), dataset_name_for(dataset, name))
+    summary = run_with_progress(lambda: run_embed(params), plan_file, f"embedding with {encoder}")
+    print_summary(summary)
+
+
+def print_summary(summary: dict) -> None:
+    """The end-of-run counts, then each failure with its reason."""
+    console.print(f"[bold]table[/] {summary['table']} in {summary['db']}  [bold]dataset[/] {summary['dataset']}")
+    console.print(f"embedded [green]{summary['embedded']}[/], reused [cyan]{summary['reused']}[/], "
+                  f"skipped as already known [cyan]{summary['skipped']}[/], failed [red]{summary['failed']}[/]")
+    for f in summary["failures"]:
+        console.print(f"  [red]failed[/] {f['error']}")
+
+
+def search(
+    encoder: str = typer.Option(...), query: Path = typer.Option(..., exists=True, help="a file to search with"),
+    k: int = typer.Option(10, "-k", min=1), db: Optional[str] = typer.Option(None),
+    weights: Optional[str] = typer.Option(None), dataset: Optional[str] = typer.Option(None, help="only this dataset"),
+) -> None:
+    """Embed a query file with the table's encoder and print the nearest stored items with their labels."""
+    from embedforge.flows.settings import Settings
+    from embedforge.tasks.search import search_file
+
+    hits = search_file(db or Settings().lancedb_uri, encoder, str(query), k, weights, dataset)
+    table = Table("rank", "distance", "dataset", "id", "group", "split", "labels")
+    for rank, hit in enumerate(hits, 1):
+        table.add_row(str(rank), f"{hit['_distance']:.4f}", hit["dataset"], hit["id"], str(hit["group"]),
+                      str(hit["split"]), ", ".join(f"{k}={v}" for k, v in hit["labels"].items()))
+    console.print(table)
+
+
+def failures(encoder: Optional[str] = typer.Option(None), dataset: Optional[str] = typer.Option(None),
+             db: Optional[str] = typer.Option(None), weights: Optional[str] = typer.Option(None)) -> None:
+    """List items that failed to embed, with the reason recorded for each."""
+    from embedforge.flows.settings import Settings
+    from embedforge.tasks.store import VectorStore, table_name
+
+    rows = VectorStore(db or Settings().lancedb_uri).failures(table_name(encoder, weights) if encoder else None, dataset)
+    table = Table("table", "dataset", "id", "error")
+    for r in rows:
+        table.add_row(r["table"], r["dataset"], r["id"], r["error"])
+    console.print(table if rows else "no recorded failures")
+
+
+
+@train_app.command("heightceleb")
+def train_heightceleb_cmd(
+    encoder: str = typer.Option("speech/ecapa-voxceleb"), db: Optional[str] = typer.Option(None),
+    weights: Optional[str] = typer.Option(None), dataset: Optional[str] = typer.Option(None),
+    timit_dataset: Optional[str] = typer.Option(None, help="dataset name of embedded TIMIT for a cross-corpus score"),
+    regressor: str = typer.Option("pls", help="pls, ridge or svr"), name: Optional[str] = typer.Option(None),
+    alias: str = typer.Option("champion"), tracking_uri: Optional[str] = typer.Option(None),
+) -> None:
+    """HeightCeleb recipe: sex classifier, then one regression per sex; logged and registered in MLflow."""
+    from embedforge.flows.params import HeightCelebParams
+    from embedforge.flows.train import train_heightceleb_flow
+
+    result = train_heightceleb_flow(HeightCelebParams(
+        encoder=encoder, db=db, weights=weights, dataset=dataset, timit_dataset=timit_dataset, regressor=regressor,
+        registered_name=name, alias=alias, tracking_uri=tracking_uri))
+    print_training(result)
+
+
+def print_training(result: dict) -> None:
+    """Metrics table and the registered models."""
+    table = Table("metric", "value")
+    for key, value in sorted(result["metrics"].items()):
+        table.add_row(key, f"{value:.3f}")
+    console.print(table)
+    for mode, m in result["models"].items():
+        console.print(f"registered [bold]{m['registered_name']}[/] version {m['version']} "
+                      f"alias @{m['alias']} ({mode} input): models:/{m['registered_name']}@{m['alias']}")
+
+
+def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option(4, min=1)) -> None:
+    """Offline end-to-end job on embedded defaults: synthetic voices -> GE2E -> LanceDB -> MLflow head."""
+    from embedforge.flows.demo import run_demo, where_to_look
+    from embedforge.flows.progress import run_with_progress
+    from embedforge.flows.settings import Settings
+    from embedforge.tasks.embed import plan_path
+    from embedforge.tasks.store import table_name
+
+    plan_file = plan_path(Settings().home / "shards", table_name("speech/ge2e"), "demo-voxceleb")
+    result = run_demo(speakers, utterances,
+                      progress=lambda work: run_with_progress(work, plan_file, "embedding with speech/ge2e"))
+    print_summary(result["embed"])
+    print_training(result["train"])
+    for line in where_to_look(result):
+        console.print(line)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the core commands to the ``embedforge`` app."""
+    for command in (encoders, embed, search, failures, demo):
+        app.command()(command)
+    app.add_typer(train_app, name="train")

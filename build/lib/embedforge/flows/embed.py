@@ -1,0 +1,80 @@
+"""The embed flow: plan against the store, one task per shard on the chosen runner, a summary artifact."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.futures import as_completed
+from prefect.states import Completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from embedforge.flows.params import EmbedParams, RunnerParams
+from embedforge.flows.settings import Settings
+from embedforge.tasks.embed import ShardResult, embed_shard_task, plan_task
+from embedforge.tasks.report import embed_summary, summary_markdown
+
+
+def task_runner(runner: RunnerParams):
+    """Threads by default; Prefect's DaskTaskRunner for scale-out."""
+    if runner.kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if runner.dask_address:
+            return DaskTaskRunner(address=runner.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": runner.workers, "threads_per_worker": 1,
+                                              "processes": True})
+    return ThreadPoolTaskRunner(max_workers=runner.workers)
+
+
+def submit_shards(shards: list[str], params: EmbedParams, db: str) -> list[ShardResult]:
+    """One task per shard on the current flow's runner, with a progress artifact updated as they finish."""
+    progress = create_progress_artifact(progress=0.0, description=f"{len(shards)} shards to embed", _sync=True)
+    futures = [embed_shard_task.submit(path, params.encoder, db, params.weights, params.batch_size,
+                                       params.device, params.encoder_options) for path in shards]
+    results, shown = [], time.monotonic()
+    for done in as_completed(futures):
+        results.append(done.result())
+        if time.monotonic() - shown > 1.0 or len(results) == len(futures):  # at most one API call a second
+            update_progress_artifact(progress, progress=100.0 * len(results) / len(futures), _sync=True)
+            shown = time.monotonic()
+    return results
+
+
+@flow(name="embed-shards")
+def embed_shards_flow(shards: list[str], params: EmbedParams, db: str) -> list[ShardResult]:
+    """The shards on another task runner (Dask, more threads): a subflow, since a run's runner is fixed."""
+    return submit_shards(shards, params, db)
+
+
+@flow(name="embed", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
+async def embed_flow(params: EmbedParams) -> dict[str, Any]:
+    """Wire plan -> shard tasks (on the runner the parameters ask for) -> summary; shards resume on their own.
+
+    Async so the engine does not wait on its heartbeat thread at exit (about 1 s a run, sync).
+    """
+    settings = Settings()
+    db = params.db or settings.lancedb_uri
+    work = str(settings.home / "shards")
+    plan = plan_task(params.dataset, params.encoder, db, work, params.weights, params.shard_size,
+                     params.dataset_name, params.options, params.encoder_options)
+    results = []
+    if plan.shards and params.runner == RunnerParams():
+        results = submit_shards(plan.shards, params, db)
+    elif plan.shards:
+        results = embed_shards_flow.with_options(task_runner=task_runner(params.runner))(plan.shards, params, db)
+    summary = embed_summary(plan, results, db)
+    create_markdown_artifact(summary_markdown(summary), key="embed-summary", description="embed run summary",
+                             _sync=True)  # this flow is async: artifacts would otherwise be coroutines
+    message = "embedded {embedded}, reused {reused}, skipped {skipped}, failed {failed}".format(**summary)
+    get_run_logger().info(message)
+    return Completed(message=message, data=summary)
+
+
+def run_embed(params: EmbedParams) -> dict[str, Any]:
+    """Run the embed flow in this process (the same code path a deployment runs)."""
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    return run_coro_as_sync(embed_flow(params))

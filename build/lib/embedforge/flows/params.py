@@ -1,0 +1,74 @@
+"""Flow parameters as strict pydantic models, so the Prefect UI renders a typed form."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunnerParams(BaseModel):
+    """Where shard tasks run: threads in the flow's process, or a Dask cluster."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["thread", "dask"] = Field("thread", description="task runner")
+    workers: int = Field(1, ge=1, le=256, description="threads, or local Dask workers")
+    dask_address: str | None = Field(None, description="scheduler address of an existing Dask cluster")
+
+
+class EmbedParams(BaseModel):
+    """One dataset through one frozen encoder into the vector store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(..., description="adapter:argument, e.g. voxceleb:/data/vox1 or ucr:GunPoint")
+    encoder: str = Field(..., description="registered encoder, e.g. speech/ge2e")
+    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
+    weights: str | None = Field(None, description="hub id or local directory overriding the default weights")
+    dataset_name: str | None = Field(None, description="name of the dataset in the table; default from the argument")
+    options: dict[str, str] = Field(default_factory=dict, description="adapter options, e.g. heightceleb=PATH")
+    encoder_options: dict[str, str] = Field(default_factory=dict,
+                                            description="encoder recipe, e.g. channels=6, pooling=last")
+    shard_size: int = Field(64, ge=1, le=100_000, description="items per shard task")
+    batch_size: int = Field(16, ge=1, le=4096, description="items per encoder forward")
+    device: str = Field("cpu", description="torch device")
+    runner: RunnerParams = Field(default_factory=RunnerParams)
+
+
+class HeightCelebParams(BaseModel):
+    """Train the HeightCeleb head on vectors already in the store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoder: str = Field("speech/ecapa-voxceleb", description="encoder whose stored vectors the head uses")
+    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
+    weights: str | None = Field(None, description="the encoder weights the vectors were made with")
+    dataset: str | None = Field(None, description="dataset name in the table (VoxCeleb + HeightCeleb labels)")
+    timit_dataset: str | None = Field(None, description="dataset name of TIMIT vectors for a cross-corpus score")
+    regressor: Literal["pls", "ridge", "svr"] = Field("pls", description="per-sex height regressor")
+    registered_name: str | None = Field(None, description="MLflow registered model name")
+    alias: str = Field("champion", description="alias set on the new model version")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+
+
+DEFAULT_HEADS = ["classify/logreg", "classify/rf", "classify/linear", "classify/ridge"]
+
+
+class BenchmarkParams(BaseModel):
+    """Encoders x datasets x augmentations x heads, scored on each dataset's test split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modality: Literal["timeseries", "cardiac", "speech"] = Field("timeseries", description="picks the default adapter")
+    encoders: list[str] = Field(default_factory=lambda: ["timeseries/minirocket"], min_length=1)
+    datasets: list[str] = Field(default_factory=lambda: ["GunPoint", "ItalyPowerDemand"], min_length=1,
+                                description="names the adapter knows (GunPoint), folders, or adapter:argument")
+    augment: list[Literal["diff", "stats"]] = Field(default_factory=list, description="augmentations to combine")
+    heads: list[str] = Field(default_factory=lambda: list(DEFAULT_HEADS), min_length=1)
+    weights: dict[str, str] = Field(default_factory=dict, description="encoder -> hub id or local directory")
+    label: str = Field("label", description="label to classify")
+    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+    experiment: str = Field("leaderboard", description="MLflow experiment")
+    output_csv: str | None = Field(None, description="also write the leaderboard here")

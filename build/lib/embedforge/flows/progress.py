@@ -1,0 +1,57 @@
+"""Rich progress for a flow running in a background thread, read from the shard result files."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+def _progress_of(plan_file: Path, since: float) -> tuple[int | None, int]:
+    """(items to embed, items done) from the plan file and the shards' result files."""
+    if not plan_file.exists() or plan_file.stat().st_mtime < since - 1:
+        return None, 0
+    try:
+        plan = json.loads(plan_file.read_text())
+    except (OSError, ValueError):  # being written
+        return None, 0
+    done = 0
+    for shard in plan["shards"]:
+        result = Path(shard + ".result")
+        if result.exists():
+            r = json.loads(result.read_text())
+            done += r["embedded"] + r["reused"] + r["skipped"] + r["failed"]
+    return plan["pending"], done
+
+
+def run_with_progress(work: Callable[[], Any], plan_file: Path, label: str) -> Any:
+    """Run ``work`` in a thread and draw a bar until it returns; re-raise what it raised."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # handed back to the caller's thread
+            box["error"] = exc
+
+    start = time.time()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task(label, total=None)
+        while thread.is_alive():
+            total, done = _progress_of(plan_file, start)
+            bar.update(task, total=total, completed=done)
+            thread.join(0.3)
+        total, done = _progress_of(plan_file, start)
+        bar.update(task, total=total, completed=total if total is not None else done)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]

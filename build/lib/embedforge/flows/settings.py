@@ -1,0 +1,61 @@
+"""One validated settings object: every path, URI and port comes from here or EMBEDFORGE_* variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where embedforge keeps its data and how it reaches its services."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDFORGE_", extra="forbid", validate_default=True)
+
+    home: Path = Field(default_factory=lambda: Path("~/.embedforge").expanduser(), description="data directory")
+    db_uri: str | None = Field(None, description="LanceDB URI (directory or s3://, gs://, az://); default HOME/lancedb")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default a SQLite store under HOME")
+    artifact_uri: str | None = Field(None, description="MLflow artifact root (directory or object-storage URI)")
+    prefect_home: Path | None = Field(None, description="Prefect home; default HOME/prefect")
+    prefect_db_url: str | None = Field(None, description="Prefect server database URL (postgresql+asyncpg://...); default SQLite")
+    host: str = Field("127.0.0.1", description="interface the local stack binds to")
+    prefect_port: int = Field(4200, ge=1, le=65535)
+    mlflow_port: int = Field(5000, ge=1, le=65535)
+    work_pool: str = Field("embedforge-process", description="Prefect work pool for deployments")
+    plugins: str = Field("", description="comma-separated extra modules that register encoders/datasets")
+
+    @property
+    def lancedb_uri(self) -> str:
+        return self.db_uri or str(self.home / "lancedb")
+
+    @property
+    def mlflow_uri(self) -> str:
+        return self.tracking_uri or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> str:
+        return self.artifact_uri or str(self.home / "mlflow" / "artifacts")
+
+    @property
+    def prefect_dir(self) -> Path:
+        return self.prefect_home or self.home / "prefect"
+
+
+def quiet_env() -> dict[str, str]:
+    """Switch off every outbound call Prefect, MLflow and Hugging Face would make."""
+    return {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    }
+
+
+def apply_quiet_env() -> None:
+    """Set the quiet defaults without overriding what the user exported."""
+    for key, value in quiet_env().items():
+        os.environ.setdefault(key, value)

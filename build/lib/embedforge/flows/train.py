@@ -1,0 +1,32 @@
+"""The train-head flow: one task over stored vectors, a summary artifact in the UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed
+
+from embedforge.flows.params import HeightCelebParams
+from embedforge.flows.settings import Settings
+from embedforge.tasks.train import train_heightceleb
+
+train_heightceleb_task = task(train_heightceleb, name="train-heightceleb", retries=1, retry_delay_seconds=5)
+
+
+@flow(name="train-heightceleb")
+def train_heightceleb_flow(params: HeightCelebParams) -> dict[str, Any]:
+    """Heads train on stored features only: no encoder runs here."""
+    settings = Settings()
+    result = train_heightceleb_task(
+        params.db or settings.lancedb_uri, params.encoder, params.tracking_uri or settings.mlflow_uri,
+        settings.mlflow_artifacts if not params.tracking_uri else None, params.dataset, params.timit_dataset,
+        params.weights, params.regressor, params.registered_name, params.alias,
+    )
+    rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(result["metrics"].items()))
+    models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())
+    create_markdown_artifact(f"| metric | value |\n|---|---|\n{rows}\n\nregistered: {models}", key="heightceleb-metrics")
+    m = result["metrics"]
+    return Completed(message=f"test MAE {m['test_mae']:.2f} cm (training-mean {m['test_mae_mean']:.2f}), "
+                             f"sex accuracy {m['test_sex_accuracy']:.2f}; registered {models}", data=result)

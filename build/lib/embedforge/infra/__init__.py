@@ -1,0 +1,1 @@
+"""Operations beside the files they manage: local-stack supervision and deployment registration."""

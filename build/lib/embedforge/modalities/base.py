@@ -1,0 +1,148 @@
+"""The contracts every modality implements: items, samples, encoders and dataset adapters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class ItemError(Exception):
+    """A single item could not be read or encoded; the message names the item."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One unit of a dataset: a file, a series or a window, with its labels."""
+
+    id: str  # stable within a dataset: relative path, or split/index
+    uri: str  # where the raw content lives (file path, or dataset-specific locator)
+    content_hash: str  # sha256 of the raw content: the cache key
+    labels: dict[str, Any] = field(default_factory=dict)
+    split: str | None = None
+    group: str | None = None  # speaker, subject, slide, patient ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Item:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Decoded audio: channels x samples, float32 in [-1, 1]."""
+
+    waveform: np.ndarray
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class Series:
+    """A (possibly multivariate) series: channels x time, NaN allowed for padding."""
+
+    values: np.ndarray
+    sample_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """An encoder's identity and preprocessing contract, known without loading weights."""
+
+    name: str  # "speech/ge2e"
+    dim: int
+    input: dict[str, Any]  # e.g. {"sample_rate": 16000, "channels": 1}
+    weights: str  # default source: hub id, package file, or "none"
+    description: str = ""
+    license: str = ""
+
+    @property
+    def modality(self) -> str:
+        return self.name.split("/", 1)[0]
+
+
+class Encoder(ABC):
+    """A frozen model turning preprocessed samples into fixed-size float32 vectors."""
+
+    spec: EncoderSpec
+    weights_source: str  # what was actually loaded (hub id, directory or file)
+
+    @abstractmethod
+    def preprocess(self, sample: Any, item_id: str) -> Any:
+        """Bring one raw sample to the model's input contract; raise ItemError on bad input."""
+
+    @abstractmethod
+    def encode(self, inputs: list[Any]) -> np.ndarray:
+        """Embed a batch; the result for one input must not depend on its batch mates."""
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the weights, so tables and heads know exactly which model made them."""
+        cached = getattr(self, "_fingerprint", None)
+        if cached is None:
+            cached = self._compute_fingerprint()
+            self._fingerprint = cached
+        return cached
+
+    def _compute_fingerprint(self) -> str:
+        module = getattr(self, "model", None)
+        if module is None or not hasattr(module, "state_dict"):
+            return hashlib.sha256(json.dumps(self.spec.input, sort_keys=True).encode()).hexdigest()[:12]
+        return state_dict_fingerprint(module.state_dict())
+
+    def identity(self) -> dict[str, Any]:
+        """What a vector table and a trained head record about the encoder that made their inputs."""
+        return {
+            "name": self.spec.name,
+            "dim": self.spec.dim,
+            "fingerprint": self.fingerprint,
+            "weights": self.weights_source,
+            "input": self.spec.input,
+        }
+
+
+def state_dict_fingerprint(state: dict[str, Any]) -> str:
+    """Hash every tensor's name, shape and bytes in a fixed order."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name]
+        arr = t.detach().cpu().contiguous().numpy() if hasattr(t, "detach") else np.asarray(t)
+        h.update(name.encode())
+        h.update(str(arr.shape).encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:12]
+
+
+class Dataset(ABC):
+    """Reads a dataset in its native layout into items, and items into raw samples."""
+
+    modality: str
+
+    @abstractmethod
+    def items(self) -> list[Item]:
+        """Scan the source; cheap enough to run on every flow (hashes are of file bytes)."""
+
+    @abstractmethod
+    def load(self, item: Item) -> Any:
+        """Return the raw sample (Audio, Series, image ...); raise ItemError naming the item."""
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def array_sha256(values: np.ndarray) -> str:
+    arr = np.ascontiguousarray(values)
+    h = hashlib.sha256(str((arr.dtype.str, arr.shape)).encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()

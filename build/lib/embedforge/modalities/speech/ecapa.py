@@ -1,0 +1,131 @@
+"""``speech/ecapa-voxceleb``: SpeechBrain's ECAPA-TDNN speaker encoder (192-d, 16 kHz).
+
+Loads through SpeechBrain's own ``EncoderClassifier.from_hparams`` from the hub id
+``speechbrain/spkrec-ecapa-voxceleb`` (needs the Hugging Face cache offline) or from a local
+directory in the same layout (hyperparams.yaml + embedding_model.ckpt ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from embedforge.modalities.base import Audio, Encoder, EncoderSpec, ItemError
+from embedforge.modalities.speech.audio import prepare
+from embedforge.registry.encoders import register_encoder
+
+HUB_ID = "speechbrain/spkrec-ecapa-voxceleb"
+RATE = 16000
+MIN_SAMPLES = RATE // 10  # ECAPA's convolutions need a few frames; refuse < 0.1 s
+MAX_STACK = 32  # equal-length utterances per forward pass
+
+SPEC = EncoderSpec(
+    name="speech/ecapa-voxceleb",
+    dim=192,
+    input={"sample_rate": RATE, "channels": 1, "features": "fbank80", "norm": "sentence-mean"},
+    weights=HUB_ID,
+    description="ECAPA-TDNN speaker embeddings (SpeechBrain, VoxCeleb 1+2)",
+    license="Apache-2.0",
+)
+
+
+def cache_root() -> Path:
+    """Where SpeechBrain collects its links: EMBEDFORGE_HOME (default ~/.embedforge)/models/speechbrain."""
+    return Path(os.environ.get("EMBEDFORGE_HOME", "~/.embedforge")).expanduser() / "models" / "speechbrain"
+
+
+def savedir_for(source: str) -> Path:
+    """One collection folder per source, so two local model dirs never share stale links."""
+    if Path(source).is_dir():
+        tag = "local-" + hashlib.sha256(str(Path(source).resolve()).encode()).hexdigest()[:12]
+    else:
+        tag = source.replace("/", "--")
+    return cache_root() / tag
+
+
+def probe(weights: str | None = None) -> str | None:
+    """None when a local dir is given or the hub files are cached; otherwise why not."""
+    if weights and Path(weights).is_dir():
+        return None if (Path(weights) / "hyperparams.yaml").is_file() else f"{weights} has no hyperparams.yaml"
+    source = weights or HUB_ID
+    if (savedir_for(source) / "embedding_model.ckpt").exists():
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        files = ("hyperparams.yaml", "embedding_model.ckpt")
+        if all(isinstance(try_to_load_from_cache(source, f), str) for f in files):
+            return None
+    except Exception:  # noqa: BLE001  (a missing or odd hub client means: not cached)
+        pass
+    return f"{source}: hub weights not available offline; pass --weights DIR (a local spkrec-ecapa-voxceleb copy)"
+
+
+class EcapaEncoder(Encoder):
+    """Embeds each distinct length unpadded: equal-length utterances are stacked with wav_lens=1."""
+
+    spec = SPEC
+
+    def __init__(self, weights: str | None = None, device: str = "cpu") -> None:
+        import torch
+        from speechbrain.inference.speaker import EncoderClassifier
+
+        source = weights or HUB_ID
+        local = Path(source).is_dir()
+        overrides = _local_overrides(Path(source)) if local else {}
+        self.classifier = EncoderClassifier.from_hparams(
+            source=str(Path(source).resolve()) if local else source, savedir=str(savedir_for(source)),
+            run_opts={"device": device}, overrides=overrides)
+        self.classifier.eval()
+        self.model = self.classifier.mods.embedding_model
+        dim = int(self.model.fc.conv.weight.shape[0])
+        if dim != SPEC.dim:  # a custom directory may declare another width: record the truth
+            self.spec = dataclasses.replace(SPEC, dim=dim)
+        self.weights_source = str(Path(source).resolve()) if local else source
+        self.device = device
+        self._torch = torch
+
+    def preprocess(self, sample: Audio, item_id: str) -> np.ndarray:
+        """16 kHz mono float32; SpeechBrain normalises features per sentence itself."""
+        wave = prepare(sample, RATE, item_id)
+        if wave.size < MIN_SAMPLES:
+            raise ItemError(f"{item_id}: {wave.size / RATE:.3f} s of audio, ECAPA needs at least 0.1 s")
+        return wave
+
+    def encode(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """Bucket by exact length so no utterance is ever padded; results keep input order."""
+        out = np.zeros((len(inputs), self.spec.dim), np.float32)
+        buckets: dict[int, list[int]] = {}
+        for i, wave in enumerate(inputs):
+            buckets.setdefault(len(wave), []).append(i)
+        torch = self._torch
+        with torch.inference_mode():
+            for same_length in buckets.values():
+                for start in range(0, len(same_length), MAX_STACK):
+                    idx = same_length[start:start + MAX_STACK]
+                    out[idx] = self._embed(np.stack([inputs[i] for i in idx]))
+        return out
+
+    def _embed(self, waves: np.ndarray) -> np.ndarray:
+        """SpeechBrain's own encode_batch on unpadded, equal-length waveforms."""
+        torch = self._torch
+        batch = torch.from_numpy(waves.astype(np.float32))
+        emb = self.classifier.encode_batch(batch, torch.ones(len(waves)))
+        return emb.reshape(len(waves), -1).cpu().numpy()
+
+
+def _local_overrides(source: Path) -> dict[str, str]:
+    """Point ``pretrained_path`` at the directory, so a hub copy's yaml never reaches for the hub."""
+    text = (source / "hyperparams.yaml").read_text(encoding="utf-8") if (source / "hyperparams.yaml").is_file() else ""
+    has_key = any(line.startswith("pretrained_path:") for line in text.splitlines())
+    return {"pretrained_path": str(source.resolve())} if has_key else {}
+
+
+@register_encoder(SPEC, probe)
+def build_ecapa(weights: str | None = None, device: str = "cpu") -> EcapaEncoder:
+    """Load ECAPA from the hub id (cached) or a local SpeechBrain model directory."""
+    return EcapaEncoder(weights=weights, device=device)

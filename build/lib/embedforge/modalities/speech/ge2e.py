@@ -1,0 +1,128 @@
+"""``speech/ge2e``: the GE2E speaker encoder shipped inside resemblyzer (256-d, 16 kHz)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from embedforge.modalities.base import Audio, Encoder, EncoderSpec, ItemError
+from embedforge.modalities.speech.audio import prepare
+from embedforge.registry.encoders import register_encoder
+
+RATE = 16000
+PARTIAL_RATE = 1.3  # partial windows per second, as in VoiceEncoder.embed_utterance
+MIN_COVERAGE = 0.75
+MAX_PARTIALS = 2048  # per LSTM forward; bounds memory on very large batches
+
+SPEC = EncoderSpec(
+    name="speech/ge2e",
+    dim=256,
+    input={"sample_rate": RATE, "channels": 1, "mel_bands": 40, "window_ms": 25, "hop_ms": 10,
+           "partial_frames": 160, "partial_rate": PARTIAL_RATE, "min_coverage": MIN_COVERAGE,
+           "volume_dbfs": -30, "vad_trim": True},
+    weights="resemblyzer/pretrained.pt",
+    description="GE2E LSTM speaker encoder (resemblyzer 0.1.4; VoxCeleb 1+2, LibriSpeech)",
+    license="Apache-2.0",
+)
+
+
+def _resemblyzer():
+    """Import resemblyzer quietly (webrtcvad warns about pkg_resources on import)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import resemblyzer
+    return resemblyzer
+
+
+def probe() -> str | None:
+    """The weights ship inside the package; checks files without importing torch."""
+    from importlib.util import find_spec
+
+    spec = find_spec("resemblyzer")
+    if spec is None or spec.origin is None:
+        return "resemblyzer is not installed (pip install resemblyzer==0.1.4)"
+    if find_spec("pkg_resources") is None:
+        return "webrtcvad (used by resemblyzer) needs pkg_resources: install setuptools<81"
+    path = Path(spec.origin).parent / "pretrained.pt"
+    return None if path.is_file() else f"{path} is missing from the resemblyzer install"
+
+
+class GE2EEncoder(Encoder):
+    """Partial-window GE2E embeddings; every partial of a batch goes through the LSTM together."""
+
+    spec = SPEC
+
+    def __init__(self, weights: str | None = None, device: str = "cpu") -> None:
+        import torch
+
+        pkg = _resemblyzer()
+        path = Path(weights) if weights else Path(pkg.__file__).parent / "pretrained.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"GE2E weights not found: {path}")
+        self.model = pkg.VoiceEncoder(device=device, verbose=False, weights_fpath=path).eval()
+        _check_complete(torch.load(path, map_location="cpu", weights_only=True), self.model, path)
+        self.weights_source = "resemblyzer/pretrained.pt" if weights is None else str(path)
+        self._torch = torch
+
+    def preprocess(self, sample: Audio, item_id: str) -> np.ndarray:
+        """16 kHz mono, volume raised to -30 dBFS, long silences trimmed (resemblyzer's recipe)."""
+        wave = prepare(sample, RATE, item_id)
+        if np.sqrt(np.mean(np.square(wave, dtype=np.float64))) < 1e-6:
+            raise ItemError(f"{item_id}: audio is silent")
+        from resemblyzer.audio import preprocess_wav
+
+        wave = preprocess_wav(wave).astype(np.float32)
+        if wave.size < RATE // 10:
+            raise ItemError(f"{item_id}: under 0.1 s of voiced audio after silence trimming")
+        return wave
+
+    def encode(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """Mel partials of all utterances in one LSTM pass, averaged per utterance, L2-normalised."""
+        if not inputs:
+            return np.zeros((0, SPEC.dim), np.float32)
+        mels, owner = [], []
+        for i, wave in enumerate(inputs):
+            parts = self._partials(wave)
+            mels.append(parts)
+            owner += [i] * len(parts)
+        partial = self._forward(np.concatenate(mels))
+        sums = np.zeros((len(inputs), SPEC.dim), np.float64)
+        np.add.at(sums, np.asarray(owner), partial)
+        raw = sums / np.bincount(owner, minlength=len(inputs))[:, None]
+        return (raw / np.linalg.norm(raw, axis=1, keepdims=True)).astype(np.float32)
+
+    def _partials(self, wave: np.ndarray) -> np.ndarray:
+        """Fixed 160-frame mel windows exactly as VoiceEncoder.embed_utterance cuts them."""
+        from resemblyzer.audio import wav_to_mel_spectrogram
+
+        wav_slices, mel_slices = self.model.compute_partial_slices(len(wave), PARTIAL_RATE, MIN_COVERAGE)
+        need = wav_slices[-1].stop
+        if need >= len(wave):
+            wave = np.pad(wave, (0, need - len(wave)))
+        mel = wav_to_mel_spectrogram(wave)
+        return np.stack([mel[s] for s in mel_slices])
+
+    def _forward(self, mels: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(mels), MAX_PARTIALS):
+                chunk = torch.from_numpy(np.ascontiguousarray(mels[start:start + MAX_PARTIALS]))
+                out.append(self.model(chunk.to(self.model.device)).cpu().numpy())
+        return np.concatenate(out).astype(np.float64)
+
+
+def _check_complete(checkpoint: dict, model, path: Path) -> None:
+    """VoiceEncoder loads with strict=False; refuse a file that would leave layers random."""
+    state = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, dict) else {}
+    missing = sorted(set(model.state_dict()) - set(state))
+    if missing:
+        raise ValueError(f"{path} is not a GE2E checkpoint: missing {', '.join(missing[:4])}")
+
+
+@register_encoder(SPEC, probe)
+def build_ge2e(weights: str | None = None, device: str = "cpu") -> GE2EEncoder:
+    """Load the GE2E encoder (``weights``: an alternative resemblyzer-format .pt file)."""
+    return GE2EEncoder(weights=weights, device=device)

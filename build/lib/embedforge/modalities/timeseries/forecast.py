@@ -1,0 +1,203 @@
+"""Frozen forecasters as feature extractors (arXiv 2510.26777): the shared recipe plus TiRex and Chronos-Bolt.
+
+Every channel of a series is embedded on its own; the hidden states of all layers are pooled
+over the last ceil(T/patch) tokens, L2-normalised per layer, concatenated across layers and
+channels and LayerNormed (``pooling.embed_hidden``). ``diff=True`` also embeds the first
+differences and puts them in front (the order of tirex's ``TiRexEmbedding``), doubling the
+dimension: it is a separate registered encoder (``...-diff``) so its vectors get their own table.
+
+Rows of equal length are batched together; a row never sees padding, so a series gets the same
+vector alone or in any batch (up to float rounding of batched matmuls).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedforge.modalities.base import Encoder, EncoderSpec, ItemError, Series, state_dict_fingerprint
+from embedforge.modalities.timeseries import pooling as pool
+from embedforge.modalities.timeseries.augment import difference
+from embedforge.modalities.timeseries.series import as_channels
+from embedforge.modalities.timeseries.specs import CHRONOS_BOLT_SMALL, TIREX, with_diff
+
+DEFAULT_RECIPE = {"pooling": "mean-last", "layers": "all", "channels": 1}
+MAX_ROWS = 64  # rows per forward pass
+
+
+class HiddenStateEncoder(Encoder):
+    """A frozen sequence model whose per-layer hidden states become one vector per series."""
+
+    patch: int  # time steps per token
+    n_layers: int
+    d_model: int
+
+    def __init__(self, spec: EncoderSpec, diff: bool = False, pooling: str = "mean-last",
+                 layers: str = "all", channels: int = 1) -> None:
+        if pooling not in pool.STRATEGIES or layers not in ("all", "last") or channels < 1:
+            raise ValueError(f"bad recipe: pooling={pooling!r}, layers={layers!r}, channels={channels}")
+        self.diff, self.pooling, self.layers, self.channels = diff, pooling, layers, channels
+        used_layers = self.n_layers if layers == "all" else 1
+        dim = used_layers * self.d_model * channels * (2 if diff else 1)
+        recipe = {"diff": diff, "pooling": pooling, "layers": layers, "channels": channels,
+                  "patch": self.patch, "n_layers": self.n_layers, "d_model": self.d_model}
+        base = with_diff(spec) if diff else spec
+        self.spec = replace(base, dim=dim, input={**base.input, **recipe})
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
+
+    def _compute_fingerprint(self) -> str:
+        """Weights hash; a non-default recipe adds its own hash so vectors never mix."""
+        base = state_dict_fingerprint(self.model.state_dict())
+        recipe = {"pooling": self.pooling, "layers": self.layers, "channels": self.channels}
+        if recipe == DEFAULT_RECIPE:
+            return base
+        return base + "+" + hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:6]
+
+    def preprocess(self, sample: Series, item_id: str) -> np.ndarray:
+        """(channels, T) float32, padding trimmed; NaN inside is kept (the models mask it)."""
+        x = as_channels(sample, item_id)
+        if x.shape[0] != self.channels:
+            raise ItemError(f"{item_id}: {x.shape[0]} channel(s), but this encoder was built for "
+                            f"{self.channels}; build it with channels={x.shape[0]}")
+        if self.diff and x.shape[1] < 2:
+            raise ItemError(f"{item_id}: differencing needs at least 2 time steps, got {x.shape[1]}")
+        return x
+
+    def encode(self, inputs: list[np.ndarray]) -> np.ndarray:
+        if not inputs:
+            return np.zeros((0, self.dim), np.float32)
+        rows = [(i, v, c, view[c]) for i, x in enumerate(inputs)
+                for v, view in enumerate(([difference(x)] if self.diff else []) + [x]) for c in range(len(x))]
+        pooled = self._pool_rows(rows)
+        out = []
+        for i, x in enumerate(inputs):
+            views = range(2 if self.diff else 1)
+            out.append(np.concatenate([pool.combine_channels([pooled[(i, v, c)] for c in range(len(x))])
+                                       for v in views]))
+        return np.stack(out).astype(np.float32)
+
+    def _pool_rows(self, rows: list[tuple[int, int, int, np.ndarray]]) -> dict[tuple, np.ndarray]:
+        """Group rows by length, run the model, pool every row to L2-normalised (layers, dim)."""
+        by_len: dict[int, list] = defaultdict(list)
+        for row in rows:
+            by_len[len(row[3])].append(row)
+        pooled = {}
+        for length, group in by_len.items():
+            n_tokens = self._n_tokens(length)
+            for start in range(0, len(group), MAX_ROWS):
+                chunk = group[start : start + MAX_ROWS]
+                hidden = self._hidden(np.stack([r[3] for r in chunk]))
+                for (i, v, c, _), h in zip(chunk, hidden):
+                    layer = pool.select_layers(pool.pool_tokens(h, n_tokens, self.pooling), self.layers)
+                    pooled[(i, v, c)] = pool.l2_normalize(layer.astype(np.float64))
+        return pooled
+
+    def _n_tokens(self, length: int) -> int:
+        return pool.n_context_tokens(length, self.patch)
+
+    def _hidden(self, batch: np.ndarray) -> np.ndarray:
+        """(n, T) equal-length rows -> (n, tokens, layers, d_model) hidden states."""
+        raise NotImplementedError
+
+
+def hub_file(weights: str, filename: str) -> str:
+    """A file from a local directory, a file path, or a hub repository (cache only when offline)."""
+    path = Path(weights).expanduser()
+    if path.is_file():
+        return str(path)
+    if path.is_dir():
+        if not (path / filename).is_file():
+            raise FileNotFoundError(f"{path} has no {filename}")
+        return str(path / filename)
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(repo_id=weights, filename=filename)
+
+
+def hub_probe(repo_id: str, filenames: tuple[str, ...], package: str) -> str | None:
+    """None when the package imports and the hub files are in the local cache."""
+    try:
+        __import__(package)
+    except Exception as exc:
+        return f"{package} cannot be imported ({exc})"
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in filenames:
+        if not isinstance(try_to_load_from_cache(repo_id, name), str):
+            return f"{repo_id}/{name} is not in the hub cache; pass a local directory as weights"
+    return None
+
+
+# --------------------------------------------------------------------------------------- TiRex
+class TiRexEncoder(HiddenStateEncoder):
+    """TiRex (tirex-ts) with the torch sLSTM backend; weights are a Lightning ``model.ckpt``."""
+
+    def __init__(self, weights: str | None = None, device: str = "cpu", **recipe: Any) -> None:
+        from tirex.models.tirex import TiRexZero
+
+        source = weights or TIREX.weights
+        self.model = TiRexZero.from_pretrained(hub_file(source, "model.ckpt"), backend="torch", device=device)
+        self.model.eval()
+        self.weights_source = source
+        self.patch = self.model.config.input_patch_size
+        self.n_layers = len(self.model.blocks)
+        self.d_model = self.model.out_norm.weight.shape[0]
+        super().__init__(TIREX, **recipe)
+        self.spec = replace(self.spec, input={**self.spec.input, "context": self.model.config.train_ctx_len})
+
+    def _hidden(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        hidden = self.model._embed_context(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+        return hidden.float().cpu().numpy()
+
+
+# --------------------------------------------------------------------------------- Chronos-Bolt
+class ChronosBoltEncoder(HiddenStateEncoder):
+    """ChronosBolt's encoder (``config.json`` + ``model.safetensors``); the [REG] token is left out."""
+
+    def __init__(self, weights: str | None = None, device: str = "cpu", **recipe: Any) -> None:
+        from chronos import ChronosBoltPipeline
+
+        source = weights or CHRONOS_BOLT_SMALL.weights
+        self.model = ChronosBoltPipeline.from_pretrained(source).model.to(device).float().eval()
+        self.weights_source = source
+        cfg = self.model.chronos_config
+        self.patch = cfg.input_patch_size
+        self.context = cfg.context_length
+        self.n_layers = self.model.config.num_layers
+        self.d_model = self.model.config.d_model
+        super().__init__(CHRONOS_BOLT_SMALL, **recipe)
+        self.spec = replace(self.spec, input={**self.spec.input, "context": self.context})
+
+    def _hidden(self, batch: np.ndarray) -> np.ndarray:
+        """ChronosBoltModelForForecasting.encode, asking the T5 stack for every layer's output."""
+        import torch
+
+        m = self.model
+        with torch.inference_mode():
+            context = torch.from_numpy(np.ascontiguousarray(batch[:, -self.context:], dtype=np.float32))
+            context = context.to(m.device)
+            mask = (~torch.isnan(context)).float()
+            context, _ = m.instance_norm(context)
+            patched, patched_mask = m.patch(context), torch.nan_to_num(m.patch(mask), nan=0.0)
+            patched = torch.where(patched_mask > 0.0, patched, 0.0)
+            embeds = m.input_patch_embedding(torch.cat([patched, patched_mask], dim=-1))
+            attention = (patched_mask.sum(dim=-1) > 0).float()
+            n_patch = embeds.shape[1]
+            if m.chronos_config.use_reg_token:
+                reg = m.shared(torch.full((len(batch), 1), m.config.reg_token_id, device=embeds.device))
+                embeds = torch.cat([embeds, reg], dim=-2)
+                attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=-1)
+            out = m.encoder(inputs_embeds=embeds, attention_mask=attention, output_hidden_states=True)
+            hidden = torch.stack(out.hidden_states[1:], dim=2)[:, :n_patch]  # drop [REG]
+        return hidden.float().cpu().numpy()

@@ -1,0 +1,33 @@
+"""The dataset-adapter registry: ``voxceleb:DIR`` names an adapter and its argument."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from embedforge.registry.registry import Registry
+
+if TYPE_CHECKING:
+    from embedforge.modalities.base import Dataset
+
+DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset")
+
+
+def open_dataset(ref: str, **options: Any) -> Dataset:
+    """Open ``kind:argument`` (e.g. ``voxceleb:/data/vox1``) through its registered adapter."""
+    from embedforge.registry.catalog import load_catalog
+
+    load_catalog()
+    kind, _, arg = ref.partition(":")
+    return DATASETS.get(kind)(arg, **options)
+
+# One raw file -> one sample, per modality (used to embed a search query).
+READERS: Registry[Callable[[str], Any]] = Registry("file reader")
+
+
+def read_query(modality: str, path: str) -> Any:
+    """Read a single query file with its modality's reader."""
+    from embedforge.registry.catalog import load_catalog
+
+    load_catalog()
+    return READERS.get(modality)(path)

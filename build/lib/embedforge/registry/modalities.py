@@ -1,0 +1,73 @@
+"""The modality registry: what a modality is, declared once, looked up by every layer that needs it.
+
+A modality registers one :class:`Modality` entry in its package ``__init__`` (or a plugin does, through the
+``embedforge.plugins`` entry-point group). The CLI, the leaderboard, ``search``, the served pyfunc model and
+tracking look modalities up here; no other list of modality names exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from embedforge.registry.registry import Registry
+
+
+@dataclass(frozen=True)
+class RawInput:
+    """What a REST caller sends a served model of this modality, and how it becomes one sample.
+
+    ``column`` is the request column (``audio``, ``video``, ``series``); its values are base64 strings (or
+    ``file://`` paths, where configuration allows local paths). ``decode(data, name)`` turns the request bytes
+    into one raw sample (the same type a dataset adapter's ``load`` returns), raising ``ItemError`` naming
+    ``name`` on bad input. ``suffix`` is the temporary-file suffix for decoders that need a file.
+    """
+
+    column: str
+    decode: Callable[[bytes, str], Any]
+    description: str = ""
+    suffix: str = ""
+
+
+@dataclass(frozen=True)
+class Modality:
+    """One modality's contract: sample type, dataset adapters, query reader, raw-input decoder, default heads."""
+
+    name: str  # "speech": the namespace of its encoders ("speech/ge2e")
+    sample_type: type  # Audio, Series, ... what its adapters' ``load`` returns
+    adapters: tuple[str, ...]  # dataset adapter kinds it registers, the first is the default
+    read_query: Callable[[str], Any] | None = None  # ``search --query FILE`` -> one raw sample
+    raw_input: RawInput | None = None  # served models: request column -> one raw sample
+    default_heads: tuple[str, ...] = ("classify/logreg", "classify/ridge")
+    query_suffixes: tuple[str, ...] = ()  # file suffixes its query reader accepts (help text, validation)
+    description: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)  # modality-specific knobs (e.g. label for benchmark)
+
+    @property
+    def default_adapter(self) -> str:
+        return self.adapters[0]
+
+
+MODALITIES: Registry[Modality] = Registry("modality")
+
+
+def modality(name: str) -> Modality:
+    """The registered modality (built-in catalog and plugins loaded first)."""
+    from embedforge.registry.catalog import load_catalog
+
+    load_catalog()
+    return MODALITIES.get(name)
+
+
+def modality_names() -> list[str]:
+    """Every registered modality name, for CLI help and parameter validation."""
+    from embedforge.registry.catalog import load_catalog
+
+    load_catalog()
+    return MODALITIES.names()
+
+
+def modality_of_encoder(encoder: str) -> Modality:
+    """``speech/ge2e`` -> the ``speech`` modality."""
+    return modality(encoder.split("/", 1)[0])

@@ -1,0 +1,241 @@
+"""Plan work against what the store already holds, then encode one shard of items at a time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prefect import task
+
+from embedforge.modalities.base import Item, ItemError
+from embedforge.registry.datasets import open_dataset
+from embedforge.registry.encoders import build_encoder
+from embedforge.tasks.store import VectorStore, table_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    """What an embed run has to do: the shards to encode and what it can skip."""
+
+    table: str
+    dataset: str
+    total: int
+    skipped: int
+    shards: list[str]
+    pending: int
+
+
+@dataclass
+class ShardResult:
+    """What one shard did; also written beside the shard file so progress and resumes can see it."""
+
+    shard: str
+    embedded: int = 0
+    reused: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def dataset_name_for(ref: str, name: str | None) -> str:
+    """A dataset's name in the table: given, or the adapter kind plus a hash of its argument."""
+    if name:
+        return name
+    kind, _, arg = ref.partition(":")
+    return kind if not arg else f"{kind}-{Path(arg.rstrip('/')).name or kind}"
+
+
+def plan_embedding(
+    dataset: str, encoder: str, db_uri: str, work_dir: str, weights: str | None = None,
+    shard_size: int = 64, dataset_name: str | None = None, options: dict[str, Any] | None = None,
+    encoder_options: dict[str, Any] | None = None,
+) -> Plan:
+    """Scan the dataset, drop items whose (id, content hash) is stored, cut the rest into shard files."""
+    name = dataset_name_for(dataset, dataset_name)
+    items = open_dataset(dataset, **(options or {})).items()
+    table = table_name(encoder, weights, encoder_options)
+    known = VectorStore(db_uri).known(table, name)
+    todo = [it for it in items if known.get(it.id) != it.content_hash]
+    stamp = hashlib.sha256("".join(it.content_hash for it in items).encode()).hexdigest()[:16]
+    shards = _write_shards(todo, Path(work_dir), dataset, name, table, options or {}, max(1, shard_size), stamp)
+    plan = Plan(table=table, dataset=name, total=len(items), skipped=len(items) - len(todo), shards=shards,
+                pending=len(todo))
+    plan_path(work_dir, table, name).write_text(json.dumps(asdict(plan)))
+    return plan
+
+
+def pending_count(dataset: str, encoder: str, db_uri: str, weights: str | None = None,
+                  dataset_name: str | None = None, encoder_options: dict[str, Any] | None = None) -> int:
+    """How many items are new or changed, without writing a plan: lets a caller skip a no-op run."""
+    name = dataset_name_for(dataset, dataset_name)
+    known = VectorStore(db_uri).known(table_name(encoder, weights, encoder_options), name)
+    return sum(known.get(it.id) != it.content_hash for it in open_dataset(dataset).items())
+
+
+def plan_path(work_dir: str | Path, table: str, dataset: str) -> Path:
+    """Where the latest plan of (table, dataset) is kept, for progress displays."""
+    return Path(work_dir) / f"{table}--{dataset}.plan.json"
+
+
+def _write_shards(items: list[Item], root: Path, ref: str, name: str, table: str,
+                  options: dict[str, Any], size: int, stamp: str) -> list[str]:
+    """Content-addressed shard files: a rerun of the same work reuses the same names."""
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for start in range(0, len(items), size):
+        chunk = items[start : start + size]
+        body = {"dataset": ref, "name": name, "table": table, "options": options, "stamp": stamp,
+                "items": [it.to_dict() for it in chunk]}
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        path = root / f"{table}--{name}--{digest}.json"
+        path.write_text(json.dumps(body, default=str))
+        Path(str(path) + ".result").unlink(missing_ok=True)  # stale result of an earlier run
+        paths.append(str(path))
+    return paths
+
+
+_BUILD_LOCK = threading.Lock()  # model loaders (transformers) are not thread-safe
+
+
+def cached_encoder(encoder: str, weights: str | None, device: str, options: dict[str, Any] | None = None):
+    """One loaded model per worker process, reused across its shards."""
+    with _BUILD_LOCK:
+        return _cached_encoder(encoder, weights, device, json.dumps(options or {}, sort_keys=True))
+
+
+@lru_cache(maxsize=2)
+def _cached_encoder(encoder: str, weights: str | None, device: str, options: str):
+    return build_encoder(encoder, weights=weights, device=device, **json.loads(options))
+
+
+def cached_dataset(ref: str, options: dict[str, Any], stamp: str):
+    """One opened adapter per worker process and dataset version (the plan's stamp of every content hash)."""
+    with _BUILD_LOCK:
+        return _cached_dataset(ref, json.dumps(options, sort_keys=True), stamp)
+
+
+@lru_cache(maxsize=4)
+def _cached_dataset(ref: str, options: str, stamp: str):
+    return open_dataset(ref, **json.loads(options))
+
+
+def embed_shard(shard_path: str, encoder: str, db_uri: str, weights: str | None = None,
+                batch_size: int = 16, device: str = "cpu", encoder_options: dict[str, Any] | None = None) -> ShardResult:
+    """Load, preprocess and encode one shard; store vectors and failures; never raise for one bad item."""
+    import time
+
+    t0 = time.perf_counter()
+    shard = json.loads(Path(shard_path).read_text())
+    items = [Item.from_dict(d) for d in shard["items"]]
+    store, table, name = VectorStore(db_uri), shard["table"], shard["name"]
+    result = ShardResult(shard=shard_path)
+    known = store.known(table, name, [it.id for it in items])  # another run may have done part of it
+    items = [it for it in items if known.get(it.id) != it.content_hash]
+    result.skipped = len(shard["items"]) - len(items)
+    model = cached_encoder(encoder, weights, device, encoder_options)
+    identity = model.identity()
+    if store.has(table):
+        store.check_identity(table, store.identity(table), identity)
+    reuse = store.vectors_by_hash(table, [it.content_hash for it in items])
+    dataset = cached_dataset(shard["dataset"], shard["options"], shard.get("stamp", ""))
+    rows, failures = _encode_items(items, reuse, model, dataset, batch_size)
+    store.upsert(table, identity, [dict(r, dataset=name) for r in rows])
+    store.record_failures(table, name, failures)
+    store.clear_failures(table, name, [r["id"] for r in rows])
+    result.embedded = sum(1 for r in rows if not r["reused"])
+    result.reused = len(rows) - result.embedded
+    result.failed, result.failures = len(failures), failures
+    result.seconds = time.perf_counter() - t0
+    Path(shard_path + ".result").write_text(json.dumps(asdict(result)))
+    return result
+
+
+def _encode_items(items, reuse, model, dataset, batch_size):
+    """Return stored-row dicts and failure dicts for a list of items."""
+    rows, failures, pending = [], [], []
+    for it in items:
+        if it.content_hash in reuse:
+            rows.append(_row(it, reuse[it.content_hash], reused=True))
+            continue
+        try:
+            pending.append((it, model.preprocess(dataset.load(it), it.id)))
+        except Exception as exc:  # one bad item must not stop the shard
+            failures.append(_failure(it, exc))
+    for batch in _batches(pending, batch_size):
+        vectors, errors = _encode_batch(model, batch)
+        rows += [_row(it, v, reused=False) for (it, _), v in zip(batch, vectors) if v is not None]
+        failures += errors
+    return rows, failures
+
+
+def _encode_batch(model, batch):
+    """Encode a batch; if it fails, retry item by item so one bad input names itself."""
+    try:
+        return _checked(np.asarray(model.encode([x for _, x in batch]), dtype=np.float32), batch)
+    except Exception as exc:
+        if len(batch) == 1:
+            return [None], [_failure(batch[0][0], exc)]
+        vectors, failures = [], []
+        for one in batch:
+            v, f = _encode_batch(model, [one])
+            vectors += v
+            failures += f
+        return vectors, failures
+
+
+def _checked(out: np.ndarray, batch):
+    """Reject non-finite vectors item by item instead of storing them."""
+    vectors, failures = [], []
+    for (it, _), v in zip(batch, out):
+        if np.all(np.isfinite(v)):
+            vectors.append(v)
+        else:
+            vectors.append(None)
+            failures.append(_failure(it, ItemError(f"{it.id}: encoder produced a non-finite vector")))
+    return vectors, failures
+
+
+def _batches(seq, size):
+    for start in range(0, len(seq), max(1, size)):
+        yield seq[start : start + size]
+
+
+def _row(item: Item, vector, reused: bool) -> dict[str, Any]:
+    return {"id": item.id, "uri": item.uri, "content_hash": item.content_hash, "split": item.split,
+            "group": item.group, "labels": item.labels, "vector": vector, "reused": reused}
+
+
+def _failure(item: Item, exc: Exception) -> dict[str, Any]:
+    message = str(exc) if isinstance(exc, ItemError) else f"{item.id}: {type(exc).__name__}: {exc}"
+    log.warning("item failed: %s", message)
+    return {"id": item.id, "uri": item.uri, "content_hash": item.content_hash, "error": message}
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry I/O and commit conflicts, not configuration errors that would fail again."""
+    from embedforge.registry.registry import RegistryError
+    from embedforge.tasks.store import IdentityMismatch
+
+    try:
+        state.result()
+    except (RegistryError, IdentityMismatch, ValueError, TypeError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+plan_task = task(plan_embedding, name="plan-embedding", retries=2, retry_delay_seconds=2,
+                 retry_condition_fn=_transient)
+embed_shard_task = task(embed_shard, name="embed-shard", retries=2, retry_delay_seconds=2,
+                        retry_condition_fn=_transient)

@@ -1,0 +1,89 @@
+"""MLflow plumbing: where runs go, how heads are logged, registered and aliased."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+PIP_REQUIREMENTS = ["embedforge"]  # the local environment serves the model; nothing is inferred
+
+
+def use_tracking(tracking_uri: str, experiment: str, artifact_root: str | None = None) -> str:
+    """Point MLflow at a store and an experiment (created with its artifact root); return its id."""
+    import mlflow
+
+    if tracking_uri.startswith("sqlite:///"):
+        store = Path(tracking_uri.removeprefix("sqlite:///"))
+        store.parent.mkdir(parents=True, exist_ok=True)
+        artifact_root = artifact_root or str(store.parent / "artifacts")  # never ./mlruns of the caller
+    mlflow.set_tracking_uri(tracking_uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        exp_id = found.experiment_id
+    else:
+        location = f"{artifact_root.rstrip('/')}/{experiment}" if artifact_root else None
+        exp_id = mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+@contextmanager
+def _quiet_mlflow():
+    """Silence MLflow's advice about type hints, input examples and pickled models while logging a head."""
+    import logging
+    import warnings
+
+    logger = logging.getLogger("mlflow.pyfunc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def head_signature(head: Any, meta: dict[str, Any], X_example):
+    """Input columns by mode ('vector' or base64 'audio'); outputs from a real prediction."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import Array
+
+    outputs = head.predict_vectors(X_example)
+    out_schema = Schema([ColSpec(_mlflow_type(outputs[c]), c) for c in outputs.columns])
+    if meta["input"] == "audio":
+        return ModelSignature(inputs=Schema([ColSpec("string", "audio")]), outputs=out_schema)
+    return ModelSignature(inputs=Schema([ColSpec(Array("double"), "vector")]), outputs=out_schema)
+
+
+def _mlflow_type(series) -> str:
+    kind = series.dtype.kind
+    return {"f": "double", "i": "long", "b": "boolean"}.get(kind, "string")
+
+
+def log_head(head: Any, meta: dict[str, Any], signature, registered_name: str | None,
+             alias: str | None, name: str = "model") -> dict[str, Any]:
+    """Log a fitted head as an embedforge pyfunc inside the active run, then register and alias it."""
+    import mlflow
+
+    from embedforge.tasks.pyfunc import HeadModel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        head_path, meta_path = Path(tmp) / "head.joblib", Path(tmp) / "meta.json"
+        joblib.dump(head, head_path)
+        meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        with _quiet_mlflow():  # the signature is explicit; the adapter class is importable, not code-in-pickle
+            info = mlflow.pyfunc.log_model(
+                name=name, python_model=HeadModel(), artifacts={"head": str(head_path), "meta": str(meta_path)},
+                signature=signature, pip_requirements=PIP_REQUIREMENTS, registered_model_name=registered_name,
+            )
+    version = getattr(info, "registered_model_version", None)
+    if registered_name and alias and version is not None:
+        mlflow.MlflowClient().set_registered_model_alias(registered_name, alias, str(version))
+    return {"model_uri": info.model_uri, "registered_name": registered_name, "version": version, "alias": alias}

@@ -1,0 +1,106 @@
+"""Train the HeightCeleb head on stored vectors, score it, log and register it in MLflow."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from embedforge.tasks.features import Features, load_features
+from embedforge.tasks.tracking import head_signature, log_head, use_tracking
+
+
+class PerRowHeight:
+    """Serving view of a HeightHead: every request row is one speaker's vector."""
+
+    def __init__(self, head) -> None:
+        self.head = head
+
+    def predict_vectors(self, X: np.ndarray):
+        """The head's own models row by row (a row is its own speaker mean), without grouping overhead."""
+        import pandas as pd
+
+        head, X = self.head, np.asarray(X, dtype=np.float64)
+        proba = head.sex_model_.predict_proba(X)
+        sex = np.asarray(head.sex_model_.classes_)[proba.argmax(axis=1)]
+        height = np.empty(len(X))
+        for s, model in head.height_models_.items():
+            rows = sex == s
+            if rows.any():
+                height[rows] = np.ravel(model.predict(X[rows]))
+        return pd.DataFrame({"height_cm": height, "sex": sex.astype(str), "sex_prob": proba.max(axis=1)})
+
+
+def _columns(feats: Features) -> tuple[list, np.ndarray, np.ndarray]:
+    return feats.group, feats.label("height"), feats.label("sex")
+
+
+def evaluate(head, feats: Features, prefix: str) -> tuple[dict[str, float], Any]:
+    """Speaker-level metrics of the head on one labelled split, plus its per-speaker predictions."""
+    from embedforge.modalities.speech.heightceleb import height_metrics
+
+    pred = head.predict(feats.X, feats.group)
+    return {f"{prefix}_{k}": float(v) for k, v in height_metrics(pred, *_columns(feats)).items()}, pred
+
+
+def train_heightceleb(
+    db_uri: str, encoder: str, tracking_uri: str, artifact_root: str | None = None, dataset: str | None = None,
+    timit_dataset: str | None = None, weights: str | None = None, regressor: str = "pls",
+    registered_name: str | None = None, alias: str | None = "champion", experiment: str = "heightceleb",
+) -> dict[str, Any]:
+    """Sex classifier then one regression per sex, trained on the train split of stored vectors only."""
+    import mlflow
+
+    from embedforge.modalities.speech.heightceleb import HeightHead, mean_baseline
+
+    feats = load_features(db_uri, encoder, dataset, weights)
+    train, test = feats.of_split("train"), feats.of_split("test")
+    if not len(train.ids) or not len(test.ids):
+        raise ValueError(f"need labelled train and test speakers; got {len(train.ids)} and {len(test.ids)} utterances")
+    head = HeightHead(regressor=regressor).fit(train.X, train.label("height"), train.label("sex"), train.group)
+    name = registered_name or f"heightceleb-{encoder.replace('/', '-')}"
+    use_tracking(tracking_uri, experiment, artifact_root)
+    with mlflow.start_run(run_name=f"{name}-{regressor}") as run:
+        metrics, pred = evaluate(head, test, "test")
+        metrics.update({f"test_{k}": v for k, v in mean_baseline(_columns(train), _columns(test)).items()})
+        if timit_dataset:
+            timit = load_features(db_uri, encoder, timit_dataset, weights).of_split("test")
+            metrics.update(evaluate(head, timit, "timit")[0])
+        mlflow.log_params(_params(feats, train, test, regressor, dataset, timit_dataset))
+        mlflow.log_metrics(metrics)
+        _log_plots(pred, test)
+        if head.warnings_:
+            mlflow.log_text("\n".join(head.warnings_) + "\n", "warnings.txt")
+        models = _log_models(head, feats.identity, weights, name, alias, train.X[:2])
+    return {"run_id": run.info.run_id, "metrics": metrics, "models": models, "tracking_uri": tracking_uri}
+
+
+def _params(feats, train, test, regressor, dataset, timit) -> dict[str, Any]:
+    ident = feats.identity
+    return {"encoder": ident["name"], "encoder_fingerprint": ident["fingerprint"], "encoder_dim": ident["dim"],
+            "encoder_weights": ident["weights"], "regressor": regressor, "dataset": dataset or "all",
+            "timit_dataset": timit or "", "train_speakers": len(set(train.group)),
+            "test_speakers": len(set(test.group)), "train_utterances": len(train.ids)}
+
+
+def _log_plots(pred, test: Features) -> None:
+    """Parity and residual plots as MLflow image artifacts."""
+    import mlflow
+
+    from embedforge.modalities.speech.heightceleb import plot_diagnostics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in plot_diagnostics(pred, *_columns(test), tmp):
+            mlflow.log_artifact(str(path), artifact_path="plots")
+
+
+def _log_models(head, identity, weights, name, alias, X_example) -> dict[str, Any]:
+    """Register the end-to-end audio model and a head-only (vector in) model, each with the alias."""
+    out = {}
+    for mode, reg_name in (("audio", name), ("vector", f"{name}-head")):
+        meta = {"input": mode, "encoder": identity, "encoder_weights": weights, "task": "heightceleb"}
+        served = PerRowHeight(head)
+        signature = head_signature(served, meta, X_example)
+        out[mode] = log_head(served, meta, signature, reg_name, alias, name=f"model-{mode}")
+    return out
