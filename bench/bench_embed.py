@@ -40,12 +40,22 @@ def naive_loop(files: list[Path], encoder: str, weights: str | None) -> float:
     return time.perf_counter() - t0
 
 
-def flow_run(root: Path, table: Path, db: str, encoder: str, weights: str | None, batch_size: int) -> tuple[float, dict]:
+def flow_run(
+    root: Path, table: Path, db: str, encoder: str, weights: str | None, batch_size: int
+) -> tuple[float, dict]:
     from embedforge.flows.embed import run_embed
     from embedforge.flows.params import EmbedParams
 
-    params = EmbedParams(dataset=f"voxceleb:{root}", encoder=encoder, db=db, weights=weights, dataset_name="bench",
-                         options={"heightceleb": str(table)}, shard_size=64, batch_size=batch_size)
+    params = EmbedParams(
+        dataset=f"voxceleb:{root}",
+        encoder=encoder,
+        db=db,
+        weights=weights,
+        dataset_name="bench",
+        options={"heightceleb": str(table)},
+        shard_size=64,
+        batch_size=batch_size,
+    )
     t0 = time.perf_counter()
     summary = run_embed(params)
     return time.perf_counter() - t0, summary
@@ -64,9 +74,9 @@ def main() -> None:
     from embedforge.flows.settings import apply_quiet_env
 
     apply_quiet_env()
-    from embedforge.modalities.speech.synth import make_voxceleb_dataset
     from prefect import flow
 
+    from embedforge.modalities.speech.synth import make_voxceleb_dataset
     from embedforge.tasks.store import VectorStore
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -45,7 +45,9 @@ def register() -> None:
     for name, cost in (("bench/null", 0), ("bench/busy", iters)):
         if name not in ENCODERS:
             spec = EncoderSpec(name=name, dim=2, input={"iters": cost}, weights="none", description="benchmark only")
-            register_encoder(spec, probe=lambda: None)(lambda weights=None, device="cpu", s=spec, c=cost: Synthetic(s, c))
+            register_encoder(spec, probe=lambda: None)(
+                lambda weights=None, device="cpu", s=spec, c=cost: Synthetic(s, c)
+            )
 
 
 def spin(iters: int) -> int:
@@ -98,8 +100,15 @@ def flow(data: Path, encoder: str, db: str, shard_size: int, runner: dict) -> fl
     from embedforge.flows.embed import run_embed
     from embedforge.flows.params import EmbedParams
 
-    params = EmbedParams(dataset=f"arrays:{data}", encoder=encoder, db=db, shard_size=shard_size, batch_size=16,
-                         dataset_name="b", runner=runner)
+    params = EmbedParams(
+        dataset=f"arrays:{data}",
+        encoder=encoder,
+        db=db,
+        shard_size=shard_size,
+        batch_size=16,
+        dataset_name="b",
+        runner=runner,
+    )
     t0 = time.perf_counter()
     summary = run_embed(params)
     elapsed = time.perf_counter() - t0
@@ -131,13 +140,19 @@ def main() -> None:
     apply_quiet_env()
     with tempfile.TemporaryDirectory(prefix="bench-ops-") as tmp_name:
         tmp = Path(tmp_name)
-        settings = Settings(home=tmp / "home", prefect_port=free_port(), mlflow_port=free_port(),
-                            plugins=os.environ["EMBEDFORGE_PLUGINS"])
+        settings = Settings(
+            home=tmp / "home",
+            prefect_port=free_port(),
+            mlflow_port=free_port(),
+            plugins=os.environ["EMBEDFORGE_PLUGINS"],
+        )
         t0 = time.perf_counter()
         entries = stack_up(settings)
-        print(f"stack up: {time.perf_counter() - t0:.1f} s "
-              f"(prefect {entries['prefect-server']['ready_s']} s, mlflow {entries['mlflow']['ready_s']} s, "
-              f"worker {entries['prefect-worker']['ready_s']} s after the server)")
+        print(
+            f"stack up: {time.perf_counter() - t0:.1f} s "
+            f"(prefect {entries['prefect-server']['ready_s']} s, mlflow {entries['mlflow']['ready_s']} s, "
+            f"worker {entries['prefect-worker']['ready_s']} s after the server)"
+        )
         os.environ.update({"PREFECT_API_URL": prefect_api_url(settings), "EMBEDFORGE_HOME": str(settings.home)})
         try:
             measure(args, tmp)
@@ -157,24 +172,35 @@ def measure(args, tmp: Path) -> None:
     many_flow = best(lambda db, w: flow(data, "bench/null", db, 1, thread1), r, tmp, "fn")
     fixed = one_flow - one_plain
     per_task = ((many_flow - many_plain) - fixed) / (n - 1)
-    print(f"null encoder, {n} items: plain 1 shard {one_plain:.2f} s, {n} shards {many_plain:.2f} s; "
-          f"flow 1 shard {one_flow:.2f} s, {n} shards {many_flow:.2f} s")
-    print(f"flow fixed cost {fixed * 1000:.0f} ms; per shard task {per_task * 1000:.1f} ms "
-          f"(store work per shard without Prefect {(many_plain - one_plain) / (n - 1) * 1000:.1f} ms)")
+    print(
+        f"null encoder, {n} items: plain 1 shard {one_plain:.2f} s, {n} shards {many_plain:.2f} s; "
+        f"flow 1 shard {one_flow:.2f} s, {n} shards {many_flow:.2f} s"
+    )
+    print(
+        f"flow fixed cost {fixed * 1000:.0f} ms; per shard task {per_task * 1000:.1f} ms "
+        f"(store work per shard without Prefect {(many_plain - one_plain) / (n - 1) * 1000:.1f} ms)"
+    )
 
     n = args.busy_items
     data = make_items(tmp / "busy-items", n)
     shard = max(1, n // 8)
     busy = {}
-    for label, runner in (("thread x1", thread1), ("thread x2", {"kind": "thread", "workers": 2}),
-                          ("dask x2 (new cluster per run)", {"kind": "dask", "workers": 2})):
+    for label, runner in (
+        ("thread x1", thread1),
+        ("thread x2", {"kind": "thread", "workers": 2}),
+        ("dask x2 (new cluster per run)", {"kind": "dask", "workers": 2}),
+    ):
         busy[label] = best(lambda db, w, rn=runner: flow(data, "bench/busy", db, shard, rn), r, tmp, label)
     busy["dask x2 (warm cluster)"] = warm_dask(data, shard, r, tmp)
     ideal = n * args.busy_ms / 1000
-    print(f"busy encoder ({args.busy_ms:.0f} ms/item GIL-bound, {n} items in shards of {shard}; serial compute "
-          f"{ideal:.2f} s): " + ", ".join(f"{k} {v:.2f} s ({n / v:.1f} items/s)" for k, v in busy.items()))
-    print("throughput ratios over thread x1 (the default runner): "
-          + ", ".join(f"{k} {busy['thread x1'] / v:.2f}" for k, v in busy.items() if k != "thread x1"))
+    print(
+        f"busy encoder ({args.busy_ms:.0f} ms/item GIL-bound, {n} items in shards of {shard}; serial compute "
+        f"{ideal:.2f} s): " + ", ".join(f"{k} {v:.2f} s ({n / v:.1f} items/s)" for k, v in busy.items())
+    )
+    print(
+        "throughput ratios over thread x1 (the default runner): "
+        + ", ".join(f"{k} {busy['thread x1'] / v:.2f}" for k, v in busy.items() if k != "thread x1")
+    )
 
 
 def warm_dask(data: Path, shard: int, repeats: int, tmp: Path) -> float:

@@ -51,8 +51,10 @@ def main() -> None:
             vector = {"dataframe_records": [{"vector": list(np.full(256, 1 / 16.0))}]}
             clip = {"dataframe_records": [{"audio": base64.b64encode(wav.read_bytes()).decode()}]}
             latencies(head, vector, 10), latencies(audio, clip, 3)  # warm-up
-            rows = [("head-only (256-d vector)", latencies(head, vector, args.requests)),
-                    (f"end-to-end ({wav.stat().st_size // 1000} kB WAV, GE2E)", latencies(audio, clip, args.requests // 4))]
+            rows = [
+                ("head-only (256-d vector)", latencies(head, vector, args.requests)),
+                (f"end-to-end ({wav.stat().st_size // 1000} kB WAV, GE2E)", latencies(audio, clip, args.requests // 4)),
+            ]
         finally:
             head.stop()
             audio.stop()

@@ -34,16 +34,23 @@ def random_tirex(root: Path, layers: int, d_model: int, patch: int = 32) -> str:
     import torch
     from tirex.models.tirex import TiRexZero
 
-    cfg = {"input_patch_size": patch, "output_patch_size": patch, "quantiles": QUANTILES, "input_ff_dim": 2 * d_model,
-           "block_kwargs": {"num_blocks": layers, "embedding_dim": d_model, "num_heads": 4, "ffn_proj_factor": 2.6667}}
+    cfg = {
+        "input_patch_size": patch,
+        "output_patch_size": patch,
+        "quantiles": QUANTILES,
+        "input_ff_dim": 2 * d_model,
+        "block_kwargs": {"num_blocks": layers, "embedding_dim": d_model, "num_heads": 4, "ffn_proj_factor": 2.6667},
+    }
     torch.manual_seed(0)
     model = TiRexZero(backend="torch", model_config=cfg, train_ctx_len=2048)
     with torch.no_grad():
         for p in model.parameters():  # sLSTM kernels are torch.empty until loaded
             p.normal_(0.0, 0.2)
     root.mkdir(parents=True, exist_ok=True)
-    torch.save({"hyper_parameters": {"model_config": cfg, "train_ctx_len": 2048}, "state_dict": model.state_dict()},
-               root / "model.ckpt")
+    torch.save(
+        {"hyper_parameters": {"model_config": cfg, "train_ctx_len": 2048}, "state_dict": model.state_dict()},
+        root / "model.ckpt",
+    )
     return str(root)
 
 
@@ -53,12 +60,28 @@ def random_chronos(root: Path, layers: int, d_model: int, patch: int = 16) -> st
     from chronos.chronos_bolt import ChronosBoltModelForForecasting
     from transformers import T5Config
 
-    cfg = T5Config(d_model=d_model, d_ff=4 * d_model, num_layers=layers, num_decoder_layers=1,
-                   num_heads=max(1, d_model // 64), d_kv=64, vocab_size=2, decoder_start_token_id=0, pad_token_id=0,
-                   eos_token_id=1, architectures=["ChronosBoltModelForForecasting"],
-                   chronos_pipeline_class="ChronosBoltPipeline",
-                   chronos_config={"context_length": 2048, "prediction_length": 64, "input_patch_size": patch,
-                                   "input_patch_stride": patch, "quantiles": QUANTILES, "use_reg_token": True})
+    cfg = T5Config(
+        d_model=d_model,
+        d_ff=4 * d_model,
+        num_layers=layers,
+        num_decoder_layers=1,
+        num_heads=max(1, d_model // 64),
+        d_kv=64,
+        vocab_size=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        architectures=["ChronosBoltModelForForecasting"],
+        chronos_pipeline_class="ChronosBoltPipeline",
+        chronos_config={
+            "context_length": 2048,
+            "prediction_length": 64,
+            "input_patch_size": patch,
+            "input_patch_stride": patch,
+            "quantiles": QUANTILES,
+            "use_reg_token": True,
+        },
+    )
     torch.manual_seed(0)
     ChronosBoltModelForForecasting(cfg).save_pretrained(root)
     return str(root)
@@ -107,8 +130,9 @@ def small_copy(ref: str, root: Path, n: int = 8) -> str:
     (root / name).mkdir(parents=True, exist_ok=True)
     for split in ("train", "test"):
         picked = [it for it in ds.items() if it.split == split][:n]
-        rows = ["\t".join([str(it.labels["label"]), *(f"{float(a):.6g}" for a in ds.load(it).values[0])])
-                for it in picked]
+        rows = [
+            "\t".join([str(it.labels["label"]), *(f"{float(a):.6g}" for a in ds.load(it).values[0])]) for it in picked
+        ]
         (root / name / f"{name}_{split.upper()}.tsv").write_text("\n".join(rows) + "\n")
     return f"ucr:{root / name}"
 
@@ -152,14 +176,23 @@ def bare_loop(ref: str, encoder: str, weights: str | None, batch_size: int) -> t
     return time.perf_counter() - t0, cpu_seconds() - c0, len(items)
 
 
-def flow_run(ref: str, encoder: str, weights: str | None, db: str, batch_size: int,
-             shard_size: int) -> tuple[float, float, dict]:
+def flow_run(
+    ref: str, encoder: str, weights: str | None, db: str, batch_size: int, shard_size: int
+) -> tuple[float, float, dict]:
     """The embed flow into a fresh LanceDB dir; the model is built inside the timing, as in the bare loop."""
     from embedforge.flows.embed import run_embed
     from embedforge.flows.params import EmbedParams
+
     forget_models()
-    params = EmbedParams(dataset=ref, encoder=encoder, db=db, weights=weights, dataset_name="bench",
-                         batch_size=batch_size, shard_size=shard_size)
+    params = EmbedParams(
+        dataset=ref,
+        encoder=encoder,
+        db=db,
+        weights=weights,
+        dataset_name="bench",
+        batch_size=batch_size,
+        shard_size=shard_size,
+    )
     t0, c0 = time.perf_counter(), cpu_seconds()
     summary = run_embed(params)
     return time.perf_counter() - t0, cpu_seconds() - c0, summary
@@ -175,8 +208,17 @@ def warm_up(ref: str, encoder: str, weights: str | None, tmp: Path, batch_size: 
     flow(lambda: None, name="warm-up")()
     small = small_copy(ref, tmp / "warm")
     bare_loop(small, encoder, weights or small, batch_size)
-    run_embed(EmbedParams(dataset=small, encoder=encoder, db=str(tmp / "warm-db"), weights=weights or small,
-                          dataset_name="warm", batch_size=batch_size, shard_size=8))
+    run_embed(
+        EmbedParams(
+            dataset=small,
+            encoder=encoder,
+            db=str(tmp / "warm-db"),
+            weights=weights or small,
+            dataset_name="warm",
+            batch_size=batch_size,
+            shard_size=8,
+        )
+    )
 
 
 def bench_embed(args, encoder: str, tmp: Path) -> None:
@@ -194,8 +236,10 @@ def bench_embed(args, encoder: str, tmp: Path) -> None:
         bare.append(bare_loop(ref, encoder, fit_on, args.batch_size))
         flows.append(flow_run(ref, encoder, fit_on, str(tmp / f"db-{trial}"), args.batch_size, args.shard_size))
     n, b, f = bare[0][2], min(bare), min(flows)
-    print(f"\n== embed: {encoder} on {args.dataset} x{repeat} (n={n}, batch={args.batch_size}, "
-          f"shard={args.shard_size}, threads={args.threads}, best of {args.trials}) ==")
+    print(
+        f"\n== embed: {encoder} on {args.dataset} x{repeat} (n={n}, batch={args.batch_size}, "
+        f"shard={args.shard_size}, threads={args.threads}, best of {args.trials}) =="
+    )
     for i, ((bw, bc, _), (fw, fc, _)) in enumerate(zip(bare, flows)):
         print(f"trial {i}: bare {bw:7.2f} s wall {bc:7.2f} s cpu | flow {fw:7.2f} s wall {fc:7.2f} s cpu")
     print(f"bare loop : {b[0]:7.2f} s  ({n / b[0]:7.1f} items/s)")
@@ -216,14 +260,23 @@ def bench_leaderboard(args, tmp: Path) -> None:
 
     flow(lambda: None, name="warm-up")()
     encoders = args.lb_encoders.split(",")
-    weights = {e: forecaster_weights(e, tmp / "lb-weights", args.lb_layers, args.lb_d_model)
-               for e in encoders if e in FORECASTERS}
+    weights = {
+        e: forecaster_weights(e, tmp / "lb-weights", args.lb_layers, args.lb_d_model)
+        for e in encoders
+        if e in FORECASTERS
+    }
     augment = ["stats"] + (["diff"] if weights else [])
     tracking = f"sqlite:///{tmp}/mlflow.db"
     use_tracking(tracking, "leaderboard", artifact_root=str(tmp / "artifacts"))  # keep ./mlruns clean
-    params = BenchmarkParams(encoders=encoders, datasets=args.lb_datasets.split(","), augment=augment,
-                             heads=args.heads.split(","), weights=weights, db=str(tmp / "lb-db"),
-                             tracking_uri=tracking)
+    params = BenchmarkParams(
+        encoders=encoders,
+        datasets=args.lb_datasets.split(","),
+        augment=augment,
+        heads=args.heads.split(","),
+        weights=weights,
+        db=str(tmp / "lb-db"),
+        tracking_uri=tracking,
+    )
     forget_models()
     t0 = time.perf_counter()
     cold = run_benchmark(params)
@@ -233,8 +286,10 @@ def bench_leaderboard(args, tmp: Path) -> None:
     warm_s = time.perf_counter() - t0
     print(f"\n== leaderboard: {encoders} x {params.datasets} x augment {augment} x {params.heads} ==")
     print(warm["markdown"])
-    print(f"cells: {len(cold['rows'])} cold (cached {sum(r['cached'] for r in cold['rows'])}), "
-          f"{len(warm['rows'])} warm (cached {sum(r['cached'] for r in warm['rows'])})")
+    print(
+        f"cells: {len(cold['rows'])} cold (cached {sum(r['cached'] for r in cold['rows'])}), "
+        f"{len(warm['rows'])} warm (cached {sum(r['cached'] for r in warm['rows'])})"
+    )
     same = [r["accuracy"] for r in cold["rows"]] == [r["accuracy"] for r in warm["rows"]]
     print(f"cold {cold_s:7.2f} s   warm {warm_s:7.2f} s   same accuracies: {same}")
     print(f"RATIO warm/cold leaderboard time = {warm_s / cold_s:.3f}  (goal <= 0.03)")
@@ -242,11 +297,18 @@ def bench_leaderboard(args, tmp: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--encoder", default="timeseries/minirocket,timeseries/chronos-bolt-small",
-                        help="one or more (comma-separated) registered encoders, each measured on its own")
+    parser.add_argument(
+        "--encoder",
+        default="timeseries/minirocket,timeseries/chronos-bolt-small",
+        help="one or more (comma-separated) registered encoders, each measured on its own",
+    )
     parser.add_argument("--dataset", default="ACSF1", help="an offline aeon set (ACSF1, OSULeaf, GunPoint, ...)")
-    parser.add_argument("--repeat", type=int, default=0, help="jittered copies of every series "
-                        "(1: as shipped; default 8 for MiniRocket, 1 for forecasters)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=0,
+        help="jittered copies of every series (1: as shipped; default 8 for MiniRocket, 1 for forecasters)",
+    )
     parser.add_argument("--weights", default=None, help="forecaster weights dir (default: random, see --layers)")
     parser.add_argument("--layers", type=int, default=6, help="layers/blocks of random forecaster weights")
     parser.add_argument("--d-model", type=int, default=512, help="width of random forecaster weights")

@@ -65,16 +65,39 @@ async def benchmark_flow(params: BenchmarkParams) -> dict[str, Any]:
             weights, recipe = weights_for(encoder, ref, params.weights), recipe_for(encoder, ref)
             for variant in sorted({variant_encoder(encoder, c) for c in augmentation_sets(params.augment)} - {None}):
                 if pending_count(ref, variant, db, weights, ds_name, recipe):  # an embed run only if there is work
-                    await embed_flow(EmbedParams(dataset=ref, encoder=variant, db=db, weights=weights,
-                                                 dataset_name=ds_name, encoder_options=recipe, shard_size=512))
-            futures.append(score_task.submit(db, encoder, weights, ref, ds_name, list(params.augment),
-                                             params.heads, params.label, tracking, params.experiment, recipe))
+                    await embed_flow(
+                        EmbedParams(
+                            dataset=ref,
+                            encoder=variant,
+                            db=db,
+                            weights=weights,
+                            dataset_name=ds_name,
+                            encoder_options=recipe,
+                            shard_size=512,
+                        )
+                    )
+            futures.append(
+                score_task.submit(
+                    db,
+                    encoder,
+                    weights,
+                    ref,
+                    ds_name,
+                    list(params.augment),
+                    params.heads,
+                    params.label,
+                    tracking,
+                    params.experiment,
+                    recipe,
+                )
+            )
     rows = [row for f in futures for row in f.result()]
     out = publish_task(rows, tracking, params.experiment, params.output_csv)
     create_markdown_artifact(out["markdown"], key="leaderboard", description="test accuracy per cell", _sync=True)
     fresh = sum(not r["cached"] for r in rows)
-    return Completed(message=f"{len(rows)} cells: {fresh} scored, {len(rows) - fresh} from cache",
-                     data={"rows": rows, **out})
+    return Completed(
+        message=f"{len(rows)} cells: {fresh} scored, {len(rows) - fresh} from cache", data={"rows": rows, **out}
+    )
 
 
 def run_benchmark(params: BenchmarkParams) -> dict[str, Any]:

@@ -42,8 +42,13 @@ def run_with_progress(work: Callable[[], Any], plan_file: Path, label: str) -> A
     start = time.time()
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task(label, total=None)
         while thread.is_alive():

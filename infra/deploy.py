@@ -11,8 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from embedforge.flows.settings import Settings
-from embedforge.infra.stack import (StackError, client_env, ensure_work_pool, http_ok, mlflow_url, prefect_api_url,
-                         project_root, run_prefect, running, venv_bin)
+from embedforge.infra.stack import (
+    StackError,
+    client_env,
+    ensure_work_pool,
+    http_ok,
+    mlflow_url,
+    prefect_api_url,
+    project_root,
+    run_prefect,
+    running,
+    venv_bin,
+)
 
 DEPLOY_TIMEOUT_S = 300.0
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -36,21 +46,20 @@ def split_ready(specs: list[dict[str, Any]], root: Path | None = None) -> tuple[
     return ready, [d for d in specs if d not in ready]
 
 
-def api(settings: Settings, method: str, path: str, body: Any = None, timeout: float = 10.0,
-        api_url: str | None = None) -> Any:
+def api(
+    settings: Settings, method: str, path: str, body: Any = None, timeout: float = 10.0, api_url: str | None = None
+) -> Any:
     """One JSON call to the Prefect REST API (the local stack's unless ``api_url`` is given)."""
     base = api_url or prefect_api_url(settings)
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
     except urllib.error.HTTPError as exc:
         raise StackError(f"Prefect API {method} {path}: {exc.code} {exc.read().decode(errors='replace')}") from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise StackError(f"Prefect API at {base} unreachable ({exc}); "
-                         "`embedforge stack up` starts it") from exc
+        raise StackError(f"Prefect API at {base} unreachable ({exc}); `embedforge stack up` starts it") from exc
     return json.loads(raw) if raw else None
 
 
@@ -59,8 +68,9 @@ def require_server(api_url: str) -> None:
         raise StackError(f"no Prefect server answers at {api_url}; `embedforge stack up` first")
 
 
-def deploy(settings: Settings, names: list[str] | None = None, api_url: str | None = None,
-           timeout: float = DEPLOY_TIMEOUT_S) -> tuple[list[dict], list[dict]]:
+def deploy(
+    settings: Settings, names: list[str] | None = None, api_url: str | None = None, timeout: float = DEPLOY_TIMEOUT_S
+) -> tuple[list[dict], list[dict]]:
     """Run ``prefect deploy`` for every declared deployment whose flow exists; return (deployed, skipped).
 
     Runs will execute from this checkout (prefect.yaml has no pull step, so Prefect records the directory
@@ -91,11 +101,11 @@ def deployment(settings: Settings, name: str, api_url: str | None = None) -> dic
     if "/" in name:
         flow_name, dep_name = (urllib.parse.quote(p) for p in name.split("/", 1))
         return api(settings, "GET", f"/deployments/name/{flow_name}/{dep_name}", api_url=api_url)
-    found = api(settings, "POST", "/deployments/filter", {"deployments": {"name": {"any_": [name]}}},
-                api_url=api_url)
+    found = api(settings, "POST", "/deployments/filter", {"deployments": {"name": {"any_": [name]}}}, api_url=api_url)
     if not found:
-        raise StackError(f"no deployment named {name!r} on {api_url or prefect_api_url(settings)}; "
-                         "`embedforge deploy` first")
+        raise StackError(
+            f"no deployment named {name!r} on {api_url or prefect_api_url(settings)}; `embedforge deploy` first"
+        )
     return found[0]
 
 
@@ -127,12 +137,26 @@ def serving_tracking_uri(settings: Settings) -> str:
     return settings.mlflow_uri
 
 
-def serve_command(settings: Settings, model: str, port: int, host: str = "127.0.0.1",
-                  workers: int = 1) -> tuple[list[str], dict[str, str]]:
+def serve_command(
+    settings: Settings, model: str, port: int, host: str = "127.0.0.1", workers: int = 1
+) -> tuple[list[str], dict[str, str]]:
     """The ``mlflow models serve`` command and environment for ``MODEL@ALIAS`` (or a full models:/ URI)."""
     uri = model if "://" in model or model.startswith("models:/") else f"models:/{model}"
-    cmd = [str(venv_bin() / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
-           "--host", host, "--port", str(port), "--workers", str(workers)]
+    cmd = [
+        str(venv_bin() / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        uri,
+        "--env-manager",
+        "local",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     env = client_env(settings)
     env["MLFLOW_TRACKING_URI"] = serving_tracking_uri(settings)
     return cmd, env

@@ -21,8 +21,14 @@ STOP_TIMEOUT_S = 15.0
 CLI_TIMEOUT_S = 120.0
 SERVICES = ("prefect-server", "mlflow", "prefect-worker")
 # Where Prefect is and what it stores come from Settings only, never from a caller's leftover variables.
-INHERITED_PREFECT = ("PREFECT_API_", "PREFECT_HOME", "PREFECT_PROFILE", "PREFECT_SERVER_DATABASE_",
-                     "PREFECT_SERVER_API_", "PREFECT_UI_")
+INHERITED_PREFECT = (
+    "PREFECT_API_",
+    "PREFECT_HOME",
+    "PREFECT_PROFILE",
+    "PREFECT_SERVER_DATABASE_",
+    "PREFECT_SERVER_API_",
+    "PREFECT_UI_",
+)
 
 
 class StackError(RuntimeError):
@@ -120,10 +126,25 @@ def prefect_server(settings: Settings) -> Service:
     env.pop("PREFECT_API_URL")  # the server itself must not think it is a client of another server
     if settings.prefect_db_url:
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = settings.prefect_db_url
-    cmd = [str(venv_bin() / "prefect"), "server", "start", "--host", settings.host,
-           "--port", str(settings.prefect_port), "--analytics-off"]
-    return Service("prefect-server", cmd, env, stack_dir(settings) / "prefect-server.log", settings.prefect_port,
-                   prefect_url(settings), prefect_api_url(settings) + "/health")
+    cmd = [
+        str(venv_bin() / "prefect"),
+        "server",
+        "start",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.prefect_port),
+        "--analytics-off",
+    ]
+    return Service(
+        "prefect-server",
+        cmd,
+        env,
+        stack_dir(settings) / "prefect-server.log",
+        settings.prefect_port,
+        prefect_url(settings),
+        prefect_api_url(settings) + "/health",
+    )
 
 
 def mlflow_server(settings: Settings) -> Service:
@@ -137,20 +158,49 @@ def mlflow_server(settings: Settings) -> Service:
         Path(backend.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # Plain artifact paths (not proxied): runs logged straight to the SQLite file or through
     # this server resolve to the same files, so `mlflow models serve` works either way.
-    cmd = [str(venv_bin() / "mlflow"), "server", "--backend-store-uri", backend,
-           "--default-artifact-root", artifacts, "--no-serve-artifacts",
-           "--host", settings.host, "--port", str(settings.mlflow_port), "--workers", "1"]
-    return Service("mlflow", cmd, env, stack_dir(settings) / "mlflow.log", settings.mlflow_port,
-                   mlflow_url(settings), mlflow_url(settings) + "/health")
+    cmd = [
+        str(venv_bin() / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        backend,
+        "--default-artifact-root",
+        artifacts,
+        "--no-serve-artifacts",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.mlflow_port),
+        "--workers",
+        "1",
+    ]
+    return Service(
+        "mlflow",
+        cmd,
+        env,
+        stack_dir(settings) / "mlflow.log",
+        settings.mlflow_port,
+        mlflow_url(settings),
+        mlflow_url(settings) + "/health",
+    )
 
 
 def prefect_worker(settings: Settings) -> Service:
     env = client_env(settings)
     env["PREFECT_WORKER_QUERY_SECONDS"] = "2"
-    cmd = [str(venv_bin() / "prefect"), "worker", "start", "--pool", settings.work_pool, "--type", "process",
-           "--name", f"embedforge-{settings.prefect_port}"]
-    return Service("prefect-worker", cmd, env, stack_dir(settings) / "prefect-worker.log",
-                   extra={"pool": settings.work_pool})
+    cmd = [
+        str(venv_bin() / "prefect"),
+        "worker",
+        "start",
+        "--pool",
+        settings.work_pool,
+        "--type",
+        "process",
+        "--name",
+        f"embedforge-{settings.prefect_port}",
+    ]
+    return Service(
+        "prefect-worker", cmd, env, stack_dir(settings) / "prefect-worker.log", extra={"pool": settings.work_pool}
+    )
 
 
 # -- process bookkeeping ----------------------------------------------------------------------------------
@@ -234,10 +284,25 @@ def spawn(service: Service) -> dict:
     """Start a service detached (own session) with its output in its log file."""
     service.log.parent.mkdir(parents=True, exist_ok=True)
     with open(service.log, "ab") as log:
-        proc = subprocess.Popen(service.cmd, env=service.env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=service.log.parent)
-    return {"pid": proc.pid, "ticks": _start_ticks(proc.pid), "port": service.port, "url": service.url,
-            "log": str(service.log), "cmd": service.cmd, "started": time.time(), **service.extra}
+        proc = subprocess.Popen(
+            service.cmd,
+            env=service.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=service.log.parent,
+        )
+    return {
+        "pid": proc.pid,
+        "ticks": _start_ticks(proc.pid),
+        "port": service.port,
+        "url": service.url,
+        "log": str(service.log),
+        "cmd": service.cmd,
+        "started": time.time(),
+        **service.extra,
+    }
 
 
 def wait_ready(service: Service, entry: dict, check, timeout: float = START_TIMEOUT_S) -> float:
@@ -247,11 +312,13 @@ def wait_ready(service: Service, entry: dict, check, timeout: float = START_TIME
         if check():
             return time.monotonic() - t0
         if not is_alive(entry):
-            raise StackError(f"{service.name} exited during start; last lines of {service.log}:\n"
-                             f"{log_tail(service.log)}")
+            raise StackError(
+                f"{service.name} exited during start; last lines of {service.log}:\n{log_tail(service.log)}"
+            )
         time.sleep(0.25)
-    raise StackError(f"{service.name} did not become ready in {timeout:.0f} s; see {service.log}:\n"
-                     f"{log_tail(service.log)}")
+    raise StackError(
+        f"{service.name} did not become ready in {timeout:.0f} s; see {service.log}:\n{log_tail(service.log)}"
+    )
 
 
 def stop_entry(entry: dict, timeout: float = STOP_TIMEOUT_S) -> bool:
@@ -273,13 +340,25 @@ def stop_entry(entry: dict, timeout: float = STOP_TIMEOUT_S) -> bool:
 
 
 # -- Prefect helpers ---------------------------------------------------------------------------------------
-def run_prefect(settings: Settings, *args: str, timeout: float = CLI_TIMEOUT_S, cwd: Path | None = None,
-                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_prefect(
+    settings: Settings,
+    *args: str,
+    timeout: float = CLI_TIMEOUT_S,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     """Run the venv's ``prefect`` CLI against the stack, bounded in time, without prompts."""
     cmd = [str(venv_bin() / "prefect"), "--no-prompt", *args]
     try:
-        return subprocess.run(cmd, env=env or client_env(settings), capture_output=True, text=True,
-                              timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            cmd,
+            env=env or client_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired as exc:
         raise StackError(f"`prefect {' '.join(args)}` did not finish in {timeout:.0f} s") from exc
 
@@ -318,13 +397,15 @@ def _check_startable(settings: Settings) -> None:
     alive = running(settings)
     if alive:
         pids = ", ".join(f"{n} pid {e['pid']}" for n, e in alive.items())
-        raise StackError(f"the stack in {settings.home} is already running ({pids}); "
-                         f"`embedforge stack down` stops it")
-    for what, port, flag in (("Prefect server", settings.prefect_port, "--prefect-port"),
-                             ("MLflow server", settings.mlflow_port, "--mlflow-port")):
+        raise StackError(f"the stack in {settings.home} is already running ({pids}); `embedforge stack down` stops it")
+    for what, port, flag in (
+        ("Prefect server", settings.prefect_port, "--prefect-port"),
+        ("MLflow server", settings.mlflow_port, "--mlflow-port"),
+    ):
         if not port_free(settings.host, port):
-            raise StackError(f"port {port} on {settings.host} is already in use (wanted for the {what}); "
-                             f"free it or pass {flag}")
+            raise StackError(
+                f"port {port} on {settings.host} is already in use (wanted for the {what}); free it or pass {flag}"
+            )
     if settings.prefect_port == settings.mlflow_port:
         raise StackError(f"the Prefect and MLflow servers cannot share port {settings.prefect_port}")
 

@@ -21,6 +21,7 @@ def open_dataset(ref: str, **options: Any) -> Dataset:
     kind, _, arg = ref.partition(":")
     return DATASETS.get(kind)(arg, **options)
 
+
 # One raw file -> one sample, per modality (used to embed a search query).
 READERS: Registry[Callable[[str], Any]] = Registry("file reader")
 

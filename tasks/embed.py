@@ -56,8 +56,14 @@ def dataset_name_for(ref: str, name: str | None) -> str:
 
 
 def plan_embedding(
-    dataset: str, encoder: str, db_uri: str, work_dir: str, weights: str | None = None,
-    shard_size: int = 64, dataset_name: str | None = None, options: dict[str, Any] | None = None,
+    dataset: str,
+    encoder: str,
+    db_uri: str,
+    work_dir: str,
+    weights: str | None = None,
+    shard_size: int = 64,
+    dataset_name: str | None = None,
+    options: dict[str, Any] | None = None,
     encoder_options: dict[str, Any] | None = None,
 ) -> Plan:
     """Scan the dataset, drop items whose (id, content hash) is stored, cut the rest into shard files."""
@@ -68,14 +74,21 @@ def plan_embedding(
     todo = [it for it in items if known.get(it.id) != it.content_hash]
     stamp = hashlib.sha256("".join(it.content_hash for it in items).encode()).hexdigest()[:16]
     shards = _write_shards(todo, Path(work_dir), dataset, name, table, options or {}, max(1, shard_size), stamp)
-    plan = Plan(table=table, dataset=name, total=len(items), skipped=len(items) - len(todo), shards=shards,
-                pending=len(todo))
+    plan = Plan(
+        table=table, dataset=name, total=len(items), skipped=len(items) - len(todo), shards=shards, pending=len(todo)
+    )
     plan_path(work_dir, table, name).write_text(json.dumps(asdict(plan)))
     return plan
 
 
-def pending_count(dataset: str, encoder: str, db_uri: str, weights: str | None = None,
-                  dataset_name: str | None = None, encoder_options: dict[str, Any] | None = None) -> int:
+def pending_count(
+    dataset: str,
+    encoder: str,
+    db_uri: str,
+    weights: str | None = None,
+    dataset_name: str | None = None,
+    encoder_options: dict[str, Any] | None = None,
+) -> int:
     """How many items are new or changed, without writing a plan: lets a caller skip a no-op run."""
     name = dataset_name_for(dataset, dataset_name)
     known = VectorStore(db_uri).known(table_name(encoder, weights, encoder_options), name)
@@ -87,15 +100,22 @@ def plan_path(work_dir: str | Path, table: str, dataset: str) -> Path:
     return Path(work_dir) / f"{table}--{dataset}.plan.json"
 
 
-def _write_shards(items: list[Item], root: Path, ref: str, name: str, table: str,
-                  options: dict[str, Any], size: int, stamp: str) -> list[str]:
+def _write_shards(
+    items: list[Item], root: Path, ref: str, name: str, table: str, options: dict[str, Any], size: int, stamp: str
+) -> list[str]:
     """Content-addressed shard files: a rerun of the same work reuses the same names."""
     root.mkdir(parents=True, exist_ok=True)
     paths = []
     for start in range(0, len(items), size):
         chunk = items[start : start + size]
-        body = {"dataset": ref, "name": name, "table": table, "options": options, "stamp": stamp,
-                "items": [it.to_dict() for it in chunk]}
+        body = {
+            "dataset": ref,
+            "name": name,
+            "table": table,
+            "options": options,
+            "stamp": stamp,
+            "items": [it.to_dict() for it in chunk],
+        }
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
         path = root / f"{table}--{name}--{digest}.json"
         path.write_text(json.dumps(body, default=str))
@@ -129,8 +149,15 @@ def _cached_dataset(ref: str, options: str, stamp: str):
     return open_dataset(ref, **json.loads(options))
 
 
-def embed_shard(shard_path: str, encoder: str, db_uri: str, weights: str | None = None,
-                batch_size: int = 16, device: str = "cpu", encoder_options: dict[str, Any] | None = None) -> ShardResult:
+def embed_shard(
+    shard_path: str,
+    encoder: str,
+    db_uri: str,
+    weights: str | None = None,
+    batch_size: int = 16,
+    device: str = "cpu",
+    encoder_options: dict[str, Any] | None = None,
+) -> ShardResult:
     """Load, preprocess and encode one shard; store vectors and failures; never raise for one bad item."""
     import time
 
@@ -211,8 +238,16 @@ def _batches(seq, size):
 
 
 def _row(item: Item, vector, reused: bool) -> dict[str, Any]:
-    return {"id": item.id, "uri": item.uri, "content_hash": item.content_hash, "split": item.split,
-            "group": item.group, "labels": item.labels, "vector": vector, "reused": reused}
+    return {
+        "id": item.id,
+        "uri": item.uri,
+        "content_hash": item.content_hash,
+        "split": item.split,
+        "group": item.group,
+        "labels": item.labels,
+        "vector": vector,
+        "reused": reused,
+    }
 
 
 def _failure(item: Item, exc: Exception) -> dict[str, Any]:
@@ -235,7 +270,7 @@ def _transient(task, task_run, state) -> bool:
     return False
 
 
-plan_task = task(plan_embedding, name="plan-embedding", retries=2, retry_delay_seconds=2,
-                 retry_condition_fn=_transient)
-embed_shard_task = task(embed_shard, name="embed-shard", retries=2, retry_delay_seconds=2,
-                        retry_condition_fn=_transient)
+plan_task = task(plan_embedding, name="plan-embedding", retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
+embed_shard_task = task(
+    embed_shard, name="embed-shard", retries=2, retry_delay_seconds=2, retry_condition_fn=_transient
+)

@@ -97,21 +97,36 @@ def cached_scores(keys: list[str], encoder: str, dataset: str) -> dict[str, dict
     """Finished MLflow runs that already scored these keys: one search per (encoder, dataset)."""
     import mlflow
 
-    query = (f"tags.`embedforge.kind` = 'leaderboard-cell' and params.encoder = '{encoder}' and "
-             f"params.dataset = '{dataset}' and attributes.status = 'FINISHED'")
+    query = (
+        f"tags.`embedforge.kind` = 'leaderboard-cell' and params.encoder = '{encoder}' and "
+        f"params.dataset = '{dataset}' and attributes.status = 'FINISHED'"
+    )
     runs = mlflow.search_runs(filter_string=query, output_format="list", search_all_experiments=False)
     wanted = set(keys)
-    return {r.data.tags[CACHE_TAG]: {"run_id": r.info.run_id, **r.data.metrics}
-            for r in runs if r.data.tags.get(CACHE_TAG) in wanted}
+    return {
+        r.data.tags[CACHE_TAG]: {"run_id": r.info.run_id, **r.data.metrics}
+        for r in runs
+        if r.data.tags.get(CACHE_TAG) in wanted
+    }
 
 
 def to_rows(scores: list[Score]) -> list[dict[str, Any]]:
     return [asdict(s) for s in scores]
 
 
-def score_pair(db: str, encoder: str, weights: str | None, dataset_ref: str, dataset_name: str,
-               augment: list[str], heads: list[str], label: str, tracking_uri: str, experiment: str,
-               options: dict[str, str] | None = None) -> list[dict]:
+def score_pair(
+    db: str,
+    encoder: str,
+    weights: str | None,
+    dataset_ref: str,
+    dataset_name: str,
+    augment: list[str],
+    heads: list[str],
+    label: str,
+    tracking_uri: str,
+    experiment: str,
+    options: dict[str, str] | None = None,
+) -> list[dict]:
     """Every augmentation combination x head for one (encoder, dataset); cached cells are reused, not refit."""
     from embedforge.tasks.tracking import use_tracking
 
@@ -128,14 +143,26 @@ def score_pair(db: str, encoder: str, weights: str | None, dataset_ref: str, dat
             hit = hits.get(keys[head])
             if hit is None:
                 X = feature_matrix(feats, combo, dataset_ref) if X is None else X
-            scores.append(_cached_cell(hit, encoder, dataset_name, combo, head) if hit else
-                          _score_cell(feats, X, encoder, dataset_name, combo, head, label, keys[head]))
+            scores.append(
+                _cached_cell(hit, encoder, dataset_name, combo, head)
+                if hit
+                else _score_cell(feats, X, encoder, dataset_name, combo, head, label, keys[head])
+            )
     return to_rows(scores)
 
 
 def _cached_cell(hit, encoder, dataset_name, combo, head) -> Score:
-    return Score(encoder, dataset_name, "+".join(combo) or "none", head, hit["accuracy"], int(hit["n_train"]),
-                 int(hit["n_test"]), cached=True, run_id=hit["run_id"])
+    return Score(
+        encoder,
+        dataset_name,
+        "+".join(combo) or "none",
+        head,
+        hit["accuracy"],
+        int(hit["n_train"]),
+        int(hit["n_test"]),
+        cached=True,
+        run_id=hit["run_id"],
+    )
 
 
 def _score_cell(feats, X, encoder, dataset_name, combo, head, label, key) -> Score:
@@ -145,8 +172,16 @@ def _score_cell(feats, X, encoder, dataset_name, combo, head, label, key) -> Sco
     accuracy, n_train, n_test, (y, pred) = score_head(feats, X, head, label)
     with mlflow.start_run(run_name=f"{encoder}|{dataset_name}|{aug}|{head}") as run:
         mlflow.set_tags({CACHE_TAG: key, "embedforge.kind": "leaderboard-cell"})
-        mlflow.log_params({"encoder": encoder, "encoder_fingerprint": feats.identity["fingerprint"],
-                           "dataset": dataset_name, "augmentation": aug, "head": head, "features": X.shape[1]})
+        mlflow.log_params(
+            {
+                "encoder": encoder,
+                "encoder_fingerprint": feats.identity["fingerprint"],
+                "dataset": dataset_name,
+                "augmentation": aug,
+                "head": head,
+                "features": X.shape[1],
+            }
+        )
         mlflow.log_metrics({"accuracy": accuracy, "n_train": n_train, "n_test": n_test})
         mlflow.log_figure(confusion_figure(y, pred, f"{encoder} {aug} {head}\n{dataset_name}"), "confusion.png")
     return Score(encoder, dataset_name, aug, head, accuracy, n_train, n_test, cached=False, run_id=run.info.run_id)
@@ -216,7 +251,9 @@ def markdown(rows: list[dict]) -> str:
     labels, cols, acc = pivot(rows)
     lines = ["| encoder \\| augmentation \\| head | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for label, row in zip(labels, acc):
-        lines.append(f"| {label.replace('|', '/')} | " + " | ".join("" if np.isnan(v) else f"{v:.3f}" for v in row) + " |")
+        lines.append(
+            f"| {label.replace('|', '/')} | " + " | ".join("" if np.isnan(v) else f"{v:.3f}" for v in row) + " |"
+        )
     return "\n".join(lines)
 
 

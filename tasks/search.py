@@ -9,8 +9,9 @@ from embedforge.tasks.embed import cached_encoder
 from embedforge.tasks.store import VectorStore, table_name
 
 
-def search_file(db_uri: str, encoder: str, path: str, k: int = 10, weights: str | None = None,
-                dataset: str | None = None) -> list[dict[str, Any]]:
+def search_file(
+    db_uri: str, encoder: str, path: str, k: int = 10, weights: str | None = None, dataset: str | None = None
+) -> list[dict[str, Any]]:
     """Nearest stored items to one file; refuses a table made by other weights."""
     store = VectorStore(db_uri)
     table = table_name(encoder, weights)

@@ -67,8 +67,9 @@ def _mlflow_type(series) -> str:
     return {"f": "double", "i": "long", "b": "boolean"}.get(kind, "string")
 
 
-def log_head(head: Any, meta: dict[str, Any], signature, registered_name: str | None,
-             alias: str | None, name: str = "model") -> dict[str, Any]:
+def log_head(
+    head: Any, meta: dict[str, Any], signature, registered_name: str | None, alias: str | None, name: str = "model"
+) -> dict[str, Any]:
     """Log a fitted head as an embedforge pyfunc inside the active run, then register and alias it."""
     import mlflow
 
@@ -80,8 +81,12 @@ def log_head(head: Any, meta: dict[str, Any], signature, registered_name: str | 
         meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
         with _quiet_mlflow():  # the signature is explicit; the adapter class is importable, not code-in-pickle
             info = mlflow.pyfunc.log_model(
-                name=name, python_model=HeadModel(), artifacts={"head": str(head_path), "meta": str(meta_path)},
-                signature=signature, pip_requirements=PIP_REQUIREMENTS, registered_model_name=registered_name,
+                name=name,
+                python_model=HeadModel(),
+                artifacts={"head": str(head_path), "meta": str(meta_path)},
+                signature=signature,
+                pip_requirements=PIP_REQUIREMENTS,
+                registered_model_name=registered_name,
             )
     version = getattr(info, "registered_model_version", None)
     if registered_name and alias and version is not None:

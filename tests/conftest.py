@@ -9,10 +9,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ["EMBEDFORGE_PLUGINS"] = "tests.fakes"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from embedforge.flows.settings import apply_quiet_env  # noqa: E402
+from embedforge.flows.settings import apply_quiet_env
 
 apply_quiet_env()
 

@@ -34,8 +34,19 @@ class TinyEncoder(Encoder):
 
     def encode(self, inputs: list[np.ndarray]) -> np.ndarray:
         self.calls += len(inputs)
-        feats = np.stack([[x.mean(), x.std(), np.abs(np.diff(x)).mean() if x.size > 1 else 0.0,
-                           x.max(), x.min(), np.log1p(x.size)] for x in inputs]).astype(np.float32)
+        feats = np.stack(
+            [
+                [
+                    x.mean(),
+                    x.std(),
+                    np.abs(np.diff(x)).mean() if x.size > 1 else 0.0,
+                    x.max(),
+                    x.min(),
+                    np.log1p(x.size),
+                ]
+                for x in inputs
+            ]
+        ).astype(np.float32)
         return feats @ self.proj
 
     def _compute_fingerprint(self) -> str:

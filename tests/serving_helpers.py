@@ -29,8 +29,15 @@ def register_speech_head(root: Path, name: str, speakers: int = 16) -> tuple[str
 
     table = make_voxceleb_dataset(root / "vox", n_speakers=speakers, utts_per_speaker=2, seed=5, seconds=2.0)
     db, tracking = str(root / "db"), f"sqlite:///{root}/mlflow/mlflow.db"
-    run_embed(EmbedParams(dataset=f"voxceleb:{root / 'vox'}", encoder="speech/ge2e", db=db, dataset_name="vox",
-                          options={"heightceleb": str(table)}))
+    run_embed(
+        EmbedParams(
+            dataset=f"voxceleb:{root / 'vox'}",
+            encoder="speech/ge2e",
+            db=db,
+            dataset_name="vox",
+            options={"heightceleb": str(table)},
+        )
+    )
     train_heightceleb(db, "speech/ge2e", tracking, dataset="vox", registered_name=name, alias="champion")
     return tracking, next((root / "vox").rglob("*.wav"))
 
@@ -42,8 +49,13 @@ class Server:
         self.port = free_port()
         self.log = open(log, "wb")
         full_env = {**os.environ, "EMBEDFORGE_TRACKING_URI": tracking, **env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "embedforge.flows.cli", "serve", model, "--port", str(self.port)],
-                                     env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "embedforge.flows.cli", "serve", model, "--port", str(self.port)],
+            env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.log_path = log
 
     def wait_ready(self, timeout: float = 240) -> None:
@@ -68,8 +80,12 @@ class Server:
 
     def post(self, body: bytes | dict) -> tuple[int, dict | str]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/invocations", data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/invocations",
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 return resp.status, json.loads(resp.read())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -35,24 +34,29 @@ def encoders() -> None:
     for name in ENCODERS:
         entry = ENCODERS.get(name)
         reason = entry.probe()
-        table.add_row(name, entry.spec.modality, str(entry.spec.dim), entry.spec.weights,
-                      "[green]yes[/]" if reason is None else f"[yellow]no[/]: {reason}")
+        table.add_row(
+            name,
+            entry.spec.modality,
+            str(entry.spec.dim),
+            entry.spec.weights,
+            "[green]yes[/]" if reason is None else f"[yellow]no[/]: {reason}",
+        )
     console.print(table)
 
 
 def embed(
     dataset: str = typer.Option(..., help="adapter:argument, e.g. voxceleb:/data/vox1"),
     encoder: str = typer.Option(..., help="registered encoder, e.g. speech/ge2e"),
-    db: Optional[str] = typer.Option(None, help="LanceDB URI (default: the data directory)"),
-    weights: Optional[str] = typer.Option(None, help="hub id or local directory for the encoder's weights"),
-    name: Optional[str] = typer.Option(None, help="dataset name in the table"),
+    db: str | None = typer.Option(None, help="LanceDB URI (default: the data directory)"),
+    weights: str | None = typer.Option(None, help="hub id or local directory for the encoder's weights"),
+    name: str | None = typer.Option(None, help="dataset name in the table"),
     option: list[str] = typer.Option([], "--option", "-o", help="adapter option KEY=VALUE (repeatable)"),
     shard_size: int = typer.Option(64, help="items per shard task"),
     batch_size: int = typer.Option(16, help="items per forward pass"),
     device: str = typer.Option("cpu"),
     runner: str = typer.Option("thread", help="thread or dask"),
     workers: int = typer.Option(1, help="threads or local Dask workers"),
-    dask_address: Optional[str] = typer.Option(None, help="address of an existing Dask scheduler"),
+    dask_address: str | None = typer.Option(None, help="address of an existing Dask scheduler"),
 ) -> None:
     """Embed a dataset through the Prefect embed flow, with progress and a summary."""
     from embedforge.flows.embed import run_embed
@@ -63,9 +67,18 @@ def embed(
     from embedforge.tasks.store import table_name
 
     settings = Settings()
-    params = EmbedParams(dataset=dataset, encoder=encoder, db=db or settings.lancedb_uri, weights=weights,
-                         dataset_name=name, options=_options(option), shard_size=shard_size, batch_size=batch_size,
-                         device=device, runner=RunnerParams(kind=runner, workers=workers, dask_address=dask_address))
+    params = EmbedParams(
+        dataset=dataset,
+        encoder=encoder,
+        db=db or settings.lancedb_uri,
+        weights=weights,
+        dataset_name=name,
+        options=_options(option),
+        shard_size=shard_size,
+        batch_size=batch_size,
+        device=device,
+        runner=RunnerParams(kind=runner, workers=workers, dask_address=dask_address),
+    )
     plan_file = plan_path(settings.home / "shards", table_name(encoder, weights), dataset_name_for(dataset, name))
     summary = run_with_progress(lambda: run_embed(params), plan_file, f"embedding with {encoder}")
     print_summary(summary)
@@ -74,16 +87,21 @@ def embed(
 def print_summary(summary: dict) -> None:
     """The end-of-run counts, then each failure with its reason."""
     console.print(f"[bold]table[/] {summary['table']} in {summary['db']}  [bold]dataset[/] {summary['dataset']}")
-    console.print(f"embedded [green]{summary['embedded']}[/], reused [cyan]{summary['reused']}[/], "
-                  f"skipped as already known [cyan]{summary['skipped']}[/], failed [red]{summary['failed']}[/]")
+    console.print(
+        f"embedded [green]{summary['embedded']}[/], reused [cyan]{summary['reused']}[/], "
+        f"skipped as already known [cyan]{summary['skipped']}[/], failed [red]{summary['failed']}[/]"
+    )
     for f in summary["failures"]:
         console.print(f"  [red]failed[/] {f['error']}")
 
 
 def search(
-    encoder: str = typer.Option(...), query: Path = typer.Option(..., exists=True, help="a file to search with"),
-    k: int = typer.Option(10, "-k", min=1), db: Optional[str] = typer.Option(None),
-    weights: Optional[str] = typer.Option(None), dataset: Optional[str] = typer.Option(None, help="only this dataset"),
+    encoder: str = typer.Option(...),
+    query: Path = typer.Option(..., exists=True, help="a file to search with"),
+    k: int = typer.Option(10, "-k", min=1),
+    db: str | None = typer.Option(None),
+    weights: str | None = typer.Option(None),
+    dataset: str | None = typer.Option(None, help="only this dataset"),
 ) -> None:
     """Embed a query file with the table's encoder and print the nearest stored items with their labels."""
     from embedforge.flows.settings import Settings
@@ -92,40 +110,66 @@ def search(
     hits = search_file(db or Settings().lancedb_uri, encoder, str(query), k, weights, dataset)
     table = Table("rank", "distance", "dataset", "id", "group", "split", "labels")
     for rank, hit in enumerate(hits, 1):
-        table.add_row(str(rank), f"{hit['_distance']:.4f}", hit["dataset"], hit["id"], str(hit["group"]),
-                      str(hit["split"]), ", ".join(f"{k}={v}" for k, v in hit["labels"].items()))
+        table.add_row(
+            str(rank),
+            f"{hit['_distance']:.4f}",
+            hit["dataset"],
+            hit["id"],
+            str(hit["group"]),
+            str(hit["split"]),
+            ", ".join(f"{k}={v}" for k, v in hit["labels"].items()),
+        )
     console.print(table)
 
 
-def failures(encoder: Optional[str] = typer.Option(None), dataset: Optional[str] = typer.Option(None),
-             db: Optional[str] = typer.Option(None), weights: Optional[str] = typer.Option(None)) -> None:
+def failures(
+    encoder: str | None = typer.Option(None),
+    dataset: str | None = typer.Option(None),
+    db: str | None = typer.Option(None),
+    weights: str | None = typer.Option(None),
+) -> None:
     """List items that failed to embed, with the reason recorded for each."""
     from embedforge.flows.settings import Settings
     from embedforge.tasks.store import VectorStore, table_name
 
-    rows = VectorStore(db or Settings().lancedb_uri).failures(table_name(encoder, weights) if encoder else None, dataset)
+    rows = VectorStore(db or Settings().lancedb_uri).failures(
+        table_name(encoder, weights) if encoder else None, dataset
+    )
     table = Table("table", "dataset", "id", "error")
     for r in rows:
         table.add_row(r["table"], r["dataset"], r["id"], r["error"])
     console.print(table if rows else "no recorded failures")
 
 
-
 @train_app.command("heightceleb")
 def train_heightceleb_cmd(
-    encoder: str = typer.Option("speech/ecapa-voxceleb"), db: Optional[str] = typer.Option(None),
-    weights: Optional[str] = typer.Option(None), dataset: Optional[str] = typer.Option(None),
-    timit_dataset: Optional[str] = typer.Option(None, help="dataset name of embedded TIMIT for a cross-corpus score"),
-    regressor: str = typer.Option("pls", help="pls, ridge or svr"), name: Optional[str] = typer.Option(None),
-    alias: str = typer.Option("champion"), tracking_uri: Optional[str] = typer.Option(None),
+    encoder: str = typer.Option("speech/ecapa-voxceleb"),
+    db: str | None = typer.Option(None),
+    weights: str | None = typer.Option(None),
+    dataset: str | None = typer.Option(None),
+    timit_dataset: str | None = typer.Option(None, help="dataset name of embedded TIMIT for a cross-corpus score"),
+    regressor: str = typer.Option("pls", help="pls, ridge or svr"),
+    name: str | None = typer.Option(None),
+    alias: str = typer.Option("champion"),
+    tracking_uri: str | None = typer.Option(None),
 ) -> None:
     """HeightCeleb recipe: sex classifier, then one regression per sex; logged and registered in MLflow."""
     from embedforge.flows.params import HeightCelebParams
     from embedforge.flows.train import train_heightceleb_flow
 
-    result = train_heightceleb_flow(HeightCelebParams(
-        encoder=encoder, db=db, weights=weights, dataset=dataset, timit_dataset=timit_dataset, regressor=regressor,
-        registered_name=name, alias=alias, tracking_uri=tracking_uri))
+    result = train_heightceleb_flow(
+        HeightCelebParams(
+            encoder=encoder,
+            db=db,
+            weights=weights,
+            dataset=dataset,
+            timit_dataset=timit_dataset,
+            regressor=regressor,
+            registered_name=name,
+            alias=alias,
+            tracking_uri=tracking_uri,
+        )
+    )
     print_training(result)
 
 
@@ -136,8 +180,10 @@ def print_training(result: dict) -> None:
         table.add_row(key, f"{value:.3f}")
     console.print(table)
     for mode, m in result["models"].items():
-        console.print(f"registered [bold]{m['registered_name']}[/] version {m['version']} "
-                      f"alias @{m['alias']} ({mode} input): models:/{m['registered_name']}@{m['alias']}")
+        console.print(
+            f"registered [bold]{m['registered_name']}[/] version {m['version']} "
+            f"alias @{m['alias']} ({mode} input): models:/{m['registered_name']}@{m['alias']}"
+        )
 
 
 def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option(4, min=1)) -> None:
@@ -149,8 +195,9 @@ def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option
     from embedforge.tasks.store import table_name
 
     plan_file = plan_path(Settings().home / "shards", table_name("speech/ge2e"), "demo-voxceleb")
-    result = run_demo(speakers, utterances,
-                      progress=lambda work: run_with_progress(work, plan_file, "embedding with speech/ge2e"))
+    result = run_demo(
+        speakers, utterances, progress=lambda work: run_with_progress(work, plan_file, "embedding with speech/ge2e")
+    )
     print_summary(result["embed"])
     print_training(result["train"])
     for line in where_to_look(result):

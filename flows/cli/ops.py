@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,13 +14,14 @@ from rich.table import Column, Table
 from embedforge.flows.settings import Settings
 
 console = Console()
-HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="data directory (default EMBEDFORGE_HOME)")]
-PrefectPortOpt = Annotated[Optional[int], typer.Option("--prefect-port", help="Prefect server port")]
-MlflowPortOpt = Annotated[Optional[int], typer.Option("--mlflow-port", help="MLflow server port")]
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="data directory (default EMBEDFORGE_HOME)")]
+PrefectPortOpt = Annotated[int | None, typer.Option("--prefect-port", help="Prefect server port")]
+MlflowPortOpt = Annotated[int | None, typer.Option("--mlflow-port", help="MLflow server port")]
 
 
-def make_settings(home: Path | None = None, prefect_port: int | None = None,
-                  mlflow_port: int | None = None) -> Settings:
+def make_settings(
+    home: Path | None = None, prefect_port: int | None = None, mlflow_port: int | None = None
+) -> Settings:
     """Settings from EMBEDFORGE_* variables, overridden by the options given."""
     given = {"home": home, "prefect_port": prefect_port, "mlflow_port": mlflow_port}
     return Settings(**{k: v for k, v in given.items() if v is not None})
@@ -50,8 +51,11 @@ def up(home: HomeOpt = None, prefect_port: PrefectPortOpt = None, mlflow_port: M
     for name, e in entries.items():
         table.add_row(name, str(e["pid"]), f"{e.get('ready_s', 0):.1f} s", e.get("url") or f"pool {e.get('pool')}")
     console.print(table)
-    console.print(f"Prefect UI  {entries['prefect-server']['url']}\nMLflow UI   {entries['mlflow']['url']}\n"
-                  f"logs        {stack_dir(settings)}", highlight=False)
+    console.print(
+        f"Prefect UI  {entries['prefect-server']['url']}\nMLflow UI   {entries['mlflow']['url']}\n"
+        f"logs        {stack_dir(settings)}",
+        highlight=False,
+    )
 
 
 def status(home: HomeOpt = None, prefect_port: PrefectPortOpt = None, mlflow_port: MlflowPortOpt = None) -> None:
@@ -62,8 +66,13 @@ def status(home: HomeOpt = None, prefect_port: PrefectPortOpt = None, mlflow_por
     rows = stack_status(settings)
     table = new_table("service", "pid", "process", "health", "url", title=f"embedforge stack ({settings.home})")
     for r in rows:
-        table.add_row(r.name, str(r.pid or "-"), "[green]running[/]" if r.running else "[red]stopped[/]",
-                      "[green]ok[/]" if r.healthy else "[red]no[/]", r.url or "-")
+        table.add_row(
+            r.name,
+            str(r.pid or "-"),
+            "[green]running[/]" if r.running else "[red]stopped[/]",
+            "[green]ok[/]" if r.healthy else "[red]no[/]",
+            r.url or "-",
+        )
     console.print(table)
     console.print(f"logs: {stack_dir(settings)}", highlight=False, soft_wrap=True)
     if not all(r.healthy for r in rows):
@@ -82,10 +91,14 @@ def down(home: HomeOpt = None, prefect_port: PrefectPortOpt = None, mlflow_port:
         console.print(f"{name}: {'stopped' if was_running else 'was not running'}")
 
 
-def deploy_cmd(names: Annotated[Optional[list[str]], typer.Argument(help="deployment names (default all)")] = None,
-               home: HomeOpt = None, prefect_port: PrefectPortOpt = None,
-               api_url: Annotated[Optional[str], typer.Option(
-                   "--api-url", help="another Prefect API, e.g. http://prefect-server:4200/api")] = None) -> None:
+def deploy_cmd(
+    names: Annotated[list[str] | None, typer.Argument(help="deployment names (default all)")] = None,
+    home: HomeOpt = None,
+    prefect_port: PrefectPortOpt = None,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", help="another Prefect API, e.g. http://prefect-server:4200/api")
+    ] = None,
+) -> None:
     """Register prefect.yaml's deployments (with their schedules) on the running stack."""
     from embedforge.infra.deploy import deploy
     from embedforge.infra.stack import StackError, prefect_api_url, project_root
@@ -98,8 +111,13 @@ def deploy_cmd(names: Annotated[Optional[list[str]], typer.Argument(help="deploy
         fail(str(exc))
     table = new_table("deployment", "flow entrypoint", "work pool", "schedules", title="deployed")
     for d in deployed:
-        scheds = ", ".join(f"{s['schedule'].get('cron') or s['schedule']}{'' if s['active'] else ' (paused)'}"
-                           for s in d["schedules"]) or "-"
+        scheds = (
+            ", ".join(
+                f"{s['schedule'].get('cron') or s['schedule']}{'' if s['active'] else ' (paused)'}"
+                for s in d["schedules"]
+            )
+            or "-"
+        )
         table.add_row(d["name"], d["entrypoint"], d["work_pool_name"], scheds)
     console.print(table)
     for d in skipped:
@@ -108,18 +126,22 @@ def deploy_cmd(names: Annotated[Optional[list[str]], typer.Argument(help="deploy
     console.print(f"Deployments: {ui}/deployments (runs execute from {project_root()})", highlight=False)
 
 
-def serve_cmd(model: Annotated[str, typer.Argument(help="registered model as NAME@ALIAS, NAME/VERSION or models:/ URI")],
-              port: Annotated[int, typer.Option("--port", help="port to serve on")] = 5001,
-              host: Annotated[str, typer.Option("--host", help="interface to bind")] = "127.0.0.1",
-              workers: Annotated[int, typer.Option("--workers", help="uvicorn workers")] = 1,
-              dry_run: Annotated[bool, typer.Option("--dry-run", help="print the command and exit")] = False,
-              home: HomeOpt = None) -> None:
+def serve_cmd(
+    model: Annotated[str, typer.Argument(help="registered model as NAME@ALIAS, NAME/VERSION or models:/ URI")],
+    port: Annotated[int, typer.Option("--port", help="port to serve on")] = 5001,
+    host: Annotated[str, typer.Option("--host", help="interface to bind")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option("--workers", help="uvicorn workers")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the command and exit")] = False,
+    home: HomeOpt = None,
+) -> None:
     """Serve a registered model over REST with `mlflow models serve` in this environment (no new venv)."""
     from embedforge.infra.deploy import serve_command
 
     settings = make_settings(home)
     cmd, env = serve_command(settings, model, port, host, workers)
-    console.print(f"MLFLOW_TRACKING_URI={env['MLFLOW_TRACKING_URI']} {shlex.join(cmd)}", highlight=False, soft_wrap=True)
+    console.print(
+        f"MLFLOW_TRACKING_URI={env['MLFLOW_TRACKING_URI']} {shlex.join(cmd)}", highlight=False, soft_wrap=True
+    )
     if dry_run:
         return
     console.print(f"POST http://{host}:{port}/invocations  (GET /ping, /health)", highlight=False)

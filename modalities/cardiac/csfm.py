@@ -49,8 +49,10 @@ def probe() -> str | None:
     """None if a CSFM checkpoint is configured and present, else why not."""
     configured = os.environ.get(WEIGHTS_ENV)
     if not configured:
-        return (f"CSFM weights are gated (academic access agreement); pass a local checkpoint "
-                f"path as weights or set {WEIGHTS_ENV}")
+        return (
+            f"CSFM weights are gated (academic access agreement); pass a local checkpoint "
+            f"path as weights or set {WEIGHTS_ENV}"
+        )
     try:
         find_checkpoint(configured)
     except (FileNotFoundError, ValueError) as exc:
@@ -96,8 +98,16 @@ def config_from_state(state: dict[str, Any]):
         raise ValueError(f"not a CSFM checkpoint: missing tensor {exc}") from None
     depth = len({k.split(".")[2] for k in state if k.startswith("transformer.layers.")})
     heads = max(1, inner // DIM_HEAD)
-    return CSFMConfig(dim=dim, depth=depth, heads=heads, dim_head=inner // heads, mlp_dim=mlp,
-                      channels=channels, patch_size=patch, signal_size=num_patches * patch)
+    return CSFMConfig(
+        dim=dim,
+        depth=depth,
+        heads=heads,
+        dim_head=inner // heads,
+        mlp_dim=mlp,
+        channels=channels,
+        patch_size=patch,
+        signal_size=num_patches * patch,
+    )
 
 
 def load_model(path: str | Path, device: str = "cpu"):
@@ -125,8 +135,10 @@ class CSFMEncoder(Encoder):
     def __init__(self, model, weights_source: str, device: str = "cpu") -> None:
         cfg = model.cfg
         if (cfg.signal_size, cfg.channels) != (signal.WINDOW, len(signal.LEADS)):
-            raise ValueError(f"CSFM checkpoint expects {cfg.channels} x {cfg.signal_size} input; "
-                             f"the preprocessing makes {len(signal.LEADS)} x {signal.WINDOW}")
+            raise ValueError(
+                f"CSFM checkpoint expects {cfg.channels} x {cfg.signal_size} input; "
+                f"the preprocessing makes {len(signal.LEADS)} x {signal.WINDOW}"
+            )
         self.model, self.device, self.weights_source = model, device, weights_source
         self.spec = dataclasses.replace(SPEC, dim=cfg.dim, input={**INPUT, "patch_size": cfg.patch_size})
 

@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 
 from embedforge.modalities.base import Dataset, Item, ItemError, file_sha256
-from embedforge.modalities.cardiac.signal import WINDOW_SECONDS, CardiacSeries, canonical_lead, sample_leads, window_bounds
+from embedforge.modalities.cardiac.signal import (
+    WINDOW_SECONDS,
+    CardiacSeries,
+    canonical_lead,
+    sample_leads,
+    window_bounds,
+)
 from embedforge.registry.datasets import DATASETS
 
 
@@ -40,8 +46,13 @@ class WindowedRecords(Dataset):
 
     modality = "cardiac"
 
-    def __init__(self, window_seconds: Any = WINDOW_SECONDS, stride_seconds: Any = None,
-                 remainder: str = "drop", labels: str | None = None) -> None:
+    def __init__(
+        self,
+        window_seconds: Any = WINDOW_SECONDS,
+        stride_seconds: Any = None,
+        remainder: str = "drop",
+        labels: str | None = None,
+    ) -> None:
         self.window_seconds = float(window_seconds)
         self.stride_seconds = float(stride_seconds) if stride_seconds not in (None, "") else None
         self.remainder = remainder
@@ -67,8 +78,16 @@ class WindowedRecords(Dataset):
         out = []
         for k, (start, stop) in enumerate(window_bounds(rec.n_samples, size, stride, self.remainder)):
             digest = hashlib.sha256(f"{rec.digest}:{start}:{stop}".encode()).hexdigest()
-            out.append(Item(id=f"{rec.name}/{k}", uri=f"{rec.uri}#{start}-{stop}", content_hash=digest,
-                            labels=dict(row), split=split, group=group))
+            out.append(
+                Item(
+                    id=f"{rec.name}/{k}",
+                    uri=f"{rec.uri}#{start}-{stop}",
+                    content_hash=digest,
+                    labels=dict(row),
+                    split=split,
+                    group=group,
+                )
+            )
         return out
 
     def load(self, item: Item) -> CardiacSeries:
@@ -168,8 +187,9 @@ class WFDBFolder(WindowedRecords):
 class ArrayFiles(WindowedRecords):
     """ECG arrays in ``.npy`` or ``.csv`` files (one file, or every such file under a folder)."""
 
-    def __init__(self, path: str, sample_rate: Any = None, leads: Any = None, layout: str = "auto",
-                 **options: Any) -> None:
+    def __init__(
+        self, path: str, sample_rate: Any = None, leads: Any = None, layout: str = "auto", **options: Any
+    ) -> None:
         super().__init__(**options)
         if sample_rate in (None, ""):
             raise ValueError("ecgarray needs sample_rate=<Hz>")
@@ -200,8 +220,9 @@ class ArrayFiles(WindowedRecords):
             values, names = read_array(path, self.layout)
         except Exception as exc:
             raise ItemError(f"{item.id}: cannot read ECG array {path} ({exc})") from None
-        series = CardiacSeries(np.asarray(values[:, start:stop], dtype=np.float32), self.sample_rate,
-                               tuple(self.leads or names or ()))
+        series = CardiacSeries(
+            np.asarray(values[:, start:stop], dtype=np.float32), self.sample_rate, tuple(self.leads or names or ())
+        )
         return replace(series, leads=sample_leads(series, item.id))  # default names, one per channel
 
 
@@ -241,9 +262,19 @@ def _read_csv(path: str) -> tuple[np.ndarray, tuple[str, ...]]:
 class SimulatedECG(WindowedRecords):
     """neurokit2-simulated lead-II ECG (and PPG) with a drawn heart rate per record: a vitals task."""
 
-    def __init__(self, n_records: Any = "", seconds: Any = WINDOW_SECONDS, sample_rate: Any = 250,
-                 hr_min: Any = 50, hr_max: Any = 120, noise: Any = 0.05, ppg: Any = True, seed: Any = 0,
-                 test_fraction: Any = 0.3, **options: Any) -> None:
+    def __init__(
+        self,
+        n_records: Any = "",
+        seconds: Any = WINDOW_SECONDS,
+        sample_rate: Any = 250,
+        hr_min: Any = 50,
+        hr_max: Any = 120,
+        noise: Any = 0.05,
+        ppg: Any = True,
+        seed: Any = 0,
+        test_fraction: Any = 0.3,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
         self.n = int(n_records or 40)
         self.seconds, self.rate, self.noise = float(seconds), float(sample_rate), float(noise)
@@ -259,13 +290,28 @@ class SimulatedECG(WindowedRecords):
         """Everything the record is generated from (its identity for the content hash)."""
         import neurokit2 as nk
 
-        return {"i": i, "hr": round(float(self.heart_rates[i]), 6), "seconds": self.seconds, "rate": self.rate,
-                "noise": self.noise, "ppg": self.ppg, "seed": self.seed, "neurokit2": nk.__version__}
+        return {
+            "i": i,
+            "hr": round(float(self.heart_rates[i]), 6),
+            "seconds": self.seconds,
+            "rate": self.rate,
+            "noise": self.noise,
+            "ppg": self.ppg,
+            "seed": self.seed,
+            "neurokit2": nk.__version__,
+        }
 
     def records(self) -> list[Record]:
-        return [Record(f"sim{i:04d}", f"ecgsim:{self.seed}/{i}", round(self.seconds * self.rate), self.rate,
-                       hashlib.sha256(json.dumps(self.params(i), sort_keys=True).encode()).hexdigest())
-                for i in range(self.n)]
+        return [
+            Record(
+                f"sim{i:04d}",
+                f"ecgsim:{self.seed}/{i}",
+                round(self.seconds * self.rate),
+                self.rate,
+                hashlib.sha256(json.dumps(self.params(i), sort_keys=True).encode()).hexdigest(),
+            )
+            for i in range(self.n)
+        ]
 
     def record_items(self, rec: Record) -> list[Item]:
         i = int(rec.name[3:])
@@ -288,12 +334,12 @@ class SimulatedECG(WindowedRecords):
 
         hr, n = float(self.heart_rates[i]), round(self.seconds * self.rate)
         state = self.seed * 1_000_003 + i
-        ecg = nk.ecg_simulate(duration=self.seconds, sampling_rate=self.rate, heart_rate=hr,
-                              noise=self.noise, random_state=state)[:n]
+        ecg = nk.ecg_simulate(
+            duration=self.seconds, sampling_rate=self.rate, heart_rate=hr, noise=self.noise, random_state=state
+        )[:n]
         if not self.ppg:
             return np.asarray(ecg, dtype=np.float32)[None]
-        ppg = nk.ppg_simulate(duration=self.seconds, sampling_rate=self.rate, heart_rate=hr,
-                              random_state=state + 1)[:n]
+        ppg = nk.ppg_simulate(duration=self.seconds, sampling_rate=self.rate, heart_rate=hr, random_state=state + 1)[:n]
         return np.stack([ecg, ppg]).astype(np.float32)
 
 

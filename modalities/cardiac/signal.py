@@ -27,9 +27,18 @@ MAX_NAN_FRACTION = 0.5  # a channel with more missing samples is masked, not int
 
 _ALIASES = {
     **{lead.upper(): lead for lead in LEADS},
-    "MLI": "I", "MLII": "II", "MLIII": "III", "ML2": "II",
-    "ECG": "II", "EKG": "II", "ECG1": "II", "WEARABLE": "II",
-    "PLETH": "PPG", "BVP": "PPG", "PULSE": "PPG", "PLETHYSMOGRAM": "PPG",
+    "MLI": "I",
+    "MLII": "II",
+    "MLIII": "III",
+    "ML2": "II",
+    "ECG": "II",
+    "EKG": "II",
+    "ECG1": "II",
+    "WEARABLE": "II",
+    "PLETH": "PPG",
+    "BVP": "PPG",
+    "PULSE": "PPG",
+    "PLETHYSMOGRAM": "PPG",
 }
 
 

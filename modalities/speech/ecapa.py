@@ -60,7 +60,7 @@ def probe(weights: str | None = None) -> str | None:
         files = ("hyperparams.yaml", "embedding_model.ckpt")
         if all(isinstance(try_to_load_from_cache(source, f), str) for f in files):
             return None
-    except Exception:  # noqa: BLE001  (a missing or odd hub client means: not cached)
+    except Exception:
         pass
     return f"{source}: hub weights not available offline; pass --weights DIR (a local spkrec-ecapa-voxceleb copy)"
 
@@ -78,8 +78,11 @@ class EcapaEncoder(Encoder):
         local = Path(source).is_dir()
         overrides = _local_overrides(Path(source)) if local else {}
         self.classifier = EncoderClassifier.from_hparams(
-            source=str(Path(source).resolve()) if local else source, savedir=str(savedir_for(source)),
-            run_opts={"device": device}, overrides=overrides)
+            source=str(Path(source).resolve()) if local else source,
+            savedir=str(savedir_for(source)),
+            run_opts={"device": device},
+            overrides=overrides,
+        )
         self.classifier.eval()
         self.model = self.classifier.mods.embedding_model
         dim = int(self.model.fc.conv.weight.shape[0])
@@ -106,7 +109,7 @@ class EcapaEncoder(Encoder):
         with torch.inference_mode():
             for same_length in buckets.values():
                 for start in range(0, len(same_length), MAX_STACK):
-                    idx = same_length[start:start + MAX_STACK]
+                    idx = same_length[start : start + MAX_STACK]
                     out[idx] = self._embed(np.stack([inputs[i] for i in idx]))
         return out
 

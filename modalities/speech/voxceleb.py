@@ -23,8 +23,10 @@ def read_heightceleb(source: str | Path = HEIGHTCELEB_URL) -> dict[str, dict[str
     try:
         text = _fetch_text(str(source))
     except Exception as exc:
-        raise ValueError(f"cannot read the HeightCeleb table from {source} ({exc}); "
-                         "pass heightceleb=<local csv path> or heightceleb='none'") from exc
+        raise ValueError(
+            f"cannot read the HeightCeleb table from {source} ({exc}); "
+            "pass heightceleb=<local csv path> or heightceleb='none'"
+        ) from exc
     rows = list(csv.DictReader(io.StringIO(text)))
     need = {"VoxCeleb1 ID", "height", "sex", "split"}
     if not rows or not need <= set(rows[0]):
@@ -96,8 +98,16 @@ class VoxCelebDataset(Dataset):
                 continue
             speaker = rel.parts[0]
             row = self.table.get(speaker, {"labels": {}, "split": None})
-            out.append(Item(id=rel.as_posix(), uri=str(path), content_hash=file_sha256(path),
-                            labels=dict(row["labels"]), split=row["split"], group=speaker))
+            out.append(
+                Item(
+                    id=rel.as_posix(),
+                    uri=str(path),
+                    content_hash=file_sha256(path),
+                    labels=dict(row["labels"]),
+                    split=row["split"],
+                    group=speaker,
+                )
+            )
         return out
 
     def load(self, item: Item) -> Audio:

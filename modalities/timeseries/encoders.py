@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from embedforge.modalities.timeseries.specs import CHRONOS_BOLT_SMALL, MANTIS, MINIROCKET, MOMENT_SMALL, TIREX, with_diff
+from embedforge.modalities.timeseries.specs import (
+    CHRONOS_BOLT_SMALL,
+    MANTIS,
+    MINIROCKET,
+    MOMENT_SMALL,
+    TIREX,
+    with_diff,
+)
 from embedforge.registry.encoders import register_encoder
 
 
@@ -77,8 +84,11 @@ _PROBES = {
     "chronos": _hub_probe(CHRONOS_BOLT_SMALL.weights, ("config.json", "model.safetensors"), "chronos"),
     "moment": _hub_probe(MOMENT_SMALL.weights, ("config.json", "model.safetensors"), "transformers"),
 }
-for _spec, _factory, _probe in ((TIREX, _tirex, "tirex"), (CHRONOS_BOLT_SMALL, _chronos, "chronos"),
-                                (MOMENT_SMALL, _moment, "moment")):
+for _spec, _factory, _probe in (
+    (TIREX, _tirex, "tirex"),
+    (CHRONOS_BOLT_SMALL, _chronos, "chronos"),
+    (MOMENT_SMALL, _moment, "moment"),
+):
     register_encoder(_spec, _PROBES[_probe])(_factory(diff=False))
     register_encoder(with_diff(_spec), _PROBES[_probe])(_factory(diff=True))
 

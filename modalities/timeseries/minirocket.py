@@ -68,9 +68,17 @@ class MiniRocketEncoder(Encoder):
         X = np.stack([self._shape(a, f"{source} train[{i}]") for i, a in enumerate(arrays)])
         self.transform = MiniRocket(n_kernels=self.n_kernels, random_state=self.seed, n_jobs=1).fit(X)
         dim = int(sum(self.transform.parameters[3]) * 84)
-        self.spec = replace(MINIROCKET, dim=dim, input={**MINIROCKET.input, "n_kernels": self.n_kernels,
-                                                        "seed": self.seed, "length": self.length,
-                                                        "channels": self.channels})
+        self.spec = replace(
+            MINIROCKET,
+            dim=dim,
+            input={
+                **MINIROCKET.input,
+                "n_kernels": self.n_kernels,
+                "seed": self.seed,
+                "length": self.length,
+                "channels": self.channels,
+            },
+        )
         self.weights_source, self._data_hash = f"fit:{source}#train", data_hash
         self._fingerprint = None
         return self
@@ -114,6 +122,8 @@ def fit_on_dataset(ref: str, n_kernels: int = 10000, seed: int = 0) -> MiniRocke
 def build(weights: str | None = None, device: str = "cpu", **options: Any) -> MiniRocketEncoder:
     """``weights`` is the dataset whose train split fits the transform (device is ignored: CPU numba)."""
     if not weights:
-        raise ValueError("timeseries/minirocket has no pre-trained weights: pass the dataset whose train "
-                         "split fits it as weights, e.g. weights='ucr:GunPoint'")
+        raise ValueError(
+            "timeseries/minirocket has no pre-trained weights: pass the dataset whose train "
+            "split fits it as weights, e.g. weights='ucr:GunPoint'"
+        )
     return fit_on_dataset(weights, **options)

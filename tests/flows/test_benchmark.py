@@ -18,10 +18,15 @@ def test_dataset_refs():
 def test_leaderboard_cold_then_cached(prefect_harness, tmp_path):
     import mlflow
 
-    params = BenchmarkParams(encoders=["timeseries/minirocket"], datasets=["ItalyPowerDemand"],
-                             augment=["stats"], heads=["classify/ridge", "classify/logreg"],
-                             db=str(tmp_path / "db"), tracking_uri=f"sqlite:///{tmp_path}/ml.db",
-                             output_csv=str(tmp_path / "board.csv"))
+    params = BenchmarkParams(
+        encoders=["timeseries/minirocket"],
+        datasets=["ItalyPowerDemand"],
+        augment=["stats"],
+        heads=["classify/ridge", "classify/logreg"],
+        db=str(tmp_path / "db"),
+        tracking_uri=f"sqlite:///{tmp_path}/ml.db",
+        output_csv=str(tmp_path / "board.csv"),
+    )
     cold = run_benchmark(params)
     assert len(cold["rows"]) == 4 and not any(r["cached"] for r in cold["rows"])
     with open(tmp_path / "board.csv") as f:

@@ -17,16 +17,28 @@ def cli(*args: str) -> SimpleNamespace:
     from prefect.settings import PREFECT_API_URL
 
     env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value() or "", COLUMNS="200")
-    done = subprocess.run([sys.executable, "-m", "embedforge.flows.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "embedforge.flows.cli", *args], env=env, capture_output=True, text=True, timeout=600
+    )
     return SimpleNamespace(exit_code=done.returncode, output=done.stdout + done.stderr)
 
 
 def test_embed_search_failures(prefect_harness, arrays_dir, tmp_path):
     db = str(tmp_path / "db")
     (arrays_dir / "broken.npy").write_bytes(b"\x00")
-    out = cli("embed", "--dataset", f"arrays:{arrays_dir}", "--encoder", "test/tiny", "--db", db,
-              "--name", "a", "--shard-size", "5")
+    out = cli(
+        "embed",
+        "--dataset",
+        f"arrays:{arrays_dir}",
+        "--encoder",
+        "test/tiny",
+        "--db",
+        db,
+        "--name",
+        "a",
+        "--shard-size",
+        "5",
+    )
     assert out.exit_code == 0, out.output
     assert "embedded 12" in out.output and "failed 1" in out.output and "broken.npy" in out.output, out.output[-3000:]
     again = cli("embed", "--dataset", f"arrays:{arrays_dir}", "--encoder", "test/tiny", "--db", db, "--name", "a")
@@ -57,7 +69,12 @@ def test_bad_option_is_a_clear_error():
 def test_home_flag_holds_the_prefect_home(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_HOME", "EMBEDFORGE_HOME")}
     home = tmp_path / "new-home"
-    done = subprocess.run([sys.executable, "-m", "embedforge.flows.cli", "--home", str(home), "encoders"], env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "embedforge.flows.cli", "--home", str(home), "encoders"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert (home / "prefect").is_dir()  # Prefect's ephemeral SQLite cannot create a missing folder

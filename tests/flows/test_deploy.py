@@ -14,8 +14,17 @@ import urllib.request
 
 import pytest
 
-from embedforge.infra.deploy import StackError, declared, deployment, deploy, serve_command, split_ready, trigger, wait_flow_run
 from embedforge.flows.settings import Settings
+from embedforge.infra.deploy import (
+    StackError,
+    declared,
+    deploy,
+    deployment,
+    serve_command,
+    split_ready,
+    trigger,
+    wait_flow_run,
+)
 from embedforge.infra.stack import project_root, settings_env, stack_down, stack_up, venv_bin
 
 
@@ -88,8 +97,12 @@ def test_deploy_without_a_server_says_how_to_start_one(tmp_path):
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
     """A stack whose worker can see the test encoder and dataset (EMBEDFORGE_PLUGINS), with deployments."""
-    s = Settings(home=tmp_path_factory.mktemp("deploy-home"), prefect_port=free_port(), mlflow_port=free_port(),
-                 plugins="tests.fakes")
+    s = Settings(
+        home=tmp_path_factory.mktemp("deploy-home"),
+        prefect_port=free_port(),
+        mlflow_port=free_port(),
+        plugins="tests.fakes",
+    )
     try:
         stack_up(s)
         t0 = time.monotonic()
@@ -121,8 +134,15 @@ def test_ui_run_with_parameters_embeds_into_lancedb(deployed, arrays_dir):
 
     s, _, _ = deployed
     db = str(s.home / "run-db")
-    params = {"params": {"dataset": f"arrays:{arrays_dir}", "encoder": "test/tiny", "db": db, "shard_size": 5,
-                         "dataset_name": "ui"}}
+    params = {
+        "params": {
+            "dataset": f"arrays:{arrays_dir}",
+            "encoder": "test/tiny",
+            "db": db,
+            "shard_size": 5,
+            "dataset_name": "ui",
+        }
+    }
     t0 = time.monotonic()
     run = trigger(s, "embed", params)
     assert run["state"]["type"] == "SCHEDULED" and run["parameters"] == params
@@ -160,23 +180,36 @@ def test_serve_a_registered_model_by_alias(deployed, tmp_path):
     mlflow.set_tracking_uri(client.tracking_uri)
     try:
         with mlflow.start_run(experiment_id=client.create_experiment("serve-check")):
-            info = mlflow.sklearn.log_model(model, name="head", registered_model_name="tiny-head",
-                                            pip_requirements=["scikit-learn"], input_example=X[:2])
+            info = mlflow.sklearn.log_model(
+                model,
+                name="head",
+                registered_model_name="tiny-head",
+                pip_requirements=["scikit-learn"],
+                input_example=X[:2],
+            )
     finally:
         mlflow.set_tracking_uri(None)
     client.set_registered_model_alias("tiny-head", "champion", info.registered_model_version)
     port = free_port()
     env = {**os.environ, **settings_env(s)}
     log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "embedforge.flows.cli", "serve", "tiny-head@champion", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "embedforge.flows.cli", "serve", "tiny-head@champion", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline, body = time.monotonic() + 180, None
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", method="POST",
-                                             data=json.dumps({"inputs": X[:5].tolist()}).encode(),
-                                             headers={"Content-Type": "application/json"})
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/invocations",
+                    method="POST",
+                    data=json.dumps({"inputs": X[:5].tolist()}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
                 body = json.loads(urllib.request.urlopen(req, timeout=10).read())
                 break
             except OSError:
@@ -199,8 +232,10 @@ def test_scheduler_queues_the_nightly_runs(deployed):
     from embedforge.infra.deploy import api
 
     s, ready, _ = deployed
-    query = {"deployments": {"id": {"any_": [ready["embed"]["id"]]}},
-             "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}
+    query = {
+        "deployments": {"id": {"any_": [ready["embed"]["id"]]}},
+        "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+    }
     deadline, scheduled = time.monotonic() + 150, []
     while not scheduled and time.monotonic() < deadline:
         scheduled = [r for r in api(s, "POST", "/flow_runs/filter", query) if r["auto_scheduled"]]

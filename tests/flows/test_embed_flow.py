@@ -48,8 +48,9 @@ def test_run_ends_with_counts_and_a_summary_artifact(prefect_harness, arrays_dir
     state = run_coro_as_sync(embed_flow(_params(arrays_dir, str(tmp_path / "db")), return_state=True))
     assert state.is_completed() and state.message == "embedded 12, reused 0, skipped 0, failed 0"
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+        )
     kinds = {(a.type, a.key) for a in found}
     assert ("markdown", "embed-summary") in kinds and ("progress", None) in kinds
     summary = next(a for a in found if a.key == "embed-summary")

@@ -37,11 +37,17 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_answering(serv
     good = {"dataframe_records": [{"audio": base64.b64encode(wav.read_bytes()).decode()}]}
     cases = {
         "malformed JSON": (audio, b'{"dataframe_records": [', ""),
-        "non-audio payload": (audio, {"dataframe_records": [{"audio": base64.b64encode(b"hello " * 50).decode()}]},
-                              "not decodable audio"),
+        "non-audio payload": (
+            audio,
+            {"dataframe_records": [{"audio": base64.b64encode(b"hello " * 50).decode()}]},
+            "not decodable audio",
+        ),
         "not base64": (audio, {"dataframe_records": [{"audio": "%%%"}]}, "neither base64"),
-        "oversized payload": (audio, {"dataframe_records": [{"audio": base64.b64encode(bytes(500_000)).decode()}]},
-                              "byte limit"),
+        "oversized payload": (
+            audio,
+            {"dataframe_records": [{"audio": base64.b64encode(bytes(500_000)).decode()}]},
+            "byte limit",
+        ),
         "wrong column": (audio, {"dataframe_records": [{"wav": "x"}]}, ""),
         "wrong vector shape": (head, {"dataframe_records": [{"vector": [0.1, 0.2, 0.3]}]}, "256 values"),
     }

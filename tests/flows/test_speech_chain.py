@@ -22,8 +22,16 @@ def voices(tmp_path_factory):
 
 
 def _embed(root, table, db):
-    return run_embed(EmbedParams(dataset=f"voxceleb:{root}", encoder="speech/ge2e", db=db, dataset_name="vox",
-                                 options={"heightceleb": str(table)}, shard_size=40))
+    return run_embed(
+        EmbedParams(
+            dataset=f"voxceleb:{root}",
+            encoder="speech/ge2e",
+            db=db,
+            dataset_name="vox",
+            options={"heightceleb": str(table)},
+            shard_size=40,
+        )
+    )
 
 
 def test_chain_embeds_trains_registers_and_serves(prefect_harness, voices, tmp_path):
@@ -37,8 +45,16 @@ def test_chain_embeds_trains_registers_and_serves(prefect_harness, voices, tmp_p
     timit = make_timit_dataset(tmp_path / "TIMIT", n_speakers=12, utts_per_speaker=2, seconds=2.5)
     run_embed(EmbedParams(dataset=f"timit:{timit}", encoder="speech/ge2e", db=db, dataset_name="timit"))
 
-    result = train_heightceleb(db, "speech/ge2e", f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "artifacts"),
-                               dataset="vox", timit_dataset="timit", registered_name="hc", alias="champion")
+    result = train_heightceleb(
+        db,
+        "speech/ge2e",
+        f"sqlite:///{tmp_path}/mlflow.db",
+        str(tmp_path / "artifacts"),
+        dataset="vox",
+        timit_dataset="timit",
+        registered_name="hc",
+        alias="champion",
+    )
     m = result["metrics"]
     assert m["test_mae"] < 0.8 * m["test_mae_mean"], m  # clearly better than predicting the training mean
     assert m["test_sex_accuracy"] >= 0.8, m

@@ -17,8 +17,20 @@ import pytest
 from typer.testing import CliRunner
 
 from embedforge.flows.settings import Settings
-from embedforge.infra.stack import (StackError, group_members, is_alive, port_free, read_pids, settings_env, spawn,
-                         stack_down, stack_status, stack_up, stop_entry, Service)
+from embedforge.infra.stack import (
+    Service,
+    StackError,
+    group_members,
+    is_alive,
+    port_free,
+    read_pids,
+    settings_env,
+    spawn,
+    stack_down,
+    stack_status,
+    stack_up,
+    stop_entry,
+)
 
 
 def free_port() -> int:
@@ -88,8 +100,14 @@ def test_port_in_use_is_named_before_anything_starts(tmp_path):
 # -- the real stack ---------------------------------------------------------------------------------------
 def embedforge(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
     """The console command in a child process, as a user would run it."""
-    return subprocess.run([sys.executable, "-m", "embedforge.flows.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "embedforge.flows.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +149,8 @@ def test_status_reports_every_service_healthy(stack):
     s, entries, env = stack
     rows = stack_status(s)
     assert [(r.name, r.pid, r.running, r.healthy) for r in rows] == [
-        (n, entries[n]["pid"], True, True) for n in ("prefect-server", "mlflow", "prefect-worker")]
+        (n, entries[n]["pid"], True, True) for n in ("prefect-server", "mlflow", "prefect-worker")
+    ]
     result = embedforge("stack", "status", env=env, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert str(entries["prefect-server"]["pid"]) in result.stdout and result.stdout.count(" ok ") == 3
@@ -189,15 +208,27 @@ def postgres():
         shutil.chown(root, "postgres", "postgres")
     port = free_port()
     data = root / "data"
-    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     pg_ctl = [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data)]
-    subprocess.run([*pg_ctl, "-l", str(root / "log"), "-o", f"-h 127.0.0.1 -p {port} -k {root}", "-w", "start"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [*pg_ctl, "-l", str(root / "log"), "-o", f"-h 127.0.0.1 -p {port} -k {root}", "-w", "start"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     try:
         for db in ("prefect", "mlflow"):
-            subprocess.run([*as_user, str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                            db], check=True, capture_output=True, timeout=30)
+            subprocess.run(
+                [*as_user, str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", db],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
         yield f"postgres@127.0.0.1:{port}"
     finally:
         subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, timeout=60)
@@ -210,9 +241,14 @@ def test_stack_on_postgres(postgres, tmp_path):
     pytest.importorskip("psycopg", reason="MLflow needs a sync driver for postgresql:// (psycopg[binary])")
     import mlflow
 
-    s = Settings(home=tmp_path, prefect_port=free_port(), mlflow_port=free_port(),
-                 prefect_db_url=f"postgresql+asyncpg://{postgres}/prefect",
-                 tracking_uri=f"postgresql://{postgres}/mlflow", artifact_uri=str(tmp_path / "artifacts"))
+    s = Settings(
+        home=tmp_path,
+        prefect_port=free_port(),
+        mlflow_port=free_port(),
+        prefect_db_url=f"postgresql+asyncpg://{postgres}/prefect",
+        tracking_uri=f"postgresql://{postgres}/mlflow",
+        artifact_uri=str(tmp_path / "artifacts"),
+    )
     try:
         entries = stack_up(s)
         assert all(r.healthy for r in stack_status(s))

@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = PYPROJECT["project"]["version"]
-PINS = dict(re.match(r"([A-Za-z0-9_.-]+)==(\S+)", d).groups() for d in PYPROJECT["project"]["dependencies"] if "==" in d)
+PINS = dict(
+    re.match(r"([A-Za-z0-9_.-]+)==(\S+)", d).groups() for d in PYPROJECT["project"]["dependencies"] if "==" in d
+)
 NAMESPACED = {"ConfigMap", "Secret", "ServiceAccount", "PersistentVolumeClaim", "Deployment"}
 
 
@@ -108,7 +110,9 @@ def test_compose_worker_settings_point_at_the_compose_services():
 def test_compose_databases_live_in_the_postgres_service():
     services = compose()["services"]
     pg_env = services["postgres"]["environment"]
-    prefect_db = urlparse(defaults_filled(services["prefect-server"]["environment"]["PREFECT_SERVER_DATABASE_CONNECTION_URL"]))
+    prefect_db = urlparse(
+        defaults_filled(services["prefect-server"]["environment"]["PREFECT_SERVER_DATABASE_CONNECTION_URL"])
+    )
     assert prefect_db.scheme == "postgresql+asyncpg" and prefect_db.hostname == "postgres"
     assert prefect_db.path.lstrip("/") == pg_env["POSTGRES_DB"] and prefect_db.username == pg_env["POSTGRES_USER"]
     mlflow_db = urlparse(defaults_filled(option(services["mlflow"]["command"], "--backend-store-uri")))
@@ -168,8 +172,11 @@ def test_k8s_worker_references_resolve():
 @pytest.mark.parametrize("source", ["compose", "k8s"])
 def test_quiet_environment_everywhere(source):
     if source == "compose":
-        envs = [svc.get("environment", {}) for svc in compose()["services"].values()
-                if svc["image"].startswith(("embedforge:", "prefecthq/"))]
+        envs = [
+            svc.get("environment", {})
+            for svc in compose()["services"].values()
+            if svc["image"].startswith(("embedforge:", "prefecthq/"))
+        ]
     else:
         envs = [d["data"] for d in k8s_docs() if d["kind"] == "ConfigMap"]
     for env in envs:

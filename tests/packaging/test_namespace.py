@@ -17,8 +17,12 @@ FOLDERS = ("flows", "tasks", "modalities", "registry", "infra")
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return zipfile.ZipFile(next(out.glob("embedforge-*.whl")))
 
 
@@ -37,10 +41,18 @@ def test_every_package_folder_is_in_the_wheel(wheel):
 
 
 def test_generic_names_are_not_importable_outside_the_checkout(tmp_path):
-    code = ("import importlib.util as u, embedforge.flows, embedforge.tasks.store;"
-            "print([m for m in ('flows', 'tasks', 'modalities', 'registry', 'infra') if u.find_spec(m)])")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    code = (
+        "import importlib.util as u, embedforge.flows, embedforge.tasks.store;"
+        "print([m for m in ('flows', 'tasks', 'modalities', 'registry', 'infra') if u.find_spec(m)])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 

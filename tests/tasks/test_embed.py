@@ -73,5 +73,9 @@ def test_batching_does_not_change_vectors(arrays_dir, tmp_path):
         db = str(tmp_path / name)
         plan = plan_embedding(f"arrays:{arrays_dir}", "test/tiny", db, str(tmp_path / f"w{name}"), dataset_name="a")
         [embed_shard(p, "test/tiny", db, batch_size=bs) for p in plan.shards]
-    np.testing.assert_allclose(load_features(str(tmp_path / "one"), "test/tiny").X,
-                               load_features(str(tmp_path / "seven"), "test/tiny").X, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        load_features(str(tmp_path / "one"), "test/tiny").X,
+        load_features(str(tmp_path / "seven"), "test/tiny").X,
+        rtol=1e-5,
+        atol=1e-5,
+    )

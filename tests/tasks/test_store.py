@@ -8,8 +8,19 @@ IDENT = {"name": "test/tiny", "dim": 4, "fingerprint": "f1", "weights": "w", "in
 
 def _rows(n, offset=0):
     rng = np.random.default_rng(offset)
-    return [dict(dataset="d", id=f"i{i}", uri=f"/x/{i}", content_hash=f"h{i}", split="train", group="g",
-                 labels={"y": i}, vector=rng.standard_normal(4)) for i in range(offset, offset + n)]
+    return [
+        dict(
+            dataset="d",
+            id=f"i{i}",
+            uri=f"/x/{i}",
+            content_hash=f"h{i}",
+            split="train",
+            group="g",
+            labels={"y": i},
+            vector=rng.standard_normal(4),
+        )
+        for i in range(offset, offset + n)
+    ]
 
 
 def test_upsert_is_idempotent_and_replaces_changed_rows(tmp_path):

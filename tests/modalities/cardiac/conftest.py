@@ -16,8 +16,17 @@ import pytest
 ECG_SHA256 = "f20ad3365fb9b7f845d0e5c48b6fe67081377ee466c3a220b7f69f35c8958baf"
 ECG_RATE = 360.0
 # The wheel for one fixed platform, so every host fetches the same file (ecg.dat is in all of them).
-PIP_ARGS = ["download", "scipy==1.13.1", "--no-deps", "--only-binary=:all:", "--python-version", "3.11",
-            "--platform", "manylinux2014_x86_64", "--quiet"]
+PIP_ARGS = [
+    "download",
+    "scipy==1.13.1",
+    "--no-deps",
+    "--only-binary=:all:",
+    "--python-version",
+    "3.11",
+    "--platform",
+    "manylinux2014_x86_64",
+    "--quiet",
+]
 
 
 def asset_dir() -> Path:
@@ -29,8 +38,9 @@ def asset_dir() -> Path:
 def fetch_ecg_dat(target: Path) -> str | None:
     """Pull ``scipy/misc/ecg.dat`` out of the scipy 1.13.1 wheel via pip; None on success, else why not."""
     with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run([sys.executable, "-m", "pip", *PIP_ARGS, "-d", tmp],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", *PIP_ARGS, "-d", tmp], capture_output=True, text=True, timeout=300
+        )
         wheels = list(Path(tmp).glob("scipy-1.13.1-*.whl"))
         if done.returncode != 0 or not wheels:
             return f"pip could not fetch the scipy 1.13.1 wheel: {done.stderr.strip()[-300:]}"

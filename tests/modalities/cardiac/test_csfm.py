@@ -12,8 +12,13 @@ from embedforge.registry.encoders import ENCODERS, build_encoder
 
 SMALL = CSFMConfig(dim=48, depth=2, heads=2, mlp_dim=64)
 # Tensors the reference checkpoint carries besides the signal encoder (text branch, heads).
-EXTRA = {"mlp_head.weight": (1, 48), "mlp_head.bias": (1,), "text_pos_embedding": (1, 64, 48),
-         "text_type_embedding": (1, 1, 48), "dense_head.0.weight": (8, 48, 3)}
+EXTRA = {
+    "mlp_head.weight": (1, 48),
+    "mlp_head.bias": (1,),
+    "text_pos_embedding": (1, 64, 48),
+    "text_type_embedding": (1, 1, 48),
+    "dense_head.0.weight": (8, 48, 3),
+}
 
 
 def save_reference_checkpoint(path, cfg=SMALL, seed=0, drop=()):
@@ -80,11 +85,21 @@ def test_default_registration_declares_csfm_base_768():
 
 def test_checkpoint_keys_follow_the_reference_model():
     keys = set(CSFMSignalEncoder(SMALL).state_dict())
-    expected = {"cls_token", "ts_channel_type_embedding", "ts_pos_embedding", "ts_to_patch_embedding.1.weight",
-                "ts_to_patch_embedding.2.weight", "ts_to_patch_embedding.3.bias", "transformer.norm.weight",
-                "transformer.layers.0.0.norm.weight", "transformer.layers.0.0.to_qkv.weight",
-                "transformer.layers.0.0.to_out.0.bias", "transformer.layers.1.1.net.0.weight",
-                "transformer.layers.1.1.net.1.weight", "transformer.layers.1.1.net.4.bias"}
+    expected = {
+        "cls_token",
+        "ts_channel_type_embedding",
+        "ts_pos_embedding",
+        "ts_to_patch_embedding.1.weight",
+        "ts_to_patch_embedding.2.weight",
+        "ts_to_patch_embedding.3.bias",
+        "transformer.norm.weight",
+        "transformer.layers.0.0.norm.weight",
+        "transformer.layers.0.0.to_qkv.weight",
+        "transformer.layers.0.0.to_out.0.bias",
+        "transformer.layers.1.1.net.0.weight",
+        "transformer.layers.1.1.net.1.weight",
+        "transformer.layers.1.1.net.4.bias",
+    }
     assert expected <= keys and "transformer.layers.0.0.to_qkv.bias" not in keys
 
 

@@ -16,8 +16,15 @@ def write_wfdb(folder, name, values, leads=("MLII",)):
     import wfdb
 
     folder.mkdir(parents=True, exist_ok=True)
-    wfdb.wrsamp(name, fs=RATE, units=["mV"] * len(leads), sig_name=list(leads), p_signal=values,
-                fmt=["212"] * len(leads), write_dir=str(folder))
+    wfdb.wrsamp(
+        name,
+        fs=RATE,
+        units=["mV"] * len(leads),
+        sig_name=list(leads),
+        p_signal=values,
+        fmt=["212"] * len(leads),
+        write_dir=str(folder),
+    )
 
 
 @pytest.fixture
@@ -67,7 +74,10 @@ def test_wfdb_stride_and_kept_remainder_from_string_options(wfdb_dir):
     assert tail.values.shape[1] == 10 * RATE
     short = open_dataset(f"wfdb:{wfdb_dir}", window_seconds="15", remainder="keep")
     assert [ds_it.uri.rsplit("#")[1] for ds_it in short.items() if ds_it.id.startswith("r100/")] == [
-        "0-5400", "5400-10800", "10800-12600"]
+        "0-5400",
+        "5400-10800",
+        "10800-12600",
+    ]
 
 
 def test_wfdb_embed_stage_records_the_broken_record_and_stores_the_rest(wfdb_dir, tmp_path):
@@ -88,9 +98,9 @@ def test_wfdb_embed_stage_records_the_broken_record_and_stores_the_rest(wfdb_dir
 def test_ecgarray_npy_csv_and_lead_names(tmp_path, mitbih_ecg):
     folder = tmp_path / "arrays"
     folder.mkdir()
-    np.save(folder / "two_leads.npy", np.stack([mitbih_ecg[:25 * RATE], mitbih_ecg[RATE : 26 * RATE]], axis=1))
-    (folder / "named.csv").write_text("MLII,label\n" + "\n".join(f"{v:.4f},0" for v in mitbih_ecg[:12 * RATE]))
-    np.savetxt(folder / "plain.csv", mitbih_ecg[:10 * RATE], delimiter=",")
+    np.save(folder / "two_leads.npy", np.stack([mitbih_ecg[: 25 * RATE], mitbih_ecg[RATE : 26 * RATE]], axis=1))
+    (folder / "named.csv").write_text("MLII,label\n" + "\n".join(f"{v:.4f},0" for v in mitbih_ecg[: 12 * RATE]))
+    np.savetxt(folder / "plain.csv", mitbih_ecg[: 10 * RATE], delimiter=",")
     np.save(folder / "empty.npy", np.zeros(0, dtype=np.float32))
     (folder / "corrupt.npy").write_bytes(b"not numpy")
     ds = open_dataset(f"ecgarray:{folder}", sample_rate="360", leads="")

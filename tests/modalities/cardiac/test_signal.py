@@ -117,7 +117,17 @@ def test_bad_input_raises_item_error_naming_the_item(values, leads, rate, cause)
     assert "rec42/3" in str(err.value) and cause in str(err.value)
 
 
-@pytest.mark.parametrize("name,lead", [("MLII", "II"), ("Lead aVR", "aVR"), ("v5", "V5"), ("PLETH", "PPG"),
-                                       ("ECG", "II"), ("lead_III", "III"), ("ABP", None)])
+@pytest.mark.parametrize(
+    "name,lead",
+    [
+        ("MLII", "II"),
+        ("Lead aVR", "aVR"),
+        ("v5", "V5"),
+        ("PLETH", "PPG"),
+        ("ECG", "II"),
+        ("lead_III", "III"),
+        ("ABP", None),
+    ],
+)
 def test_channel_names_map_to_csfm_slots(name, lead):
     assert S.canonical_lead(name) == lead

@@ -44,4 +44,3 @@ def write_wav(tmp_path):
         return path
 
     return write
-

@@ -113,8 +113,10 @@ def test_loads_the_saved_weights_through_speechbrain(encoder, model_dir):
 def test_embeds_192d_and_is_batch_invariant(encoder):
     rng = np.random.default_rng(0)
     lengths = [16000, 24000, 16000, 20000, 24000, 8000]
-    waves = [encoder.preprocess(Audio(rng.normal(0, 0.1, (1, n)).astype(np.float32), 16000), f"u{i}")
-             for i, n in enumerate(lengths)]
+    waves = [
+        encoder.preprocess(Audio(rng.normal(0, 0.1, (1, n)).astype(np.float32), 16000), f"u{i}")
+        for i, n in enumerate(lengths)
+    ]
     batched = encoder.encode(waves)
     single = np.stack([encoder.encode([w])[0] for w in waves])
     assert batched.shape == (6, 192) and batched.dtype == np.float32 and np.isfinite(batched).all()

@@ -62,8 +62,14 @@ def test_missing_labels_drop_the_speaker_with_a_warning(data):
 
 
 def test_metrics_by_hand():
-    pred = pd.DataFrame({"group": ["a", "b", "c", "d"], "sex_pred": ["m", "f", "f", "m"],
-                         "sex_prob": [0.9, 0.8, 0.7, 0.6], "height_pred": [180.0, 160.0, 170.0, 175.0]})
+    pred = pd.DataFrame(
+        {
+            "group": ["a", "b", "c", "d"],
+            "sex_pred": ["m", "f", "f", "m"],
+            "sex_prob": [0.9, 0.8, 0.7, 0.6],
+            "height_pred": [180.0, 160.0, 170.0, 175.0],
+        }
+    )
     m = height_metrics(pred, ["a", "b", "c", "d", "d"], [178, 164, 168, np.nan, np.nan], ["m", "f", "m", "m", "m"])
     assert m["mae"] == pytest.approx((2 + 4 + 2) / 3)
     assert m["rmse"] == pytest.approx(np.sqrt((4 + 16 + 4) / 3))

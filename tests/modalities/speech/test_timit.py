@@ -23,10 +23,22 @@ SPKRINFO = """\
 def sphere_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:
     """A NIST SPHERE file as TIMIT ships it: 1024-byte text header, 16-bit little-endian PCM."""
     pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-    fields = ["NIST_1A", "   1024", "database_id -s5 TIMIT", "database_version -s3 1.0",
-              "utterance_id -s8 cjf0_sa1", "channel_count -i 1", f"sample_count -i {pcm.size}",
-              f"sample_rate -i {rate}", f"sample_min -i {pcm.min()}", f"sample_max -i {pcm.max()}",
-              "sample_n_bytes -i 2", "sample_byte_format -s2 01", "sample_sig_bits -i 16", "end_head"]
+    fields = [
+        "NIST_1A",
+        "   1024",
+        "database_id -s5 TIMIT",
+        "database_version -s3 1.0",
+        "utterance_id -s8 cjf0_sa1",
+        "channel_count -i 1",
+        f"sample_count -i {pcm.size}",
+        f"sample_rate -i {rate}",
+        f"sample_min -i {pcm.min()}",
+        f"sample_max -i {pcm.max()}",
+        "sample_n_bytes -i 2",
+        "sample_byte_format -s2 01",
+        "sample_sig_bits -i 16",
+        "end_head",
+    ]
     header = ("\n".join(fields) + "\n").encode().ljust(1024, b" ")
     return header + pcm.tobytes()
 
@@ -35,8 +47,13 @@ def sphere_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:
 def timit_root(tmp_path, write_wav):
     rng = np.random.default_rng(0)
     root = tmp_path / "TIMIT"
-    for rel in ["TRAIN/DR1/FCJF0/SA1.WAV", "TRAIN/DR1/FCJF0/SX127.WAV", "TRAIN/DR1/MKLS1/SA1.WAV",
-                "TEST/DR1/MDAB0/SI1039.WAV", "TRAIN/DR2/FZZZ0/SA2.WAV"]:
+    for rel in [
+        "TRAIN/DR1/FCJF0/SA1.WAV",
+        "TRAIN/DR1/FCJF0/SX127.WAV",
+        "TRAIN/DR1/MKLS1/SA1.WAV",
+        "TEST/DR1/MDAB0/SI1039.WAV",
+        "TRAIN/DR2/FZZZ0/SA2.WAV",
+    ]:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(sphere_bytes(rng.uniform(-0.3, 0.3, 3200)))
@@ -65,8 +82,14 @@ def test_read_spkrinfo_skips_comments(tmp_path):
 def test_items_labels_splits_and_groups(timit_root):
     ds = open_dataset(f"timit:{timit_root}")
     items = {it.id: it for it in ds.items()}
-    assert set(items) == {"TRAIN/DR1/FCJF0/SA1.WAV", "TRAIN/DR1/FCJF0/SX127.WAV", "TRAIN/DR1/MKLS1/SA1.WAV",
-                          "TRAIN/DR2/FZZZ0/SA2.WAV", "TEST/DR1/MDAB0/SI1039.WAV", "TEST/DR1/MDAB0/SX49.WAV"}
+    assert set(items) == {
+        "TRAIN/DR1/FCJF0/SA1.WAV",
+        "TRAIN/DR1/FCJF0/SX127.WAV",
+        "TRAIN/DR1/MKLS1/SA1.WAV",
+        "TRAIN/DR2/FZZZ0/SA2.WAV",
+        "TEST/DR1/MDAB0/SI1039.WAV",
+        "TEST/DR1/MDAB0/SX49.WAV",
+    }
     f = items["TRAIN/DR1/FCJF0/SA1.WAV"]
     assert f.group == "FCJF0" and f.split == "train"
     assert f.labels == {"sex": "f", "height": pytest.approx(162.6, abs=0.05)}

@@ -34,8 +34,12 @@ def test_items_join_heightceleb_labels(vox_tree, table_rows, heightceleb_csv):
     root, male, female, unknown = vox_tree
     ds = open_dataset(f"voxceleb:{root}", heightceleb=str(heightceleb_csv))
     items = {it.id: it for it in ds.items()}
-    assert set(items) == {f"{male}/1zcIwhmdeo4/00001.wav", f"{male}/7gWzIy6yIIk/00001.wav",
-                          f"{female}/Zt3NJ4PZtiA/00001.wav", f"{unknown}/abc/00001.wav"}
+    assert set(items) == {
+        f"{male}/1zcIwhmdeo4/00001.wav",
+        f"{male}/7gWzIy6yIIk/00001.wav",
+        f"{female}/Zt3NJ4PZtiA/00001.wav",
+        f"{unknown}/abc/00001.wav",
+    }
     m = items[f"{male}/1zcIwhmdeo4/00001.wav"]
     assert m.group == male and m.split == "train"
     assert m.labels == {"height": float(table_rows[male]["height"]), "sex": "m"}

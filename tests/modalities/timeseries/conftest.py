@@ -15,16 +15,23 @@ def tirex_dir(tmp_path_factory):
     import torch
     from tirex.models.tirex import TiRexZero
 
-    cfg = {"input_patch_size": 8, "output_patch_size": 8, "quantiles": QUANTILES, "input_ff_dim": 32,
-           "block_kwargs": {"num_blocks": 2, "embedding_dim": 16, "num_heads": 2, "ffn_proj_factor": 2.6667}}
+    cfg = {
+        "input_patch_size": 8,
+        "output_patch_size": 8,
+        "quantiles": QUANTILES,
+        "input_ff_dim": 32,
+        "block_kwargs": {"num_blocks": 2, "embedding_dim": 16, "num_heads": 2, "ffn_proj_factor": 2.6667},
+    }
     torch.manual_seed(0)
     model = TiRexZero(backend="torch", model_config=cfg, train_ctx_len=64)
     with torch.no_grad():
         for p in model.parameters():  # sLSTM kernels are torch.empty until loaded
             p.normal_(0.0, 0.2)
     root = tmp_path_factory.mktemp("tirex")
-    torch.save({"hyper_parameters": {"model_config": cfg, "train_ctx_len": 64}, "state_dict": model.state_dict()},
-               root / "model.ckpt")
+    torch.save(
+        {"hyper_parameters": {"model_config": cfg, "train_ctx_len": 64}, "state_dict": model.state_dict()},
+        root / "model.ckpt",
+    )
     return root
 
 
@@ -35,11 +42,28 @@ def chronos_dir(tmp_path_factory):
     from chronos.chronos_bolt import ChronosBoltModelForForecasting
     from transformers import T5Config
 
-    cfg = T5Config(d_model=16, d_ff=32, num_layers=2, num_decoder_layers=1, num_heads=2, d_kv=8, vocab_size=2,
-                   decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
-                   architectures=["ChronosBoltModelForForecasting"], chronos_pipeline_class="ChronosBoltPipeline",
-                   chronos_config={"context_length": 64, "prediction_length": 16, "input_patch_size": 8,
-                                   "input_patch_stride": 8, "quantiles": QUANTILES, "use_reg_token": True})
+    cfg = T5Config(
+        d_model=16,
+        d_ff=32,
+        num_layers=2,
+        num_decoder_layers=1,
+        num_heads=2,
+        d_kv=8,
+        vocab_size=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        architectures=["ChronosBoltModelForForecasting"],
+        chronos_pipeline_class="ChronosBoltPipeline",
+        chronos_config={
+            "context_length": 64,
+            "prediction_length": 16,
+            "input_patch_size": 8,
+            "input_patch_stride": 8,
+            "quantiles": QUANTILES,
+            "use_reg_token": True,
+        },
+    )
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("chronos")
     ChronosBoltModelForForecasting(cfg).save_pretrained(root)
@@ -68,13 +92,35 @@ def moment_dir(tmp_path_factory):
     """MOMENTPipeline's hub layout: ``config.json`` with ``t5_config`` inside + ``model.safetensors``."""
     from safetensors.torch import save_file
 
-    t5 = {"d_model": 16, "d_ff": 32, "d_kv": 8, "num_heads": 2, "num_layers": 3, "vocab_size": 32,
-          "feed_forward_proj": "gated-gelu", "dense_act_fn": "gelu_new", "is_gated_act": True,
-          "model_type": "t5", "layer_norm_epsilon": 1e-6, "relative_attention_num_buckets": 32,
-          "relative_attention_max_distance": 128, "dropout_rate": 0.1}
-    config = {"task_name": "reconstruction", "model_name": "MOMENT", "transformer_type": "encoder_only",
-              "d_model": None, "seq_len": 64, "patch_len": 8, "patch_stride_len": 8, "device": "cpu",
-              "transformer_backbone": "google/flan-t5-small", "model_kwargs": {}, "t5_config": t5}
+    t5 = {
+        "d_model": 16,
+        "d_ff": 32,
+        "d_kv": 8,
+        "num_heads": 2,
+        "num_layers": 3,
+        "vocab_size": 32,
+        "feed_forward_proj": "gated-gelu",
+        "dense_act_fn": "gelu_new",
+        "is_gated_act": True,
+        "model_type": "t5",
+        "layer_norm_epsilon": 1e-6,
+        "relative_attention_num_buckets": 32,
+        "relative_attention_max_distance": 128,
+        "dropout_rate": 0.1,
+    }
+    config = {
+        "task_name": "reconstruction",
+        "model_name": "MOMENT",
+        "transformer_type": "encoder_only",
+        "d_model": None,
+        "seq_len": 64,
+        "patch_len": 8,
+        "patch_stride_len": 8,
+        "device": "cpu",
+        "transformer_backbone": "google/flan-t5-small",
+        "model_kwargs": {},
+        "t5_config": t5,
+    }
     root = tmp_path_factory.mktemp("moment")
     (root / "config.json").write_text(json.dumps(config))
     state = {k: v.contiguous() for k, v in moment_state(t5, 16, 8).items()}
@@ -89,8 +135,17 @@ def mantis_dir(tmp_path_factory):
     from mantis.architecture import MantisV1
 
     torch.manual_seed(0)
-    model = MantisV1(seq_len=64, hidden_dim=16, num_patches=8, hidden_dim_scalar_enc=8, transf_depth=1,
-                     transf_num_heads=2, transf_mlp_dim=32, transf_dim_head=8, device="cpu")
+    model = MantisV1(
+        seq_len=64,
+        hidden_dim=16,
+        num_patches=8,
+        hidden_dim_scalar_enc=8,
+        transf_depth=1,
+        transf_num_heads=2,
+        transf_mlp_dim=32,
+        transf_dim_head=8,
+        device="cpu",
+    )
     root = tmp_path_factory.mktemp("mantis")
     model.save_pretrained(root)
     return root

@@ -43,7 +43,10 @@ def test_tsv_folder_variable_length_with_nan_padding(tmp_path):
     ds = open_dataset(f"ucr:{root}")
     items = ds.items()
     assert [(i.id, i.split, i.labels["label"]) for i in items] == [
-        ("train/0", "train", "1"), ("train/1", "train", "2"), ("test/0", "test", "1")]
+        ("train/0", "train", "1"),
+        ("train/1", "train", "2"),
+        ("test/0", "test", "1"),
+    ]
     padded = ds.load(items[1]).values
     assert padded.shape == (1, 3) and np.isnan(padded[0, 2]) and padded[0, 1] == 4.0
 

@@ -168,8 +168,12 @@ def test_missing_weights_file_is_reported(tmp_path):
 
 def test_probes_explain_missing_hub_weights(monkeypatch, tmp_path):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
-    for name in ("timeseries/tirex", "timeseries/chronos-bolt-small-diff", "timeseries/moment-small",
-                 "timeseries/mantis"):
+    for name in (
+        "timeseries/tirex",
+        "timeseries/chronos-bolt-small-diff",
+        "timeseries/moment-small",
+        "timeseries/mantis",
+    ):
         reason = ENCODERS.get(name).probe()
         assert reason and "not in the hub cache" in reason and "local directory" in reason
     assert ENCODERS.get("timeseries/minirocket").probe() is None

@@ -15,9 +15,15 @@ def test_recipe_builds_channelwise_encoders_for_multivariate_sets():
 
 @pytest.mark.slow
 def test_basicmotions_with_tirex_diff_and_stats(prefect_harness, tirex_dir, tmp_path):
-    params = BenchmarkParams(encoders=["timeseries/tirex"], datasets=["BasicMotions"], augment=["diff", "stats"],
-                             heads=["classify/logreg"], weights={"timeseries/tirex": str(tirex_dir)},
-                             db=str(tmp_path / "db"), tracking_uri=f"sqlite:///{tmp_path}/ml.db")
+    params = BenchmarkParams(
+        encoders=["timeseries/tirex"],
+        datasets=["BasicMotions"],
+        augment=["diff", "stats"],
+        heads=["classify/logreg"],
+        weights={"timeseries/tirex": str(tirex_dir)},
+        db=str(tmp_path / "db"),
+        tracking_uri=f"sqlite:///{tmp_path}/ml.db",
+    )
     rows = run_benchmark(params)["rows"]
     assert sorted(r["augmentation"] for r in rows) == ["diff", "diff+stats", "none", "stats"]
     assert all(r["n_train"] == 40 and r["n_test"] == 40 for r in rows)

@@ -94,8 +94,10 @@ def test_batch_independent_and_variable_length_resized(italy):
     np.testing.assert_allclose(together, np.stack([italy.encode([x])[0] for x in inputs]), atol=1e-6)
 
 
-@pytest.mark.parametrize("bad, why", [(np.full((1, 24), np.nan), "all NaN"), (np.zeros((1, 0)), "zero-length"),
-                                      (np.zeros((2, 24)), "2 channel")])
+@pytest.mark.parametrize(
+    "bad, why",
+    [(np.full((1, 24), np.nan), "all NaN"), (np.zeros((1, 0)), "zero-length"), (np.zeros((2, 24)), "2 channel")],
+)
 def test_bad_series_name_the_item(italy, bad, why):
     with pytest.raises(ItemError, match=f"test/3: .*{why}"):
         italy.preprocess(Series(bad), "test/3")

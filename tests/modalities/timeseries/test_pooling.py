@@ -8,11 +8,13 @@ import pytest
 from embedforge.modalities.timeseries import pooling
 
 # tokens x layers x dim; T = 5 steps with patch 4 -> ceil(5/4) = 2 series tokens (the last two)
-H = np.array([
-    [[1.0, 0.0], [2.0, 2.0]],
-    [[3.0, 4.0], [0.0, 0.0]],
-    [[0.0, 2.0], [4.0, -2.0]],
-])
+H = np.array(
+    [
+        [[1.0, 0.0], [2.0, 2.0]],
+        [[3.0, 4.0], [0.0, 0.0]],
+        [[0.0, 2.0], [4.0, -2.0]],
+    ]
+)
 S5 = math.sqrt(5.0)
 
 

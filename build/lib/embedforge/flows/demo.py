@@ -11,8 +11,9 @@ from embedforge.flows.settings import Settings
 from embedforge.flows.train import train_heightceleb_flow
 
 
-def run_demo(n_speakers: int = 40, utts_per_speaker: int = 4, encoder: str = "speech/ge2e",
-             progress=None) -> dict[str, Any]:
+def run_demo(
+    n_speakers: int = 40, utts_per_speaker: int = 4, encoder: str = "speech/ge2e", progress=None
+) -> dict[str, Any]:
     """Build the voices once, then embed (cached on rerun) and train; returns what to show the user."""
     from embedforge.modalities.speech.synth import make_voxceleb_dataset
 
@@ -21,13 +22,26 @@ def run_demo(n_speakers: int = 40, utts_per_speaker: int = 4, encoder: str = "sp
     table = root / "height_celeb.csv"
     if not table.exists():
         table = make_voxceleb_dataset(root, n_speakers=n_speakers, utts_per_speaker=utts_per_speaker, seed=7)
-    params = EmbedParams(dataset=f"voxceleb:{root}", encoder=encoder, db=settings.lancedb_uri,
-                         dataset_name="demo-voxceleb", options={"heightceleb": str(table)}, shard_size=32)
+    params = EmbedParams(
+        dataset=f"voxceleb:{root}",
+        encoder=encoder,
+        db=settings.lancedb_uri,
+        dataset_name="demo-voxceleb",
+        options={"heightceleb": str(table)},
+        shard_size=32,
+    )
     embed = progress(lambda: run_embed(params)) if progress else run_embed(params)
-    trained = train_heightceleb_flow(HeightCelebParams(encoder=encoder, dataset="demo-voxceleb",
-                                                       registered_name="heightceleb-demo"))
-    return {"data": str(root), "embed": embed, "train": trained, "db": settings.lancedb_uri,
-            "tracking_uri": settings.mlflow_uri, "home": str(settings.home)}
+    trained = train_heightceleb_flow(
+        HeightCelebParams(encoder=encoder, dataset="demo-voxceleb", registered_name="heightceleb-demo")
+    )
+    return {
+        "data": str(root),
+        "embed": embed,
+        "train": trained,
+        "db": settings.lancedb_uri,
+        "tracking_uri": settings.mlflow_uri,
+        "home": str(settings.home),
+    }
 
 
 def where_to_look(result: dict[str, Any]) -> list[str]:

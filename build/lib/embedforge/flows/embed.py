@@ -24,16 +24,19 @@ def task_runner(runner: RunnerParams):
 
         if runner.dask_address:
             return DaskTaskRunner(address=runner.dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": runner.workers, "threads_per_worker": 1,
-                                              "processes": True})
+        return DaskTaskRunner(cluster_kwargs={"n_workers": runner.workers, "threads_per_worker": 1, "processes": True})
     return ThreadPoolTaskRunner(max_workers=runner.workers)
 
 
 def submit_shards(shards: list[str], params: EmbedParams, db: str) -> list[ShardResult]:
     """One task per shard on the current flow's runner, with a progress artifact updated as they finish."""
     progress = create_progress_artifact(progress=0.0, description=f"{len(shards)} shards to embed", _sync=True)
-    futures = [embed_shard_task.submit(path, params.encoder, db, params.weights, params.batch_size,
-                                       params.device, params.encoder_options) for path in shards]
+    futures = [
+        embed_shard_task.submit(
+            path, params.encoder, db, params.weights, params.batch_size, params.device, params.encoder_options
+        )
+        for path in shards
+    ]
     results, shown = [], time.monotonic()
     for done in as_completed(futures):
         results.append(done.result())
@@ -58,16 +61,26 @@ async def embed_flow(params: EmbedParams) -> dict[str, Any]:
     settings = Settings()
     db = params.db or settings.lancedb_uri
     work = str(settings.home / "shards")
-    plan = plan_task(params.dataset, params.encoder, db, work, params.weights, params.shard_size,
-                     params.dataset_name, params.options, params.encoder_options)
+    plan = plan_task(
+        params.dataset,
+        params.encoder,
+        db,
+        work,
+        params.weights,
+        params.shard_size,
+        params.dataset_name,
+        params.options,
+        params.encoder_options,
+    )
     results = []
     if plan.shards and params.runner == RunnerParams():
         results = submit_shards(plan.shards, params, db)
     elif plan.shards:
         results = embed_shards_flow.with_options(task_runner=task_runner(params.runner))(plan.shards, params, db)
     summary = embed_summary(plan, results, db)
-    create_markdown_artifact(summary_markdown(summary), key="embed-summary", description="embed run summary",
-                             _sync=True)  # this flow is async: artifacts would otherwise be coroutines
+    create_markdown_artifact(
+        summary_markdown(summary), key="embed-summary", description="embed run summary", _sync=True
+    )  # this flow is async: artifacts would otherwise be coroutines
     message = "embedded {embedded}, reused {reused}, skipped {skipped}, failed {failed}".format(**summary)
     get_run_logger().info(message)
     return Completed(message=message, data=summary)

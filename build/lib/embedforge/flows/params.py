@@ -28,8 +28,9 @@ class EmbedParams(BaseModel):
     weights: str | None = Field(None, description="hub id or local directory overriding the default weights")
     dataset_name: str | None = Field(None, description="name of the dataset in the table; default from the argument")
     options: dict[str, str] = Field(default_factory=dict, description="adapter options, e.g. heightceleb=PATH")
-    encoder_options: dict[str, str] = Field(default_factory=dict,
-                                            description="encoder recipe, e.g. channels=6, pooling=last")
+    encoder_options: dict[str, str] = Field(
+        default_factory=dict, description="encoder recipe, e.g. channels=6, pooling=last"
+    )
     shard_size: int = Field(64, ge=1, le=100_000, description="items per shard task")
     batch_size: int = Field(16, ge=1, le=4096, description="items per encoder forward")
     device: str = Field("cpu", description="torch device")
@@ -62,8 +63,11 @@ class BenchmarkParams(BaseModel):
 
     modality: Literal["timeseries", "cardiac", "speech"] = Field("timeseries", description="picks the default adapter")
     encoders: list[str] = Field(default_factory=lambda: ["timeseries/minirocket"], min_length=1)
-    datasets: list[str] = Field(default_factory=lambda: ["GunPoint", "ItalyPowerDemand"], min_length=1,
-                                description="names the adapter knows (GunPoint), folders, or adapter:argument")
+    datasets: list[str] = Field(
+        default_factory=lambda: ["GunPoint", "ItalyPowerDemand"],
+        min_length=1,
+        description="names the adapter knows (GunPoint), folders, or adapter:argument",
+    )
     augment: list[Literal["diff", "stats"]] = Field(default_factory=list, description="augmentations to combine")
     heads: list[str] = Field(default_factory=lambda: list(DEFAULT_HEADS), min_length=1)
     weights: dict[str, str] = Field(default_factory=dict, description="encoder -> hub id or local directory")

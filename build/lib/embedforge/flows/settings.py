@@ -19,7 +19,9 @@ class Settings(BaseSettings):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default a SQLite store under HOME")
     artifact_uri: str | None = Field(None, description="MLflow artifact root (directory or object-storage URI)")
     prefect_home: Path | None = Field(None, description="Prefect home; default HOME/prefect")
-    prefect_db_url: str | None = Field(None, description="Prefect server database URL (postgresql+asyncpg://...); default SQLite")
+    prefect_db_url: str | None = Field(
+        None, description="Prefect server database URL (postgresql+asyncpg://...); default SQLite"
+    )
     host: str = Field("127.0.0.1", description="interface the local stack binds to")
     prefect_port: int = Field(4200, ge=1, le=65535)
     mlflow_port: int = Field(5000, ge=1, le=65535)

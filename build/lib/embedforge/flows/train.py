@@ -20,13 +20,25 @@ def train_heightceleb_flow(params: HeightCelebParams) -> dict[str, Any]:
     """Heads train on stored features only: no encoder runs here."""
     settings = Settings()
     result = train_heightceleb_task(
-        params.db or settings.lancedb_uri, params.encoder, params.tracking_uri or settings.mlflow_uri,
-        settings.mlflow_artifacts if not params.tracking_uri else None, params.dataset, params.timit_dataset,
-        params.weights, params.regressor, params.registered_name, params.alias,
+        params.db or settings.lancedb_uri,
+        params.encoder,
+        params.tracking_uri or settings.mlflow_uri,
+        settings.mlflow_artifacts if not params.tracking_uri else None,
+        params.dataset,
+        params.timit_dataset,
+        params.weights,
+        params.regressor,
+        params.registered_name,
+        params.alias,
     )
     rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(result["metrics"].items()))
     models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())
-    create_markdown_artifact(f"| metric | value |\n|---|---|\n{rows}\n\nregistered: {models}", key="heightceleb-metrics")
+    create_markdown_artifact(
+        f"| metric | value |\n|---|---|\n{rows}\n\nregistered: {models}", key="heightceleb-metrics"
+    )
     m = result["metrics"]
-    return Completed(message=f"test MAE {m['test_mae']:.2f} cm (training-mean {m['test_mae_mean']:.2f}), "
-                             f"sex accuracy {m['test_sex_accuracy']:.2f}; registered {models}", data=result)
+    return Completed(
+        message=f"test MAE {m['test_mae']:.2f} cm (training-mean {m['test_mae_mean']:.2f}), "
+        f"sex accuracy {m['test_sex_accuracy']:.2f}; registered {models}",
+        data=result,
+    )

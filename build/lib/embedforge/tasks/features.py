@@ -30,27 +30,47 @@ class Features:
 
     def where(self, mask: np.ndarray) -> Features:
         idx = np.flatnonzero(mask)
-        pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
-        return Features(pick(self.ids), self.X[idx], pick(self.labels), pick(self.split), pick(self.group),
-                        self.identity, pick(self.datasets), pick(self.hashes))
+        pick = lambda seq: [seq[i] for i in idx]
+        return Features(
+            pick(self.ids),
+            self.X[idx],
+            pick(self.labels),
+            pick(self.split),
+            pick(self.group),
+            self.identity,
+            pick(self.datasets),
+            pick(self.hashes),
+        )
 
     def of_split(self, split: str) -> Features:
         return self.where(np.array([s == split for s in self.split], dtype=bool))
 
 
-def load_features(db_uri: str, encoder: str, dataset: str | None = None, weights: str | None = None,
-                  options: dict[str, Any] | None = None) -> Features:
+def load_features(
+    db_uri: str,
+    encoder: str,
+    dataset: str | None = None,
+    weights: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> Features:
     """All stored rows of one encoder's table (optionally one dataset), sorted by dataset and id."""
     store = VectorStore(db_uri)
     table = table_name(encoder, weights, options)
     if not store.has(table):
-        raise LookupError(f"no vectors for encoder {encoder!r} in {db_uri} (table {table!r}); run `embedforge embed` first")
+        raise LookupError(
+            f"no vectors for encoder {encoder!r} in {db_uri} (table {table!r}); run `embedforge embed` first"
+        )
     t = store.rows(table, dataset)
     if t.num_rows == 0:
         raise LookupError(f"table {table!r} holds no rows for dataset {dataset!r}")
     X = np.stack(t["vector"].to_numpy(zero_copy_only=False)).astype(np.float32)
     return Features(
-        ids=t["id"].to_pylist(), X=X, labels=[json.loads(s or "{}") for s in t["labels"].to_pylist()],
-        split=t["split"].to_pylist(), group=t["group"].to_pylist(), identity=store.identity(table),
-        datasets=t["dataset"].to_pylist(), hashes=t["content_hash"].to_pylist(),
+        ids=t["id"].to_pylist(),
+        X=X,
+        labels=[json.loads(s or "{}") for s in t["labels"].to_pylist()],
+        split=t["split"].to_pylist(),
+        group=t["group"].to_pylist(),
+        identity=store.identity(table),
+        datasets=t["dataset"].to_pylist(),
+        hashes=t["content_hash"].to_pylist(),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,7 @@ def _quote(value: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class VectorStore:
@@ -128,17 +128,23 @@ class VectorStore:
             return 0
         tbl = self.ensure_table(table, identity)
         tbl.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(
-            self._arrow_rows(rows, tbl.schema))
+            self._arrow_rows(rows, tbl.schema)
+        )
         return len(rows)
 
     @staticmethod
     def _arrow_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
         """Columns built directly; vectors go from one numpy block into a fixed-size list (no Python floats)."""
-        col = lambda name: [r.get(name) for r in rows]  # noqa: E731
+        col = lambda name: [r.get(name) for r in rows]
         vectors = np.stack([np.asarray(r["vector"], dtype=np.float32).reshape(-1) for r in rows])
         columns = {
-            "dataset": col("dataset"), "id": col("id"), "key": [f"{r['dataset']}::{r['id']}" for r in rows],
-            "uri": col("uri"), "content_hash": col("content_hash"), "split": col("split"), "group": col("group"),
+            "dataset": col("dataset"),
+            "id": col("id"),
+            "key": [f"{r['dataset']}::{r['id']}" for r in rows],
+            "uri": col("uri"),
+            "content_hash": col("content_hash"),
+            "split": col("split"),
+            "group": col("group"),
             "labels": [json.dumps(r.get("labels") or {}, sort_keys=True, default=str) for r in rows],
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1]),
             "embedded_at": [_now()] * len(rows),
@@ -154,8 +160,16 @@ class VectorStore:
         now = _now()
         data = pa.Table.from_pylist(
             [
-                {"table": table, "key": f"{table}::{dataset}::{f['id']}", "dataset": dataset, "id": f["id"],
-                 "uri": f.get("uri"), "content_hash": f.get("content_hash"), "error": f["error"], "failed_at": now}
+                {
+                    "table": table,
+                    "key": f"{table}::{dataset}::{f['id']}",
+                    "dataset": dataset,
+                    "id": f["id"],
+                    "uri": f.get("uri"),
+                    "content_hash": f.get("content_hash"),
+                    "error": f["error"],
+                    "failed_at": now,
+                }
                 for f in failures
             ],
             schema=FAILURE_SCHEMA,

@@ -45,9 +45,17 @@ def evaluate(head, feats: Features, prefix: str) -> tuple[dict[str, float], Any]
 
 
 def train_heightceleb(
-    db_uri: str, encoder: str, tracking_uri: str, artifact_root: str | None = None, dataset: str | None = None,
-    timit_dataset: str | None = None, weights: str | None = None, regressor: str = "pls",
-    registered_name: str | None = None, alias: str | None = "champion", experiment: str = "heightceleb",
+    db_uri: str,
+    encoder: str,
+    tracking_uri: str,
+    artifact_root: str | None = None,
+    dataset: str | None = None,
+    timit_dataset: str | None = None,
+    weights: str | None = None,
+    regressor: str = "pls",
+    registered_name: str | None = None,
+    alias: str | None = "champion",
+    experiment: str = "heightceleb",
 ) -> dict[str, Any]:
     """Sex classifier then one regression per sex, trained on the train split of stored vectors only."""
     import mlflow
@@ -78,10 +86,18 @@ def train_heightceleb(
 
 def _params(feats, train, test, regressor, dataset, timit) -> dict[str, Any]:
     ident = feats.identity
-    return {"encoder": ident["name"], "encoder_fingerprint": ident["fingerprint"], "encoder_dim": ident["dim"],
-            "encoder_weights": ident["weights"], "regressor": regressor, "dataset": dataset or "all",
-            "timit_dataset": timit or "", "train_speakers": len(set(train.group)),
-            "test_speakers": len(set(test.group)), "train_utterances": len(train.ids)}
+    return {
+        "encoder": ident["name"],
+        "encoder_fingerprint": ident["fingerprint"],
+        "encoder_dim": ident["dim"],
+        "encoder_weights": ident["weights"],
+        "regressor": regressor,
+        "dataset": dataset or "all",
+        "timit_dataset": timit or "",
+        "train_speakers": len(set(train.group)),
+        "test_speakers": len(set(test.group)),
+        "train_utterances": len(train.ids),
+    }
 
 
 def _log_plots(pred, test: Features) -> None:

@@ -11,8 +11,11 @@ import typer
 
 from embedforge.flows.settings import Settings, apply_quiet_env
 
-app = typer.Typer(help="Frozen foundation-model embeddings, vector tables, tracked heads and served models.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="Frozen foundation-model embeddings, vector tables, tracked heads and served models.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 
 # Each module exposes ``register(app)``; listed explicitly so the command set is predictable.
 COMMAND_MODULES = (
@@ -23,7 +26,9 @@ COMMAND_MODULES = (
 
 
 @app.callback()
-def _root(home: Optional[Path] = typer.Option(None, "--home", help="data directory (default EMBEDFORGE_HOME, ~/.embedforge)")) -> None:
+def _root(
+    home: Path | None = typer.Option(None, "--home", help="data directory (default EMBEDFORGE_HOME, ~/.embedforge)"),
+) -> None:
     """Resolve the data directory before any command imports Prefect, so its home lives there too."""
     if home is not None:
         os.environ["EMBEDFORGE_HOME"] = str(home.expanduser())

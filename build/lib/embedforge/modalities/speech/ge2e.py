@@ -19,9 +19,18 @@ MAX_PARTIALS = 2048  # per LSTM forward; bounds memory on very large batches
 SPEC = EncoderSpec(
     name="speech/ge2e",
     dim=256,
-    input={"sample_rate": RATE, "channels": 1, "mel_bands": 40, "window_ms": 25, "hop_ms": 10,
-           "partial_frames": 160, "partial_rate": PARTIAL_RATE, "min_coverage": MIN_COVERAGE,
-           "volume_dbfs": -30, "vad_trim": True},
+    input={
+        "sample_rate": RATE,
+        "channels": 1,
+        "mel_bands": 40,
+        "window_ms": 25,
+        "hop_ms": 10,
+        "partial_frames": 160,
+        "partial_rate": PARTIAL_RATE,
+        "min_coverage": MIN_COVERAGE,
+        "volume_dbfs": -30,
+        "vad_trim": True,
+    },
     weights="resemblyzer/pretrained.pt",
     description="GE2E LSTM speaker encoder (resemblyzer 0.1.4; VoxCeleb 1+2, LibriSpeech)",
     license="Apache-2.0",
@@ -109,7 +118,7 @@ class GE2EEncoder(Encoder):
         out = []
         with torch.inference_mode():
             for start in range(0, len(mels), MAX_PARTIALS):
-                chunk = torch.from_numpy(np.ascontiguousarray(mels[start:start + MAX_PARTIALS]))
+                chunk = torch.from_numpy(np.ascontiguousarray(mels[start : start + MAX_PARTIALS]))
                 out.append(self.model(chunk.to(self.model.device)).cpu().numpy())
         return np.concatenate(out).astype(np.float64)
 

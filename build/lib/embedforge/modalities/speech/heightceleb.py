@@ -25,9 +25,13 @@ def speaker_means(X: np.ndarray, groups: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def speaker_labels(groups: Any, height: Any, sex: Any) -> pd.DataFrame:
     """One row per group: its height (first non-NaN) and sex ("m"/"f"/None), sorted by group."""
-    frame = pd.DataFrame({"group": np.asarray(groups).astype(str),
-                          "height": pd.to_numeric(pd.Series(np.asarray(height, dtype=object)), errors="coerce"),
-                          "sex": [_norm_sex(s) for s in np.asarray(sex, dtype=object)]})
+    frame = pd.DataFrame(
+        {
+            "group": np.asarray(groups).astype(str),
+            "height": pd.to_numeric(pd.Series(np.asarray(height, dtype=object)), errors="coerce"),
+            "sex": [_norm_sex(s) for s in np.asarray(sex, dtype=object)],
+        }
+    )
     return frame.groupby("group", sort=True).agg(height=("height", "first"), sex=("sex", "first")).reset_index()
 
 
@@ -76,7 +80,7 @@ class HeightHead:
         self.sex_model_ = self._fit_sex(means, table["sex"].to_numpy())
         self.height_models_ = self._fit_heights(means, table)
         self.train_mean_ = float(table["height"].mean())
-        self.n_speakers_ = int(len(table))
+        self.n_speakers_ = len(table)
         return self
 
     def _usable(self, table: pd.DataFrame) -> np.ndarray:
@@ -138,8 +142,7 @@ class HeightHead:
             mask = route == s
             if mask.any():
                 height[mask] = np.ravel(self.height_models_[s].predict(means[mask]))
-        return pd.DataFrame({"group": keys, "sex_pred": sex_pred, "sex_prob": proba.max(axis=1),
-                             "height_pred": height})
+        return pd.DataFrame({"group": keys, "sex_pred": sex_pred, "sex_prob": proba.max(axis=1), "height_pred": height})
 
 
 def height_metrics(pred: pd.DataFrame, groups: Any, height: Any, sex: Any) -> dict[str, float]:
@@ -160,8 +163,11 @@ def _errors(frame: pd.DataFrame, suffix: str) -> dict[str, float]:
     err = frame["height_pred"].to_numpy(float) - frame["height"].to_numpy(float)
     if err.size == 0:
         return {f"mae{suffix}": float("nan"), f"rmse{suffix}": float("nan"), f"n{suffix}": 0}
-    return {f"mae{suffix}": float(np.abs(err).mean()), f"rmse{suffix}": float(np.sqrt(np.mean(err**2))),
-            f"n{suffix}": int(err.size)}
+    return {
+        f"mae{suffix}": float(np.abs(err).mean()),
+        f"rmse{suffix}": float(np.sqrt(np.mean(err**2))),
+        f"n{suffix}": int(err.size),
+    }
 
 
 def mean_baseline(train: tuple[Any, Any, Any], test: tuple[Any, Any, Any]) -> dict[str, float]:
@@ -170,8 +176,10 @@ def mean_baseline(train: tuple[Any, Any, Any], test: tuple[Any, Any, Any]) -> di
     y = te["height"].to_numpy(float)
     per_sex = tr.groupby("sex")["height"].mean()
     sex_mean = te["sex"].map(per_sex).fillna(tr["height"].mean()).to_numpy(float)
-    return {"mae_mean": float(np.abs(y - tr["height"].mean()).mean()),
-            "mae_sex_mean": float(np.abs(y - sex_mean).mean())}
+    return {
+        "mae_mean": float(np.abs(y - tr["height"].mean()).mean()),
+        "mae_sex_mean": float(np.abs(y - sex_mean).mean()),
+    }
 
 
 def plot_diagnostics(pred: pd.DataFrame, groups: Any, height: Any, sex: Any, out_dir: str | Path) -> list[Path]:
@@ -206,8 +214,9 @@ def _draw_parity(ax, joined: pd.DataFrame) -> None:
     lo, hi = joined[["height", "height_pred"]].min().min() - 2, joined[["height", "height_pred"]].max().max() + 2
     ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
     _scatter_by_sex(ax, joined["height"], joined["height_pred"], joined["sex"])
-    ax.set(xlabel="true height (cm)", ylabel="predicted height (cm)", title="Height parity",
-           xlim=(lo, hi), ylim=(lo, hi))
+    ax.set(
+        xlabel="true height (cm)", ylabel="predicted height (cm)", title="Height parity", xlim=(lo, hi), ylim=(lo, hi)
+    )
 
 
 def _draw_residuals(ax, joined: pd.DataFrame) -> None:

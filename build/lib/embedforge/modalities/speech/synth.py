@@ -18,18 +18,21 @@ SAMPLE_RATE = 16000
 SOUND_SPEED = 35000.0  # cm/s, warm humid air
 NEUTRAL_LENGTH = 17.5  # cm: the tube the vowel table below is relative to
 # Peterson & Barney adult-male F1..F3 (Hz), expressed relative to a neutral 17.5 cm tube.
-VOWELS = np.array([
-    [270, 2290, 3010],  # i
-    [390, 1990, 2550],  # I
-    [530, 1840, 2480],  # E
-    [660, 1720, 2410],  # ae
-    [730, 1090, 2440],  # a
-    [570, 840, 2410],  # o
-    [440, 1020, 2240],  # U
-    [300, 870, 2240],  # u
-    [520, 1190, 2390],  # V
-    [490, 1350, 1690],  # er
-], dtype=float) / (SOUND_SPEED / (4 * NEUTRAL_LENGTH) * np.array([1, 3, 5]))
+VOWELS = np.array(
+    [
+        [270, 2290, 3010],  # i
+        [390, 1990, 2550],  # I
+        [530, 1840, 2480],  # E
+        [660, 1720, 2410],  # ae
+        [730, 1090, 2440],  # a
+        [570, 840, 2410],  # o
+        [440, 1020, 2240],  # U
+        [300, 870, 2240],  # u
+        [520, 1190, 2390],  # V
+        [490, 1350, 1690],  # er
+    ],
+    dtype=float,
+) / (SOUND_SPEED / (4 * NEUTRAL_LENGTH) * np.array([1, 3, 5]))
 BANDWIDTHS = np.array([70.0, 100.0, 140.0, 200.0, 250.0])
 
 
@@ -71,8 +74,11 @@ def _glottal_source(f0: float, n: int, sr: int, rng: np.random.Generator) -> np.
     freq = f0 * (1 + drift + vibrato + jitter - 0.08 * t / t[-1])
     phase = np.cumsum(freq / sr) % 1.0
     opening, closing = 0.4, 0.16
-    pulse = np.where(phase < opening, 0.5 * (1 - np.cos(np.pi * phase / opening)),
-                     np.where(phase < opening + closing, np.cos(0.5 * np.pi * (phase - opening) / closing), 0.0))
+    pulse = np.where(
+        phase < opening,
+        0.5 * (1 - np.cos(np.pi * phase / opening)),
+        np.where(phase < opening + closing, np.cos(0.5 * np.pi * (phase - opening) / closing), 0.0),
+    )
     return np.diff(pulse, prepend=0.0)
 
 
@@ -118,8 +124,14 @@ def _test_speakers(sexes: np.ndarray, fraction: float, rng: np.random.Generator)
     return test
 
 
-def make_voxceleb_dataset(root: str | Path, n_speakers: int = 40, utts_per_speaker: int = 4, seed: int = 0,
-                          seconds: float = 3.0, test_fraction: float = 0.3) -> Path:
+def make_voxceleb_dataset(
+    root: str | Path,
+    n_speakers: int = 40,
+    utts_per_speaker: int = 4,
+    seed: int = 0,
+    seconds: float = 3.0,
+    test_fraction: float = 0.3,
+) -> Path:
     """Write ``wav/idXXXXX/<video>/<n>.wav`` (16 kHz) and a HeightCeleb-format CSV; return the CSV path."""
     import soundfile as sf
 
@@ -145,8 +157,9 @@ def make_voxceleb_dataset(root: str | Path, n_speakers: int = 40, utts_per_speak
     return table
 
 
-def make_timit_dataset(root: str | Path, n_speakers: int = 12, utts_per_speaker: int = 3, seed: int = 1,
-                       seconds: float = 3.0) -> Path:
+def make_timit_dataset(
+    root: str | Path, n_speakers: int = 12, utts_per_speaker: int = 3, seed: int = 1, seconds: float = 3.0
+) -> Path:
     """Write a TIMIT-layout corpus (``TRAIN|TEST/DR1/<sex><id>/*.WAV`` + ``DOC/SPKRINFO.TXT``, heights in ft/in)."""
     import soundfile as sf
 
@@ -162,8 +175,13 @@ def make_timit_dataset(root: str | Path, n_speakers: int = 12, utts_per_speaker:
         folder = root / split / "DR1" / f"{sex}{spk}"
         folder.mkdir(parents=True, exist_ok=True)
         for u in range(utts_per_speaker):
-            sf.write(str(folder / f"SX{u + 1}.WAV"), synthesize(voice, seconds, rng), SAMPLE_RATE,
-                     subtype="PCM_16", format="WAV")
+            sf.write(
+                str(folder / f"SX{u + 1}.WAV"),
+                synthesize(voice, seconds, rng),
+                SAMPLE_RATE,
+                subtype="PCM_16",
+                format="WAV",
+            )
         lines.append(f"  {spk}  {sex}  1  {use}  03/03/86  06/17/60   {inches // 12}'{inches % 12}\"  WHT  BS")
     (root / "DOC").mkdir(parents=True, exist_ok=True)
     (root / "DOC" / "SPKRINFO.TXT").write_text("\n".join(lines) + "\n")

@@ -97,8 +97,14 @@ class TimitDataset(Dataset):
         speaker = path.parent.name.upper()
         labels = dict(self.speakers.get(speaker[1:], {}))
         labels.setdefault("sex", speaker[0].lower())
-        return Item(id=path.relative_to(self.root).as_posix(), uri=str(path), content_hash=file_sha256(path),
-                    labels=labels, split=split, group=speaker)
+        return Item(
+            id=path.relative_to(self.root).as_posix(),
+            uri=str(path),
+            content_hash=file_sha256(path),
+            labels=labels,
+            split=split,
+            group=speaker,
+        )
 
     def load(self, item: Item) -> Audio:
         return read_item(item)

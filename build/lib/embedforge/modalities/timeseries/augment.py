@@ -63,16 +63,14 @@ class PatchStats:
         self.std_: np.ndarray | None = None
 
     def _raw(self, series: list[Series | np.ndarray]) -> np.ndarray:
-        arrays = [np.atleast_2d(np.asarray(s.values if isinstance(s, Series) else s, dtype=np.float64))
-                  for s in series]
+        arrays = [np.atleast_2d(np.asarray(s.values if isinstance(s, Series) else s, dtype=np.float64)) for s in series]
         return np.stack([patch_stats(fit_length(a, self.length), self.n_patches) for a in arrays])
 
     def fit(self, series: list[Series | np.ndarray]) -> PatchStats:
         """Learn the common length (longest training series) and each statistic's mean and std."""
         if not series:
             raise ValueError("PatchStats.fit needs at least one training series")
-        self.length = max(np.atleast_2d(np.asarray(s.values if isinstance(s, Series) else s)).shape[-1]
-                          for s in series)
+        self.length = max(np.atleast_2d(np.asarray(s.values if isinstance(s, Series) else s)).shape[-1] for s in series)
         raw = self._raw(series)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -43,7 +43,7 @@ def read_tsv(path: Path) -> tuple[list[np.ndarray], list[str]]:
 
 
 def _label(text: str) -> str:
-    """"1", "1.0" and " 1" are one class; other labels stay as written."""
+    """ "1", "1.0" and " 1" are one class; other labels stay as written."""
     text = text.strip()
     try:
         value = float(text)
@@ -98,8 +98,15 @@ class UCRDataset(Dataset):
         for split in SPLITS:
             series, labels = self._data[split]
             for i, (x, y) in enumerate(zip(series, labels)):
-                out.append(Item(id=f"{split}/{i}", uri=f"ucr:{self.source}#{split}/{i}",
-                                content_hash=array_sha256(x), labels={"label": y}, split=split))
+                out.append(
+                    Item(
+                        id=f"{split}/{i}",
+                        uri=f"ucr:{self.source}#{split}/{i}",
+                        content_hash=array_sha256(x),
+                        labels={"label": y},
+                        split=split,
+                    )
+                )
         return out
 
     def load(self, item: Item) -> Series:

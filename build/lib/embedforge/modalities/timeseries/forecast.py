@@ -38,15 +38,23 @@ class HiddenStateEncoder(Encoder):
     n_layers: int
     d_model: int
 
-    def __init__(self, spec: EncoderSpec, diff: bool = False, pooling: str = "mean-last",
-                 layers: str = "all", channels: int = 1) -> None:
+    def __init__(
+        self, spec: EncoderSpec, diff: bool = False, pooling: str = "mean-last", layers: str = "all", channels: int = 1
+    ) -> None:
         if pooling not in pool.STRATEGIES or layers not in ("all", "last") or channels < 1:
             raise ValueError(f"bad recipe: pooling={pooling!r}, layers={layers!r}, channels={channels}")
         self.diff, self.pooling, self.layers, self.channels = diff, pooling, layers, channels
         used_layers = self.n_layers if layers == "all" else 1
         dim = used_layers * self.d_model * channels * (2 if diff else 1)
-        recipe = {"diff": diff, "pooling": pooling, "layers": layers, "channels": channels,
-                  "patch": self.patch, "n_layers": self.n_layers, "d_model": self.d_model}
+        recipe = {
+            "diff": diff,
+            "pooling": pooling,
+            "layers": layers,
+            "channels": channels,
+            "patch": self.patch,
+            "n_layers": self.n_layers,
+            "d_model": self.d_model,
+        }
         base = with_diff(spec) if diff else spec
         self.spec = replace(base, dim=dim, input={**base.input, **recipe})
 
@@ -66,8 +74,10 @@ class HiddenStateEncoder(Encoder):
         """(channels, T) float32, padding trimmed; NaN inside is kept (the models mask it)."""
         x = as_channels(sample, item_id)
         if x.shape[0] != self.channels:
-            raise ItemError(f"{item_id}: {x.shape[0]} channel(s), but this encoder was built for "
-                            f"{self.channels}; build it with channels={x.shape[0]}")
+            raise ItemError(
+                f"{item_id}: {x.shape[0]} channel(s), but this encoder was built for "
+                f"{self.channels}; build it with channels={x.shape[0]}"
+            )
         if self.diff and x.shape[1] < 2:
             raise ItemError(f"{item_id}: differencing needs at least 2 time steps, got {x.shape[1]}")
         return x
@@ -75,14 +85,19 @@ class HiddenStateEncoder(Encoder):
     def encode(self, inputs: list[np.ndarray]) -> np.ndarray:
         if not inputs:
             return np.zeros((0, self.dim), np.float32)
-        rows = [(i, v, c, view[c]) for i, x in enumerate(inputs)
-                for v, view in enumerate(([difference(x)] if self.diff else []) + [x]) for c in range(len(x))]
+        rows = [
+            (i, v, c, view[c])
+            for i, x in enumerate(inputs)
+            for v, view in enumerate(([difference(x)] if self.diff else []) + [x])
+            for c in range(len(x))
+        ]
         pooled = self._pool_rows(rows)
         out = []
         for i, x in enumerate(inputs):
             views = range(2 if self.diff else 1)
-            out.append(np.concatenate([pool.combine_channels([pooled[(i, v, c)] for c in range(len(x))])
-                                       for v in views]))
+            out.append(
+                np.concatenate([pool.combine_channels([pooled[(i, v, c)] for c in range(len(x))]) for v in views])
+            )
         return np.stack(out).astype(np.float32)
 
     def _pool_rows(self, rows: list[tuple[int, int, int, np.ndarray]]) -> dict[tuple, np.ndarray]:
@@ -185,7 +200,7 @@ class ChronosBoltEncoder(HiddenStateEncoder):
 
         m = self.model
         with torch.inference_mode():
-            context = torch.from_numpy(np.ascontiguousarray(batch[:, -self.context:], dtype=np.float32))
+            context = torch.from_numpy(np.ascontiguousarray(batch[:, -self.context :], dtype=np.float32))
             context = context.to(m.device)
             mask = (~torch.isnan(context)).float()
             context, _ = m.instance_norm(context)

@@ -44,16 +44,34 @@ def make_ridge(alphas: tuple[float, ...] | None = None) -> Any:
 class LinearHead:
     """A linear layer trained with AdamW and early stopping on a held-out part of the training set."""
 
-    def __init__(self, lr: float = 1e-4, weight_decay: float = 0.01, max_epochs: int = 200,
-                 batch_size: int = 64, val_fraction: float = 0.2, patience: int = 7, delta: float = 1e-4,
-                 dropout: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        lr: float = 1e-4,
+        weight_decay: float = 0.01,
+        max_epochs: int = 200,
+        batch_size: int = 64,
+        val_fraction: float = 0.2,
+        patience: int = 7,
+        delta: float = 1e-4,
+        dropout: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.lr, self.weight_decay, self.max_epochs = lr, weight_decay, max_epochs
         self.batch_size, self.val_fraction, self.patience = batch_size, val_fraction, patience
         self.delta, self.dropout, self.seed = delta, dropout, seed
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        keys = ("lr", "weight_decay", "max_epochs", "batch_size", "val_fraction", "patience", "delta",
-                "dropout", "seed")
+        keys = (
+            "lr",
+            "weight_decay",
+            "max_epochs",
+            "batch_size",
+            "val_fraction",
+            "patience",
+            "delta",
+            "dropout",
+            "seed",
+        )
         return {k: getattr(self, k) for k in keys}
 
     def set_params(self, **params: Any) -> LinearHead:
@@ -68,8 +86,9 @@ class LinearHead:
         X = np.asarray(X, dtype=np.float32)
         self.classes_, target = np.unique(np.asarray(y), return_inverse=True)
         tr, va = self._split(target)
-        self.model_ = torch.nn.Sequential(torch.nn.Dropout(self.dropout),
-                                          torch.nn.Linear(X.shape[1], len(self.classes_)))
+        self.model_ = torch.nn.Sequential(
+            torch.nn.Dropout(self.dropout), torch.nn.Linear(X.shape[1], len(self.classes_))
+        )
         opt = torch.optim.AdamW(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         Xt, yt = torch.from_numpy(X), torch.from_numpy(target.astype(np.int64))
         best, best_state, wait = np.inf, copy.deepcopy(self.model_.state_dict()), 0

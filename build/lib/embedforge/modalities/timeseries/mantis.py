@@ -46,8 +46,9 @@ class MantisEncoder(Encoder):
         self.weights_source = source
         self.seq_len, self.channels = self.model.seq_len, channels
         width = self.model.transf_unit.cls_token.shape[0] * (2 if self.model.output_token == "combined" else 1)
-        self.spec = replace(MANTIS, dim=width * channels,
-                            input={**MANTIS.input, "seq_len": self.seq_len, "channels": channels})
+        self.spec = replace(
+            MANTIS, dim=width * channels, input={**MANTIS.input, "seq_len": self.seq_len, "channels": channels}
+        )
 
     @property
     def dim(self) -> int:
@@ -56,8 +57,10 @@ class MantisEncoder(Encoder):
     def preprocess(self, sample: Series, item_id: str) -> np.ndarray:
         x = as_channels(sample, item_id)
         if x.shape[0] != self.channels:
-            raise ItemError(f"{item_id}: {x.shape[0]} channel(s), but this encoder was built for "
-                            f"{self.channels}; build it with channels={x.shape[0]}")
+            raise ItemError(
+                f"{item_id}: {x.shape[0]} channel(s), but this encoder was built for "
+                f"{self.channels}; build it with channels={x.shape[0]}"
+            )
         return resample(fill_nan(x), self.seq_len, align_corners=False)
 
     def encode(self, inputs: list[np.ndarray]) -> np.ndarray:

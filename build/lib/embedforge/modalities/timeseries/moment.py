@@ -11,9 +11,9 @@ tutorials do), longer ones are linearly resampled to 512.
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -98,9 +98,12 @@ class MomentModel(nn.Module):
             raise ValueError("only non-overlapping patches (patch_stride_len == patch_len) are supported")
         self.d_model = int(config.get("d_model") or t5.d_model)
         self.normalizer = RevIN(affine=revin_affine)
-        self.patch_embedding = PatchEmbedding(self.d_model, self.patch_len,
-                                              bool(config.get("value_embedding_bias", False)),
-                                              bool(config.get("add_positional_embedding", True)))
+        self.patch_embedding = PatchEmbedding(
+            self.d_model,
+            self.patch_len,
+            bool(config.get("value_embedding_bias", False)),
+            bool(config.get("add_positional_embedding", True)),
+        )
         self.encoder = T5Stack(t5)
         self.head = PretrainHead(self.d_model, self.patch_len)
 
@@ -155,6 +158,8 @@ class MomentEncoder(HiddenStateEncoder):
             batch = np.concatenate([np.zeros((n, pad), np.float32), batch], axis=1)
         dev = next(self.model.parameters()).device
         with torch.inference_mode():
-            hidden = self.model.hidden_states(torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(dev),
-                                              torch.from_numpy(mask.astype(np.float32)).to(dev))
+            hidden = self.model.hidden_states(
+                torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(dev),
+                torch.from_numpy(mask.astype(np.float32)).to(dev),
+            )
         return hidden.float().cpu().numpy()

@@ -60,8 +60,9 @@ def combine_channels(per_channel: list[np.ndarray]) -> np.ndarray:
     return layer_norm(stacked.reshape(-1))
 
 
-def embed_hidden(hidden: list[np.ndarray], n_tokens: int, strategy: str = "mean-last",
-                 layers: str = "all") -> np.ndarray:
+def embed_hidden(
+    hidden: list[np.ndarray], n_tokens: int, strategy: str = "mean-last", layers: str = "all"
+) -> np.ndarray:
     """The whole recipe: one (tokens, layers, dim) array per channel -> one float32 vector."""
     pooled = [l2_normalize(select_layers(pool_tokens(h, n_tokens, strategy), layers)) for h in hidden]
     return combine_channels(pooled).astype(np.float32)
