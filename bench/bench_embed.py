@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
-    from embedforge.flows.settings import apply_quiet_env
+    from embedforge.registry.settings import apply_quiet_env
 
     apply_quiet_env()
     from prefect import flow

@@ -134,7 +134,7 @@ def main() -> None:
     os.environ["BENCH_BUSY_ITERS"] = str(int(args.busy_ms * iters_per_ms()))
     os.environ["EMBEDFORGE_PLUGINS"] = "tests.fakes,bench.bench_ops"
 
-    from embedforge.flows.settings import Settings, apply_quiet_env
+    from embedforge.registry.settings import Settings, apply_quiet_env
     from embedforge.infra.stack import prefect_api_url, stack_down, stack_up
 
     apply_quiet_env()

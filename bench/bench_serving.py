@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
 
-    from embedforge.flows.settings import apply_quiet_env
+    from embedforge.registry.settings import apply_quiet_env
 
     apply_quiet_env()
     from tests.serving_helpers import Server, register_speech_head

@@ -324,7 +324,7 @@ def main() -> None:
     parser.add_argument("--skip", choices=["embed", "leaderboard"], action="append", default=[])
     args = parser.parse_args()
 
-    from embedforge.flows.settings import apply_quiet_env
+    from embedforge.registry.settings import apply_quiet_env
 
     apply_quiet_env()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

@@ -11,7 +11,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from embedforge.flows.embed import embed_flow
 from embedforge.flows.params import BenchmarkParams, EmbedParams
-from embedforge.flows.settings import Settings
+from embedforge.registry.settings import Settings
 from embedforge.tasks.embed import dataset_name_for, pending_count
 from embedforge.tasks.leaderboard import augmentation_sets, publish, score_pair, variant_encoder
 

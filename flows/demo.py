@@ -7,7 +7,7 @@ from typing import Any
 
 from embedforge.flows.embed import run_embed
 from embedforge.flows.params import EmbedParams, HeightCelebParams
-from embedforge.flows.settings import Settings
+from embedforge.registry.settings import Settings
 from embedforge.flows.train import train_heightceleb_flow
 
 

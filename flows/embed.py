@@ -12,7 +12,7 @@ from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from embedforge.flows.params import EmbedParams, RunnerParams
-from embedforge.flows.settings import Settings
+from embedforge.registry.settings import Settings
 from embedforge.tasks.embed import ShardResult, embed_shard_task, plan_task
 from embedforge.tasks.report import embed_summary, summary_markdown
 

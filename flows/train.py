@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed
 
 from embedforge.flows.params import HeightCelebParams
-from embedforge.flows.settings import Settings
+from embedforge.registry.settings import Settings
 from embedforge.tasks.train import train_heightceleb
 
 train_heightceleb_task = task(train_heightceleb, name="train-heightceleb", retries=1, retry_delay_seconds=5)

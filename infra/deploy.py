@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from embedforge.flows.settings import Settings
+from embedforge.registry.settings import Settings
 from embedforge.infra.stack import (
     StackError,
     client_env,

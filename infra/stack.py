@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embedforge.flows.settings import Settings, quiet_env
+from embedforge.registry.settings import Settings, quiet_env
 
 START_TIMEOUT_S = 180.0  # a fresh Prefect or MLflow database migrates on first start (10-20 s here, more under load)
 STOP_TIMEOUT_S = 15.0

@@ -12,7 +12,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import numpy as np
 import pytest
 
-from embedforge.flows.settings import apply_quiet_env
+from embedforge.registry.settings import apply_quiet_env
 
 apply_quiet_env()
 

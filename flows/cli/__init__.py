@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from embedforge.flows.settings import Settings, apply_quiet_env
+from embedforge.registry.settings import Settings, apply_quiet_env
 
 app = typer.Typer(
     help="Frozen foundation-model embeddings, vector tables, tracked heads and served models.",

@@ -62,7 +62,7 @@ def embed(
     from embedforge.flows.embed import run_embed
     from embedforge.flows.params import EmbedParams, RunnerParams
     from embedforge.flows.progress import run_with_progress
-    from embedforge.flows.settings import Settings
+    from embedforge.registry.settings import Settings
     from embedforge.tasks.embed import dataset_name_for, plan_path
     from embedforge.tasks.store import table_name
 
@@ -104,7 +104,7 @@ def search(
     dataset: str | None = typer.Option(None, help="only this dataset"),
 ) -> None:
     """Embed a query file with the table's encoder and print the nearest stored items with their labels."""
-    from embedforge.flows.settings import Settings
+    from embedforge.registry.settings import Settings
     from embedforge.tasks.search import search_file
 
     hits = search_file(db or Settings().lancedb_uri, encoder, str(query), k, weights, dataset)
@@ -129,7 +129,7 @@ def failures(
     weights: str | None = typer.Option(None),
 ) -> None:
     """List items that failed to embed, with the reason recorded for each."""
-    from embedforge.flows.settings import Settings
+    from embedforge.registry.settings import Settings
     from embedforge.tasks.store import VectorStore, table_name
 
     rows = VectorStore(db or Settings().lancedb_uri).failures(
@@ -190,7 +190,7 @@ def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option
     """Offline end-to-end job on embedded defaults: synthetic voices -> GE2E -> LanceDB -> MLflow head."""
     from embedforge.flows.demo import run_demo, where_to_look
     from embedforge.flows.progress import run_with_progress
-    from embedforge.flows.settings import Settings
+    from embedforge.registry.settings import Settings
     from embedforge.tasks.embed import plan_path
     from embedforge.tasks.store import table_name
 

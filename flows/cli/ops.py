@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from embedforge.flows.settings import Settings
+from embedforge.registry.settings import Settings
 
 console = Console()
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="data directory (default EMBEDFORGE_HOME)")]

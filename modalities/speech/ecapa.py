@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,9 @@ SPEC = EncoderSpec(
 
 def cache_root() -> Path:
     """Where SpeechBrain collects its links: EMBEDFORGE_HOME (default ~/.embedforge)/models/speechbrain."""
-    return Path(os.environ.get("EMBEDFORGE_HOME", "~/.embedforge")).expanduser() / "models" / "speechbrain"
+    from embedforge.registry.settings import Settings
+
+    return Settings().home / "models" / "speechbrain"
 
 
 def savedir_for(source: str) -> Path:

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from embedforge.flows.settings import Settings
+from embedforge.registry.settings import Settings
 from embedforge.infra.deploy import (
     StackError,
     declared,

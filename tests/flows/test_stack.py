@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from embedforge.flows.settings import Settings
+from embedforge.registry.settings import Settings
 from embedforge.infra.stack import (
     Service,
     StackError,

@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     prefect_port: int = Field(4200, ge=1, le=65535)
     mlflow_port: int = Field(5000, ge=1, le=65535)
     work_pool: str = Field("embedforge-process", description="Prefect work pool for deployments")
-    plugins: str = Field("", description="comma-separated extra modules that register encoders/datasets")
+    plugins: str = Field("", description="comma-separated extra modules that register encoders/datasets/modalities")
+    max_raw_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="largest decoded raw input (audio, series, ...) a served model accepts"
+    )
 
     @property
     def lancedb_uri(self) -> str:
