@@ -13,7 +13,7 @@ export MALLOC_MMAP_THRESHOLD_ := 33554432
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 export MALLOC_TOP_PAD_ := 1000000000
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast lint mypy format bench clean
 
 install: $(STAMP)
 
@@ -30,6 +30,21 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -ra -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(MAKE) --no-print-directory mypy
+
+# mypy sees the installed layout (embedforge.flows -> flows/) through a tree of folder links.
+mypy: $(STAMP)
+	mkdir -p .mypy_tree/embedforge
+	for d in flows tasks modalities registry infra; do ln -sfn ../../$$d .mypy_tree/embedforge/$$d; done
+	MYPYPATH=.mypy_tree $(VENV)/bin/mypy -p embedforge
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
