@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     max_raw_bytes: int = Field(
         20 * 1024 * 1024, ge=1, description="largest decoded raw input (audio, series, ...) a served model accepts"
     )
+    torch_threads: int = Field(
+        default_factory=lambda: len(os.sched_getaffinity(0)), ge=1, description="torch threads in encoders and models"
+    )
+    ann_min_rows: int = Field(50_000, ge=1, description="rows past which a vector table gets an ANN index")
 
     @property
     def lancedb_uri(self) -> str:

@@ -39,6 +39,9 @@ class HeadModel(PythonModel):
         with open(context.artifacts["meta"]) as f:
             self.meta = json.load(f)
         self.encoder = load_checked_encoder(self.meta) if self.meta["input"] == "audio" else None
+        from embedforge.modalities.runtime import cap_torch_threads
+
+        cap_torch_threads()  # torch heads (MLP) too: a served model must not take every core
 
     def predict(self, context, model_input, params=None):
         try:

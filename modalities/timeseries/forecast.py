@@ -139,11 +139,11 @@ def hub_file(weights: str, filename: str) -> str:
 
 
 def hub_probe(repo_id: str, filenames: tuple[str, ...], package: str) -> str | None:
-    """None when the package imports and the hub files are in the local cache."""
-    try:
-        __import__(package)
-    except Exception as exc:
-        return f"{package} cannot be imported ({exc})"
+    """None when the package is installed and the hub files are in the local cache; imports neither."""
+    from importlib.util import find_spec
+
+    if find_spec(package) is None:
+        return f"{package} is not installed"
     from huggingface_hub import try_to_load_from_cache
 
     for name in filenames:

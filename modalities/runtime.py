@@ -1,0 +1,85 @@
+"""Where encoders run: the device ``auto`` resolves to, the torch thread cap, and CPU/accelerator parity."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+PARITY_MIN_COSINE = 0.9999  # vectors of one table must agree this well whichever device made them
+PROBE_ITEMS = 8
+_checked: dict[tuple, float] = {}
+_lock = threading.Lock()
+
+
+class ParityError(ValueError):
+    """Vectors from this device differ from the CPU reference: they must not share a table."""
+
+
+def resolve_device(device: str | None) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; anything else unchanged."""
+    if device not in (None, "", "auto"):
+        return str(device)
+    from importlib.util import find_spec
+
+    if find_spec("torch") is None:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_kind(device: str | None) -> str:
+    """``cuda:1`` -> ``cuda``: tables record the kind of device, not its index."""
+    return str(device or "cpu").split(":", 1)[0]
+
+
+def cap_torch_threads(threads: int | None = None) -> int | None:
+    """Cap torch's intra-op threads (default Settings.torch_threads) if torch is loaded; never imports it."""
+    if "torch" not in sys.modules:
+        return None
+    if threads is None:
+        from embedforge.registry.settings import Settings
+
+        threads = Settings().torch_threads
+    torch = sys.modules["torch"]
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(int(threads))
+    return int(threads)
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two equally shaped vector blocks."""
+    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+    b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
+    num = (a * b).sum(1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.where(den > 0, num / np.maximum(den, 1e-30), np.where(num == 0, 1.0, 0.0))
+
+
+def parity(model: Any, reference: Any, inputs: Sequence[Any], minimum: float = PARITY_MIN_COSINE) -> float:
+    """Smallest cosine between ``model`` and ``reference`` on the same inputs; raises below ``minimum``."""
+    got = np.asarray(model.encode(list(inputs)), dtype=np.float32)
+    want = np.asarray(reference.encode(list(inputs)), dtype=np.float32)
+    worst = float(cosine_rows(got, want).min()) if len(inputs) else 1.0
+    if worst < minimum:
+        raise ParityError(
+            f"{model.spec.name}: vectors on this device differ from the CPU reference (cosine {worst:.6f} < "
+            f"{minimum}); they cannot share a table made on another device"
+        )
+    return worst
+
+
+def parity_gate(
+    key: tuple, device: str, model: Any, reference: Callable[[], Any], inputs: Callable[[], Sequence[Any]]
+) -> float | None:
+    """Check a non-CPU device against the CPU reference once per process and key; CPU is the reference."""
+    if device_kind(device) == "cpu":
+        return None
+    with _lock:
+        if key not in _checked:
+            _checked[key] = parity(model, reference(), list(inputs())[:PROBE_ITEMS])
+        return _checked[key]
