@@ -1,4 +1,8 @@
-"""The head registry: ``classify/logreg`` -> a factory returning an unfitted sklearn-style estimator."""
+"""The head registry: ``classify/logreg`` -> a factory returning an unfitted sklearn-style estimator.
+
+A head's task is its name prefix: ``classify/*`` heads predict class labels (scored with accuracy, macro-F1,
+AUC), ``regress/*`` heads predict one number (scored with MAE, RMSE, R²). Plugins follow the same convention.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from embedforge.registry.registry import Registry
 
 HEADS: Registry[Callable[..., Any]] = Registry("head")
 
+TASKS = {"classify/": "classification", "regress/": "regression"}
+
 
 def build_head(name: str, **params: Any) -> Any:
     """Resolve a registry key (loading the built-in catalog first) and build an unfitted head."""
@@ -16,3 +22,11 @@ def build_head(name: str, **params: Any) -> Any:
 
     load_catalog()
     return HEADS.get(name)(**params)
+
+
+def head_task(name: str) -> str:
+    """``classify/rf`` -> ``classification``, ``regress/pls`` -> ``regression``: how the head is scored."""
+    for prefix, task in TASKS.items():
+        if name.startswith(prefix):
+            return task
+    raise ValueError(f"head {name!r} names no task: head names start with {' or '.join(TASKS)}")
