@@ -1,0 +1,109 @@
+"""Fixed costs a user pays on every command: what each command imports, and no Prefect server for no work."""
+
+import json
+import os
+import subprocess
+import sys
+
+HEAVY = ("torch", "lancedb", "mlflow", "prefect")
+MODEL_PACKAGES = (
+    "torch",
+    "transformers",
+    "chronos",
+    "tirex",
+    "aeon",
+    "resemblyzer",
+    "speechbrain",
+    "open_clip",
+    "timm",
+)
+
+# Runs the console script in-process, then reports which top-level packages it imported and whether
+# Prefect's server (the temporary one starts from prefect.server) was ever loaded.
+PROBE = """
+import json, sys
+sys.argv = ["embedforge", *json.loads(sys.argv[1])]
+from embedforge.flows.cli import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+except BaseException as exc:
+    print(repr(exc))
+    code = 1
+else:
+    code = 0
+loaded = sorted({m.split(".")[0] for m in sys.modules})
+print("@@" + json.dumps({"code": code, "loaded": loaded, "server": "prefect.server.api.server" in sys.modules}))
+"""
+
+
+def run_cli(*args: str, **env: str) -> dict:
+    """The CLI in a fresh interpreter; the modules it loaded and its output."""
+    full = dict(os.environ, COLUMNS="200", **env)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args)], env=full, capture_output=True, text=True, timeout=600
+    )
+    report = next((line for line in done.stdout.splitlines() if line.startswith("@@")), None)
+    assert report is not None, done.stdout[-3000:] + done.stderr[-3000:]
+    return dict(json.loads(report[2:]), output=done.stdout + done.stderr)
+
+
+def test_help_imports_no_heavy_package():
+    out = run_cli("--help")
+    assert out["code"] == 0, out["output"]
+    assert not set(HEAVY) & set(out["loaded"]), out["loaded"]
+
+
+def test_encoders_imports_no_model_package():
+    out = run_cli("encoders")
+    assert out["code"] == 0 and "speech/ge2e" in out["output"], out["output"]
+    assert not set(MODEL_PACKAGES) & set(out["loaded"]), out["loaded"]
+
+
+def test_search_imports_no_prefect(prefect_harness, arrays_dir, tmp_path):
+    from embedforge.registry.encoders import build_encoder
+    from embedforge.tasks.store import VectorStore
+
+    model = build_encoder("test/tiny")
+    rows = [
+        dict(id=p.name, uri=str(p), content_hash=p.name, split=None, group=None, labels={}, dataset="a", vector=v)
+        for p, v in ((p, model.encode([model.preprocess(_series(p), p.name)])[0]) for p in _arrays(arrays_dir))
+    ]
+    db = str(tmp_path / "db")
+    VectorStore(db).upsert("test__tiny", model.identity(), rows)
+    out = run_cli("search", "--encoder", "test/tiny", "--query", str(arrays_dir / "s04.npy"), "--db", db, "-k", "2")
+    assert out["code"] == 0 and "s04.npy" in out["output"], out["output"]
+    assert "prefect" not in out["loaded"]
+
+
+def test_rerun_with_nothing_to_do_starts_no_prefect_server(prefect_harness, arrays_dir, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    db = str(tmp_path / "db")
+    args = ("embed", "--dataset", f"arrays:{arrays_dir}", "--encoder", "test/tiny", "--db", db, "--name", "a")
+    first = run_cli(*args, PREFECT_API_URL=PREFECT_API_URL.value())
+    assert first["code"] == 0 and "embedded 12" in first["output"], first["output"][-3000:]
+    # No reachable API at all: any flow run, client call or server start would fail or show in the modules.
+    again = run_cli(*args, PREFECT_API_URL="http://127.0.0.1:9/api")
+    assert again["code"] == 0, again["output"][-3000:]
+    assert "nothing to do" in again["output"] and "skipped as already known 12" in again["output"], again["output"]
+    assert not again["server"]
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args)], env=env, capture_output=True, text=True, timeout=600
+    )
+    report = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("@@"))[2:])
+    assert report["code"] == 0 and not report["server"], done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def _arrays(root):
+    return sorted(root.glob("*.npy"))
+
+
+def _series(path):
+    import numpy as np
+
+    from embedforge.modalities.base import Series
+
+    return Series(np.load(path))
