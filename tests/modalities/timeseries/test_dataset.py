@@ -1,5 +1,6 @@
 """The ``ucr`` adapter on aeon's shipped sets, a copied .ts folder and the archive's .tsv layout."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -65,3 +66,64 @@ def test_missing_folder_and_unknown_item_are_clear(tmp_path):
     ds = open_dataset("ucr:GunPoint")
     with pytest.raises(ItemError, match="train/999"):
         ds.load(ds.items()[0].__class__("train/999", "", ""))
+
+
+@pytest.mark.parametrize("name", ["GunPoint", "JapaneseVowels", "BasicMotions", "Covid3Month"])
+def test_ts_reader_matches_aeon_on_shipped_sets(name):
+    from aeon.datasets import load_from_ts_file
+
+    from embedforge.modalities.timeseries.dataset import _aeon_data_dir, _label, read_ts
+
+    for split in ("TRAIN", "TEST"):
+        path = _aeon_data_dir() / name / f"{name}_{split}.ts"
+        X, y = load_from_ts_file(str(path))
+        cases = read_ts(path)
+        assert [c.label for c in cases] == [_label(str(v)) for v in y]
+        for x, case in zip(X, cases, strict=True):
+            np.testing.assert_array_equal(np.asarray(x, dtype=np.float32), case.values)
+
+
+HEADER = "@problemName Bad\n@timeStamps false\n@univariate false\n@dimensions 2\n@classLabel true a b\n@data\n"
+
+
+def test_bad_ts_cases_and_unusable_files_are_recorded_failures_and_good_series_stored(tmp_path):
+    from embedforge.tasks.embed import embed_shard, plan_embedding
+    from embedforge.tasks.store import VectorStore
+
+    root = tmp_path / "Bad"
+    root.mkdir()
+    (root / "Bad_TRAIN.ts").write_text(
+        HEADER + "1,2,3,4:5,6,7,8:a\n1,2,3,4:b\n1,2,x,4:5,6,7,8:a\n2,3,4,5:6,7,8,9:b\n"
+    )  # line 8: one dimension of two; line 9: a text cell
+    (root / "Bad_TEST.ts").write_text("")  # empty: the whole split is one failure
+    db, work = str(tmp_path / "db"), str(tmp_path / "work")
+    plan = plan_embedding(dataset=f"ucr:{root}", encoder="test/tiny", db_uri=db, work_dir=work, dataset_name="bad")
+    results = [embed_shard(shard_path=p, encoder="test/tiny", db_uri=db) for p in plan.shards]
+    assert sum(r.embedded for r in results) == 2
+    errors = {f["id"]: f["error"] for f in VectorStore(db).failures(plan.table, "bad")}
+    assert set(errors) == {"train/1", "train/2", "test/Bad_TEST"}
+    assert "Bad_TRAIN.ts line 8: 1 dimensions, expected 2" in errors["train/1"]
+    assert "Bad_TRAIN.ts line 9: not a number" in errors["train/2"]
+    assert "Bad_TEST.ts" in errors["test/Bad_TEST"] and "empty" in errors["test/Bad_TEST"]
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("@problemName X\n@univariate true\n1,2,3:a\n", "malformed .ts header"),
+        ("@problemName X\n@univariate true\n@classLabel true a\n", "no @data line"),
+        ("@problemName X\n@classLabel true a\n@data\n", "no series after @data"),
+        ("\n\n", "empty .ts file"),
+    ],
+)
+def test_unusable_ts_file_is_one_item_failing_with_the_reason(tmp_path, text, why):
+    root = tmp_path / "X"
+    root.mkdir()
+    (root / "X_TRAIN.ts").write_text(text)
+    (root / "X_TEST.tsv").write_text("1\t0.5\t1.5\n")
+    ds = open_dataset(f"ucr:{root}")
+    items = {it.id: it for it in ds.items()}
+    assert set(items) == {"train/X_TRAIN", "test/0"}
+    with pytest.raises(ItemError, match=re.escape(why)):
+        ds.load(items["train/X_TRAIN"])
+    assert ds.load(items["test/0"]).values.shape == (1, 2)
