@@ -1,0 +1,205 @@
+"""Video dataset adapters in their native layouts: ``ucf101:DIR``, ``hmdb51:DIR``, ``videofolder:DIR``.
+
+Each clip is an item labelled ``label`` (class name) with its split and group. Videos longer than ``long``
+seconds are cut into ``window``-second windows (or shots, ``segments=shots``), each an item
+``<path>#w0003`` labelled with its ``start`` and ``end`` seconds, so a search hit says where it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedforge.modalities.base import Dataset, Item, ItemError, file_sha256
+from embedforge.modalities.video.decode import Video, probe, segments, shot_boundaries, windows
+from embedforge.registry.datasets import DATASETS
+
+log = logging.getLogger(__name__)
+VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg"}
+GROUP = re.compile(r"_(g\d+)_c\d+", re.IGNORECASE)
+
+
+class VideoFolder(Dataset):
+    """Class folders of videos; subclasses decide each file's split and group."""
+
+    modality = "video"
+
+    def __init__(self, root: Path, window: float = 10.0, long: float = 0.0, segments: str = "fixed") -> None:
+        if segments not in ("fixed", "shots"):
+            raise ValueError(f"segments must be fixed or shots, got {segments!r}")
+        self.root, self.window, self.long, self.segments = root, float(window), float(long), segments
+
+    def entries(self) -> list[tuple[str, str, str | None, str | None]]:
+        """(relative path, label, split, group) of every clip to embed."""
+        raise NotImplementedError
+
+    def items(self) -> list[Item]:
+        out = []
+        for rel, label, split, group in self.entries():
+            path = self.root / rel
+            if not path.is_file():
+                log.warning("%s is listed but missing under %s", rel, self.root)
+                continue
+            base = Item(rel, str(path), file_sha256(path), {"label": label}, split, group)
+            out += self._cut(base) if self.long > 0 else [base]
+        return out
+
+    def _cut(self, item: Item) -> list[Item]:
+        """Windows (or shots) of a long video; a short or unreadable one stays whole (load reports it)."""
+        try:
+            duration = probe(item.uri, item.id).duration
+        except ItemError:
+            return [item]
+        if duration <= self.long:
+            return [item]
+        spans = segments(duration, shot_boundaries(item.uri, item.id)) if self.segments == "shots" else None
+        spans = spans or windows(duration, self.window)
+        return [window_item(item, i, a, b) for i, (a, b) in enumerate(spans)]
+
+    def load(self, item: Item) -> Video:
+        """A lazy reference: the encoder decodes it (in its prefetch thread)."""
+        start, end = item.labels.get("start"), item.labels.get("end")
+        return Video(item.uri, start, end)
+
+
+def window_item(item: Item, i: int, start: float, end: float) -> Item:
+    """``clip.mp4#w0003`` with start/end labels; its hash covers the file and the window."""
+    digest = hashlib.sha256(f"{item.content_hash}:{start:.3f}:{end:.3f}".encode()).hexdigest()
+    labels = {**item.labels, "start": round(start, 3), "end": round(end, 3)}
+    return Item(f"{item.id}#w{i:04d}", item.uri, digest, labels, item.split, item.group)
+
+
+def video_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+
+
+def class_root(root: Path, *subfolders: str) -> Path:
+    """The folder holding the class folders: DIR itself or one of its known subfolders."""
+    for candidate in [root / s for s in subfolders] + [root]:
+        if candidate.is_dir() and any(video_files(d) for d in candidate.iterdir() if d.is_dir()):
+            return candidate
+    raise FileNotFoundError(f"{root}: no class folders of videos here or under {', '.join(subfolders) or '.'}")
+
+
+class UCF101(VideoFolder):
+    """``UCF-101/<Class>/v_<Class>_gNN_cMM.avi`` with ``ucfTrainTestlist`` split lists; group = gNN."""
+
+    def __init__(self, root: Path, splits: str | None = None, split: int = 1, **kw: Any) -> None:
+        super().__init__(class_root(root, "UCF-101", "UCF101"), **kw)
+        self.lists = Path(splits) if splits else _find(root, "ucfTrainTestlist", "classInd.txt")
+        if int(split) not in (1, 2, 3):
+            raise ValueError(f"ucf101: split must be 1, 2 or 3, got {split}")
+        self.split = int(split)
+
+    def entries(self):
+        names = _class_index(self.lists / "classInd.txt") if self.lists else None
+        assigned = self._assigned() if self.lists else {}
+        out = []
+        for path in video_files(self.root):
+            rel = path.relative_to(self.root).as_posix()
+            cls = rel.split("/")[0]
+            group = _group(path.name)
+            split = assigned.get(rel.lower()) if assigned else _official_split(group, self.split)
+            out.append((rel, names.get(cls.lower(), cls) if names else cls, split, group))
+        return out
+
+    def _assigned(self) -> dict[str, str]:
+        out = {}
+        for split, name in (("train", f"trainlist{self.split:02d}.txt"), ("test", f"testlist{self.split:02d}.txt")):
+            for line in _lines(self.lists / name):
+                out[line.split()[0].lower()] = split
+        return out
+
+
+def _group(filename: str) -> str | None:
+    m = GROUP.search(filename)
+    return m.group(1).lower() if m else None
+
+
+def _official_split(group: str | None, split: int) -> str | None:
+    """Without the lists: UCF101's rule, groups 1-7 / 8-14 / 15-21 are the test set of split 1 / 2 / 3."""
+    if group is None:
+        return None
+    g = int(group[1:])
+    return "test" if (split - 1) * 7 < g <= split * 7 else "train"
+
+
+def _class_index(path: Path) -> dict[str, str]:
+    """``classInd.txt`` (``1 ApplyEyeMakeup``): folder name (lower) -> class name."""
+    return {line.split()[1].lower(): line.split()[1] for line in _lines(path)}
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise FileNotFoundError(f"split list {path} is missing")
+    return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def _find(root: Path, folder: str, pattern: str) -> Path | None:
+    """``root/folder``, or a folder of that name below root, holding a file matching ``pattern``."""
+    for candidate in [root / folder, *sorted(root.rglob(folder))]:
+        if candidate.is_dir() and any(candidate.glob(pattern)):
+            return candidate
+    return None
+
+
+class HMDB51(VideoFolder):
+    """Class folders plus ``testTrainMulti_7030_splits/<class>_test_split<N>.txt`` (1 train, 2 test, 0 unused)."""
+
+    def __init__(self, root: Path, splits: str | None = None, split: int = 1, **kw: Any) -> None:
+        super().__init__(class_root(root, "hmdb51_org", "hmdb51"), **kw)
+        self.lists = Path(splits) if splits else _find(root, "testTrainMulti_7030_splits", "*_test_split1.txt")
+        if self.lists is None:
+            raise FileNotFoundError(f"{root}: no testTrainMulti_7030_splits folder; pass -o splits=DIR")
+        self.split = int(split)
+
+    def entries(self):
+        out = []
+        for listing in sorted(self.lists.glob(f"*_test_split{self.split}.txt")):
+            cls = listing.name[: -len(f"_test_split{self.split}.txt")]
+            for line in _lines(listing):
+                name, code = line.split()[:2]
+                if code in ("1", "2"):
+                    group = name.split(f"_{cls}_")[0] if f"_{cls}_" in name else None
+                    out.append((f"{cls}/{name}", cls, "train" if code == "1" else "test", group))
+        return out
+
+
+class FolderOfClasses(VideoFolder):
+    """Any ``<class>/<video>`` tree; a seeded stratified split (``test_fraction``) when no split files exist."""
+
+    def __init__(self, root: Path, test_fraction: float = 0.3, seed: int = 0, **kw: Any) -> None:
+        kw.setdefault("long", 30.0)
+        super().__init__(class_root(root), **kw)
+        self.test_fraction, self.seed = float(test_fraction), int(seed)
+
+    def entries(self):
+        out = []
+        for cls_dir in sorted(d for d in self.root.iterdir() if d.is_dir()):
+            rels = [p.relative_to(self.root).as_posix() for p in video_files(cls_dir)]
+            order = np.random.default_rng(self.seed).permutation(len(rels))
+            n_test = round(self.test_fraction * len(rels))
+            test = {rels[i] for i in order[:n_test]}
+            out += [(r, cls_dir.name, "test" if r in test else "train", None) for r in rels]
+        return out
+
+
+def _open(cls):
+    def factory(arg: str, **options: Any) -> VideoFolder:
+        root = Path(arg).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"{cls.__name__.lower()}: {root} is not a directory")
+        return cls(root, **options)
+
+    factory.__doc__ = cls.__doc__
+    return factory
+
+
+DATASETS.register("ucf101", _open(UCF101))
+DATASETS.register("hmdb51", _open(HMDB51))
+DATASETS.register("videofolder", _open(FolderOfClasses))

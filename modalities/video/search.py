@@ -1,0 +1,54 @@
+"""A contact sheet of search hits: the middle frame of each hit's clip or window, captioned, in one image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from embedforge.modalities.base import ItemError
+from embedforge.modalities.video.decode import Video, sample_frames
+
+THUMB = 160  # thumbnail width in pixels
+
+
+def middle_frame(hit: dict[str, Any]):
+    """The frame at the middle of the hit's window (or clip) as a PIL image."""
+    from PIL import Image
+
+    labels = hit.get("labels") or {}
+    video = Video(hit["uri"], labels.get("start"), labels.get("end"))
+    return Image.fromarray(sample_frames(video, hit["id"], k=1).images[0])
+
+
+def caption(rank: int, hit: dict[str, Any]) -> str:
+    labels = hit.get("labels") or {}
+    where = f" {labels['start']:.1f}-{labels['end']:.1f}s" if "start" in labels else ""
+    return f"{rank}. {labels.get('label', '')}{where}"
+
+
+def contact_sheet(hits: list[dict[str, Any]], path: str | Path, columns: int = 5) -> Path:
+    """Write a grid of the hits' middle frames, rank and label under each; unreadable hits get a grey tile."""
+    from PIL import Image, ImageDraw
+
+    if not hits:
+        raise ValueError("no hits to draw")
+    tiles = []
+    for rank, hit in enumerate(hits, 1):
+        try:
+            img = middle_frame(hit)
+            img = img.resize((THUMB, max(1, round(img.height * THUMB / img.width))))
+        except ItemError:
+            img = Image.new("RGB", (THUMB, THUMB * 9 // 16), (90, 90, 90))
+        tiles.append((img, caption(rank, hit)))
+    rows, cols = -(-len(tiles) // columns), min(columns, len(tiles))
+    cell_h = max(t.height for t, _ in tiles) + 18
+    sheet = Image.new("RGB", (cols * (THUMB + 4), rows * cell_h), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for i, (img, text) in enumerate(tiles):
+        x, y = (i % cols) * (THUMB + 4), (i // cols) * cell_h
+        sheet.paste(img, (x, y))
+        draw.text((x + 2, y + img.height + 2), text[:28], fill=(0, 0, 0))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
