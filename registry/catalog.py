@@ -10,6 +10,7 @@ BUILTIN_MODULES = (
     "embedforge.modalities.timeseries",
     "embedforge.modalities.timeseries.augmentations",
     "embedforge.modalities.cardiac",
+    "embedforge.modalities.video",
 )
 
 
