@@ -1,17 +1,19 @@
 """The leaderboard flow on real offline UCR data: embeds, scores, publishes, and reruns from cache."""
 
 import csv
+import math
 
 import pytest
 
-from embedforge.flows.benchmark import dataset_ref, run_benchmark
+from embedforge.flows.benchmark import run_benchmark
 from embedforge.flows.params import BenchmarkParams
+from embedforge.tasks.resolve import dataset_ref
 
 
 def test_dataset_refs():
-    assert dataset_ref("GunPoint", "timeseries") == "ucr:GunPoint"
-    assert dataset_ref("/data/UCR/Wine", "timeseries") == "ucr:/data/UCR/Wine"
-    assert dataset_ref("ucr:ArrowHead", "timeseries") == "ucr:ArrowHead"
+    assert dataset_ref(name="GunPoint", modality_name="timeseries") == "ucr:GunPoint"
+    assert dataset_ref(name="/data/UCR/Wine", modality_name="timeseries") == "ucr:/data/UCR/Wine"
+    assert dataset_ref(name="ucr:ArrowHead", modality_name="timeseries") == "ucr:ArrowHead"
 
 
 @pytest.mark.slow
@@ -31,13 +33,20 @@ def test_leaderboard_cold_then_cached(prefect_harness, tmp_path):
     assert len(cold["rows"]) == 4 and not any(r["cached"] for r in cold["rows"])
     with open(tmp_path / "board.csv") as f:
         rows = list(csv.DictReader(f))
-    assert {"encoder", "dataset", "augmentation", "head", "accuracy"} <= set(rows[0])
+    assert list(rows[0])[:5] == ["encoder", "dataset", "augmentation", "head", "accuracy"]
+    assert {"macro_f1", "auc", "mae", "rmse", "r2"} <= set(rows[0])
+    assert all(r["mae"] == r["rmse"] == r["r2"] == "" for r in rows)  # no regression head ran
     assert {r["augmentation"] for r in rows} == {"none", "stats"}
     ridge = next(r for r in cold["rows"] if r["head"] == "classify/ridge" and r["augmentation"] == "none")
     assert ridge["accuracy"] > 0.9  # MiniRocket on ItalyPowerDemand: 0.96 published
+    assert ridge["macro_f1"] > 0.9 and ridge["auc"] > 0.95  # two balanced classes: AUC from decision scores
+    assert math.isnan(ridge["mae"]) and ridge["task"] == "classification"
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(cold["run_id"])}
     assert {"leaderboard.csv", "leaderboard.png", "leaderboard.md"} <= names
+    cell_files = {a.path for a in mlflow.MlflowClient().list_artifacts(ridge["run_id"])}
+    assert "confusion.png" in cell_files
 
     warm = run_benchmark(params)
     assert all(r["cached"] for r in warm["rows"])
-    assert [r["accuracy"] for r in warm["rows"]] == [r["accuracy"] for r in cold["rows"]]
+    for key in ("accuracy", "macro_f1", "auc"):
+        assert [r[key] for r in warm["rows"]] == [r[key] for r in cold["rows"]]

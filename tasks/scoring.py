@@ -1,0 +1,124 @@
+"""How a leaderboard cell is scored: targets from stored labels, metrics per head task, and the cell's plot.
+
+Classification heads (``classify/*``) get accuracy, macro-F1 and AUC; regression heads (``regress/*``)
+get MAE, RMSE and R². A metric that does not apply to a cell is NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+NAN = float("nan")
+METRICS = {"classification": ("accuracy", "macro_f1", "auc"), "regression": ("mae", "rmse", "r2")}
+TITLES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "auc": "AUC", "mae": "MAE", "rmse": "RMSE", "r2": "R²"}
+HIGHER_IS_BETTER = {"accuracy": True, "macro_f1": True, "auc": True, "mae": False, "rmse": False, "r2": True}
+
+
+def targets(*, labels: list[dict[str, Any]], ids: list[str], label: str, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """One label as class names (classification) or floats (regression), and which items carry it."""
+    raw = [lab.get(label) for lab in labels]
+    known = np.array([v is not None and v != "" for v in raw], dtype=bool)
+    if not known.any():
+        present = sorted({k for lab in labels for k in lab})
+        raise ValueError(f"no item carries the label {label!r} (labels present: {', '.join(present) or 'none'})")
+    if task == "classification":
+        return np.array([str(v) for v in raw]), known
+    values = np.full(len(raw), NAN)
+    for i in np.flatnonzero(known):
+        try:
+            values[i] = float(raw[i])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{ids[i]}: label {label!r} is {raw[i]!r}, not a number (regress/* heads need a numeric target)"
+            ) from None
+    return values, known
+
+
+def classification_metrics(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    """Accuracy, macro-F1 and AUC of a fitted classifier on one split, plus its predictions."""
+    from sklearn.metrics import f1_score
+
+    pred = np.asarray(model.predict(X)).astype(str)
+    metrics = {
+        "accuracy": float(np.mean(pred == y)),
+        "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
+        "auc": auc_score(model, X, y),
+    }
+    return metrics, pred
+
+
+def class_scores(model: Any, X: np.ndarray) -> np.ndarray | None:
+    """Per-class scores aligned with ``model.classes_``: probabilities where the head has them, else decisions."""
+    for method in ("predict_proba", "decision_function"):
+        if hasattr(model, method):
+            return np.asarray(getattr(model, method)(X), dtype=np.float64)
+    return None
+
+
+def auc_score(model: Any, X: np.ndarray, y: np.ndarray) -> float:
+    """Binary AUC for two classes, one-vs-rest macro AUC over the test split's classes for more; NaN if unrankable."""
+    from sklearn.metrics import roc_auc_score
+
+    scores = class_scores(model, X)
+    if scores is None or not hasattr(model, "classes_"):
+        return NAN
+    classes = np.asarray(model.classes_).astype(str)
+    if scores.ndim == 1:  # a binary decision function scores the second class
+        scores = np.stack([-scores, scores], axis=1)
+    rankable = [(i, c) for i, c in enumerate(classes) if 0 < np.sum(y == c) < len(y)]
+    if len(classes) == 2:
+        rankable = [(i, c) for i, c in rankable if i == 1]
+    per_class = [roc_auc_score(y == c, scores[:, i]) for i, c in rankable]
+    return float(np.mean(per_class)) if per_class else NAN
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE and R² (NaN where the test targets do not vary)."""
+    err = np.asarray(pred, dtype=np.float64) - y
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    return {
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "r2": 1.0 - float(np.sum(err**2)) / ss_tot if ss_tot > 0 else NAN,
+    }
+
+
+def cell_figure(task: str, y: np.ndarray, pred: np.ndarray, title: str):
+    """The picture a person checks first: a confusion matrix, or predicted against true."""
+    return confusion_figure(y, pred, title) if task == "classification" else parity_figure(y, pred, title)
+
+
+def confusion_figure(y: np.ndarray, pred: np.ndarray, title: str):
+    """A confusion matrix people can read at a glance."""
+    from matplotlib.figure import Figure
+    from sklearn.metrics import confusion_matrix
+
+    classes = sorted(set(y) | set(pred))
+    cm = confusion_matrix(y, pred, labels=classes)
+    fig = Figure(figsize=(1.2 + 0.45 * len(classes), 1.0 + 0.45 * len(classes)), dpi=100)
+    ax = fig.add_subplot()
+    ax.imshow(cm, cmap="Blues")
+    ticks = range(len(classes)) if len(classes) <= 30 else []
+    ax.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true", title=title)
+    if ticks:
+        ax.set_xticklabels(classes, rotation=90, fontsize=7)
+        ax.set_yticklabels(classes, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def parity_figure(y: np.ndarray, pred: np.ndarray, title: str):
+    """Predicted against true with the identity line: bias and shrinkage show at once."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2, 4.2), dpi=100)
+    ax = fig.add_subplot()
+    ax.scatter(y, pred, s=12, alpha=0.7)
+    lo, hi = float(min(np.min(y), np.min(pred))), float(max(np.max(y), np.max(pred)))
+    ax.plot([lo, hi], [lo, hi], color="grey", linewidth=1, linestyle="--")
+    ax.set(xlabel="true", ylabel="predicted", title=title)
+    ax.set_aspect("equal", adjustable="datalim")
+    fig.tight_layout()
+    return fig
