@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,6 +21,7 @@ COMMAND_MODULES = (
     "embedforge.flows.cli.core",
     "embedforge.flows.cli.benchmark",
     "embedforge.flows.cli.ops",
+    "embedforge.flows.cli.index",
 )
 
 

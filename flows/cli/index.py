@@ -1,0 +1,56 @@
+"""``embedforge index``: build a table's ANN index (and its lookup indexes) by hand, tuned against exact search."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def index(
+    encoder: str = typer.Option(..., help="registered encoder whose table to index, e.g. speech/ge2e"),
+    db: str | None = typer.Option(None, help="LanceDB URI (default: the data directory)"),
+    weights: str | None = typer.Option(None, help="the weights the table was made with"),
+    table: str | None = typer.Option(None, help="a table name instead of --encoder/--weights (e.g. a derived one)"),
+    index_type: str = typer.Option("IVF_HNSW_SQ", "--type", help="IVF_HNSW_SQ, IVF_PQ, IVF_HNSW_PQ, IVF_SQ"),
+    partitions: int | None = typer.Option(None, min=1, help="IVF partitions (default: about one per 16k rows)"),
+    refine: int = typer.Option(5, min=1, help="refine_factor: re-rank k x this many on the full vectors"),
+    recall: float = typer.Option(0.97, min=0.01, max=1.0, help="recall@10 vs exact search the tuning must reach"),
+) -> None:
+    """Build the ANN index now (otherwise built once a table passes EMBEDFORGE_ANN_MIN_ROWS) and record it."""
+    from embedforge.registry.settings import Settings
+    from embedforge.tasks.index import IndexConfig, build_vector_index, ensure_scalar_indexes
+    from embedforge.tasks.store import VectorStore, table_name
+
+    store = VectorStore(db or Settings().lancedb_uri)
+    name = table or table_name(encoder, weights)
+    if not store.has(name):
+        raise typer.BadParameter(f"no table {name!r} in {store.uri}: embed a dataset with {encoder} first")
+    tbl = store.db.open_table(name)
+    if tbl.count_rows() == 0:
+        raise typer.BadParameter(f"table {name!r} is empty: nothing to index")
+    ensure_scalar_indexes(tbl)
+    try:
+        config = IndexConfig(
+            index_type=index_type, num_partitions=partitions, refine_factor=refine, target_recall=recall
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc).splitlines()[-1]) from None
+    info = build_vector_index(tbl, config)
+    out = Table("table", "rows", "index", "build", "search", "recall@10 vs exact")
+    out.add_row(
+        name,
+        str(info["rows"]),
+        info["build"]["index_type"],
+        ", ".join(f"{k}={v}" for k, v in info["build"].items() if k != "index_type"),
+        ", ".join(f"{k}={v}" for k, v in info["search"].items() if k not in ("recall_at_10", "probes")),
+        f"{info['search']['recall_at_10']:.3f}",
+    )
+    console.print(out)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``index`` to the ``embedforge`` app."""
+    app.command()(index)
