@@ -90,9 +90,11 @@ def plain(data: Path, encoder: str, db: str, work: str, shard_size: int) -> floa
     from embedforge.tasks.embed import embed_shard, plan_embedding
 
     t0 = time.perf_counter()
-    plan = plan_embedding(f"arrays:{data}", encoder, db, work, shard_size=shard_size, dataset_name="b")
+    plan = plan_embedding(
+        dataset=f"arrays:{data}", encoder=encoder, db_uri=db, work_dir=work, shard_size=shard_size, dataset_name="b"
+    )
     for path in plan.shards:
-        embed_shard(path, encoder, db, batch_size=16)
+        embed_shard(shard_path=path, encoder=encoder, db_uri=db, batch_size=16)
     return time.perf_counter() - t0
 
 
@@ -134,8 +136,8 @@ def main() -> None:
     os.environ["BENCH_BUSY_ITERS"] = str(int(args.busy_ms * iters_per_ms()))
     os.environ["EMBEDFORGE_PLUGINS"] = "tests.fakes,bench.bench_ops"
 
-    from embedforge.registry.settings import Settings, apply_quiet_env
     from embedforge.infra.stack import prefect_api_url, stack_down, stack_up
+    from embedforge.registry.settings import Settings, apply_quiet_env
 
     apply_quiet_env()
     with tempfile.TemporaryDirectory(prefix="bench-ops-") as tmp_name:

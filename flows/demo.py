@@ -7,8 +7,8 @@ from typing import Any
 
 from embedforge.flows.embed import run_embed
 from embedforge.flows.params import EmbedParams, HeightCelebParams
-from embedforge.registry.settings import Settings
 from embedforge.flows.train import train_heightceleb_flow
+from embedforge.registry.settings import Settings
 
 
 def run_demo(

@@ -52,6 +52,12 @@ class Modality:
 MODALITIES: Registry[Modality] = Registry("modality")
 
 
+def register_modality(entry: Modality) -> Modality:
+    """Register a modality under its own name (a plugin calls this once, like a built-in)."""
+    MODALITIES.register(entry.name, entry)
+    return entry
+
+
 def modality(name: str) -> Modality:
     """The registered modality (built-in catalog and plugins loaded first)."""
     from embedforge.registry.catalog import load_catalog
@@ -71,3 +77,11 @@ def modality_names() -> list[str]:
 def modality_of_encoder(encoder: str) -> Modality:
     """``speech/ge2e`` -> the ``speech`` modality."""
     return modality(encoder.split("/", 1)[0])
+
+
+def read_query(name: str, path: str) -> Any:
+    """One query file -> one raw sample, with the modality's reader; a clear error where it has none."""
+    entry = modality(name)
+    if entry.read_query is None:
+        raise ValueError(f"modality {name!r} has no query reader: search with a file is not supported for it")
+    return entry.read_query(path)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ from prefect import task
 
 from embedforge.modalities.base import Item, ItemError
 from embedforge.registry.datasets import open_dataset
-from embedforge.registry.encoders import build_encoder
+from embedforge.tasks.cache import cached_dataset, cached_encoder
 from embedforge.tasks.store import VectorStore, table_name
 
 log = logging.getLogger(__name__)
@@ -56,6 +54,7 @@ def dataset_name_for(ref: str, name: str | None) -> str:
 
 
 def plan_embedding(
+    *,
     dataset: str,
     encoder: str,
     db_uri: str,
@@ -82,6 +81,7 @@ def plan_embedding(
 
 
 def pending_count(
+    *,
     dataset: str,
     encoder: str,
     db_uri: str,
@@ -124,32 +124,8 @@ def _write_shards(
     return paths
 
 
-_BUILD_LOCK = threading.Lock()  # model loaders (transformers) are not thread-safe
-
-
-def cached_encoder(encoder: str, weights: str | None, device: str, options: dict[str, Any] | None = None):
-    """One loaded model per worker process, reused across its shards."""
-    with _BUILD_LOCK:
-        return _cached_encoder(encoder, weights, device, json.dumps(options or {}, sort_keys=True))
-
-
-@lru_cache(maxsize=2)
-def _cached_encoder(encoder: str, weights: str | None, device: str, options: str):
-    return build_encoder(encoder, weights=weights, device=device, **json.loads(options))
-
-
-def cached_dataset(ref: str, options: dict[str, Any], stamp: str):
-    """One opened adapter per worker process and dataset version (the plan's stamp of every content hash)."""
-    with _BUILD_LOCK:
-        return _cached_dataset(ref, json.dumps(options, sort_keys=True), stamp)
-
-
-@lru_cache(maxsize=4)
-def _cached_dataset(ref: str, options: str, stamp: str):
-    return open_dataset(ref, **json.loads(options))
-
-
 def embed_shard(
+    *,
     shard_path: str,
     encoder: str,
     db_uri: str,
@@ -169,7 +145,7 @@ def embed_shard(
     known = store.known(table, name, [it.id for it in items])  # another run may have done part of it
     items = [it for it in items if known.get(it.id) != it.content_hash]
     result.skipped = len(shard["items"]) - len(items)
-    model = cached_encoder(encoder, weights, device, encoder_options)
+    model = cached_encoder(encoder, weights, device=device, options=encoder_options)
     identity = model.identity()
     if store.has(table):
         store.check_identity(table, store.identity(table), identity)

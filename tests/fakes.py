@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from embedforge.modalities.base import Dataset, Encoder, EncoderSpec, Item, ItemError, Series, file_sha256
-from embedforge.registry.datasets import DATASETS, READERS
+from embedforge.registry.datasets import DATASETS
 from embedforge.registry.encoders import ENCODERS, register_encoder
+from embedforge.registry.modalities import MODALITIES, Modality, RawInput, register_modality
 
 TINY = EncoderSpec(name="test/tiny", dim=8, input={"channels": 1}, weights="none", description="test only")
 
@@ -87,7 +88,27 @@ def register() -> None:
         register_encoder(TINY, probe=lambda: None)(lambda weights=None, device="cpu": TinyEncoder(int(weights or 0)))
     if "arrays" not in DATASETS:
         DATASETS.register("arrays", lambda arg, **opts: ArrayFolder(arg))
-        READERS.register("test", lambda path: Series(np.load(path, allow_pickle=False)))
+    if "test" not in MODALITIES:
+        register_modality(
+            Modality(
+                name="test",
+                sample_type=Series,
+                adapters=("arrays",),
+                read_query=lambda path: Series(np.load(path, allow_pickle=False)),
+                raw_input=RawInput(column="series", decode=_decode_array, suffix=".npy"),
+                query_suffixes=(".npy",),
+            )
+        )
+
+
+def _decode_array(data: bytes, name: str) -> Series:
+    """A request's bytes of one ``.npy`` file -> Series."""
+    import io
+
+    try:
+        return Series(np.load(io.BytesIO(data), allow_pickle=False))
+    except Exception as exc:
+        raise ItemError(f"{name}: not a .npy array ({exc})") from None
 
 
 register()

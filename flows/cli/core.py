@@ -113,6 +113,7 @@ def search(
 ) -> None:
     """Embed a query file with the table's encoder and print the nearest stored items with their labels."""
     from embedforge.modalities.base import ItemError
+    from embedforge.registry.registry import RegistryError
     from embedforge.registry.settings import Settings
     from embedforge.tasks.search import search_file
 
@@ -120,7 +121,7 @@ def search(
         hits = search_file(
             db_uri=db or Settings().lancedb_uri, encoder=encoder, path=str(query), k=k, weights=weights, dataset=dataset
         )
-    except (ItemError, LookupError, ValueError) as exc:
+    except (ItemError, LookupError, ValueError, RegistryError) as exc:
         console.print(f"[red]search failed[/]: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     table = Table("rank", "distance", "dataset", "id", "group", "split", "labels")

@@ -1,6 +1,7 @@
 """The embed stage without Prefect: plan, shard, resume, change, failures."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -10,8 +11,15 @@ from embedforge.tasks.store import VectorStore
 
 
 def _run(arrays_dir, db, work, shard_size=5):
-    plan = plan_embedding(f"arrays:{arrays_dir}", "test/tiny", db, work, shard_size=shard_size, dataset_name="a")
-    results = [embed_shard(p, "test/tiny", db, batch_size=3) for p in plan.shards]
+    plan = plan_embedding(
+        dataset=f"arrays:{arrays_dir}",
+        encoder="test/tiny",
+        db_uri=db,
+        work_dir=work,
+        shard_size=shard_size,
+        dataset_name="a",
+    )
+    results = [embed_shard(shard_path=p, encoder="test/tiny", db_uri=db, batch_size=3) for p in plan.shards]
     return plan, results
 
 
@@ -44,7 +52,7 @@ def test_bad_items_recorded_rest_stored(arrays_dir, tmp_path):
     np.save(arrays_dir / "nan.npy", np.array([1.0, np.nan], dtype=np.float32))
     np.save(arrays_dir / "empty.npy", np.zeros(0, dtype=np.float32))
     (arrays_dir / "corrupt.npy").write_bytes(b"not an array")
-    plan, results = _run(arrays_dir, db, work)
+    _, results = _run(arrays_dir, db, work)
     errors = {f["id"]: f["error"] for r in results for f in r.failures}
     assert set(errors) == {"nan.npy", "empty.npy", "corrupt.npy"}
     assert "NaN" in errors["nan.npy"] and "empty" in errors["empty.npy"] and "cannot read" in errors["corrupt.npy"]
@@ -59,20 +67,32 @@ def test_bad_items_recorded_rest_stored(arrays_dir, tmp_path):
 
 def test_killed_run_resumes_without_redoing(arrays_dir, tmp_path):
     db, work = str(tmp_path / "db"), str(tmp_path / "work")
-    plan = plan_embedding(f"arrays:{arrays_dir}", "test/tiny", db, work, shard_size=4, dataset_name="a")
-    embed_shard(plan.shards[0], "test/tiny", db)  # the run dies after one shard
-    resumed = plan_embedding(f"arrays:{arrays_dir}", "test/tiny", db, work, shard_size=4, dataset_name="a")
+    plan = plan_embedding(
+        dataset=f"arrays:{arrays_dir}", encoder="test/tiny", db_uri=db, work_dir=work, shard_size=4, dataset_name="a"
+    )
+    embed_shard(shard_path=plan.shards[0], encoder="test/tiny", db_uri=db)  # the run dies after one shard
+    resumed = plan_embedding(
+        dataset=f"arrays:{arrays_dir}", encoder="test/tiny", db_uri=db, work_dir=work, shard_size=4, dataset_name="a"
+    )
     assert resumed.pending == 8 and resumed.shards == plan.shards[1:]
-    replay = embed_shard(plan.shards[0], "test/tiny", db)  # a retried shard finds its work done
+    replay = embed_shard(
+        shard_path=plan.shards[0], encoder="test/tiny", db_uri=db
+    )  # a retried shard finds its work done
     assert replay.embedded == 0 and replay.skipped == 4
-    assert json.loads(open(plan.shards[0] + ".result").read())["skipped"] == 4
+    assert json.loads(Path(plan.shards[0] + ".result").read_text())["skipped"] == 4
 
 
 def test_batching_does_not_change_vectors(arrays_dir, tmp_path):
     for bs, name in ((1, "one"), (7, "seven")):
         db = str(tmp_path / name)
-        plan = plan_embedding(f"arrays:{arrays_dir}", "test/tiny", db, str(tmp_path / f"w{name}"), dataset_name="a")
-        [embed_shard(p, "test/tiny", db, batch_size=bs) for p in plan.shards]
+        plan = plan_embedding(
+            dataset=f"arrays:{arrays_dir}",
+            encoder="test/tiny",
+            db_uri=db,
+            work_dir=str(tmp_path / f"w{name}"),
+            dataset_name="a",
+        )
+        [embed_shard(shard_path=p, encoder="test/tiny", db_uri=db, batch_size=bs) for p in plan.shards]
     np.testing.assert_allclose(
         load_features(str(tmp_path / "one"), "test/tiny").X,
         load_features(str(tmp_path / "seven"), "test/tiny").X,

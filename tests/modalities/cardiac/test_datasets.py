@@ -86,8 +86,15 @@ def test_wfdb_embed_stage_records_the_broken_record_and_stores_the_rest(wfdb_dir
     from embedforge.tasks.store import VectorStore
 
     db, work = str(tmp_path / "db"), str(tmp_path / "work")
-    plan = plan_embedding(f"wfdb:{wfdb_dir}", "cardiac/spectrum", db, work, dataset_name="mit", shard_size=4)
-    results = [embed_shard(p, "cardiac/spectrum", db, batch_size=4) for p in plan.shards]
+    plan = plan_embedding(
+        dataset=f"wfdb:{wfdb_dir}",
+        encoder="cardiac/spectrum",
+        db_uri=db,
+        work_dir=work,
+        dataset_name="mit",
+        shard_size=4,
+    )
+    results = [embed_shard(shard_path=p, encoder="cardiac/spectrum", db_uri=db, batch_size=4) for p in plan.shards]
     failed = {f["id"]: f["error"] for r in results for f in r.failures}
     assert sorted(failed) == ["broken/0", "broken/1", "broken/2"] and "broken.dat" in failed["broken/0"]
     feats = load_features(db, "cardiac/spectrum", "mit")

@@ -13,8 +13,16 @@ def test_ridge_on_stored_embeddings_predicts_held_out_heart_rate(tmp_path):
 
     db, work = str(tmp_path / "db"), str(tmp_path / "work")
     options = {"sample_rate": "200", "seed": "7", "test_fraction": "0.3"}  # 200 Hz: preprocessing resamples
-    plan = plan_embedding("ecgsim:30", ENCODER, db, work, dataset_name="sim", shard_size=10, options=options)
-    results = [embed_shard(p, ENCODER, db, batch_size=8) for p in plan.shards]
+    plan = plan_embedding(
+        dataset="ecgsim:30",
+        encoder=ENCODER,
+        db_uri=db,
+        work_dir=work,
+        dataset_name="sim",
+        shard_size=10,
+        options=options,
+    )
+    results = [embed_shard(shard_path=p, encoder=ENCODER, db_uri=db, batch_size=8) for p in plan.shards]
     assert sum(r.embedded for r in results) == 30 and not any(r.failures for r in results)
 
     feats = load_features(db, ENCODER, "sim")

@@ -5,15 +5,27 @@ import numpy as np
 import embedforge.modalities.timeseries  # noqa: F401  (registers encoders, datasets, heads)
 from embedforge.registry.datasets import open_dataset
 from embedforge.registry.heads import build_head
-from embedforge.tasks.embed import cached_encoder, embed_shard, plan_embedding
+from embedforge.tasks.cache import cached_encoder
+from embedforge.tasks.embed import embed_shard, plan_embedding
 from embedforge.tasks.features import load_features
 
 
 def test_gunpoint_minirocket_through_the_store(tmp_path):
     db, work, ref = str(tmp_path / "db"), str(tmp_path / "work"), "ucr:GunPoint"
-    plan = plan_embedding(ref, "timeseries/minirocket", db, work, weights=ref, shard_size=80, dataset_name="gunpoint")
+    plan = plan_embedding(
+        dataset=ref,
+        encoder="timeseries/minirocket",
+        db_uri=db,
+        work_dir=work,
+        weights=ref,
+        shard_size=80,
+        dataset_name="gunpoint",
+    )
     assert plan.total == 200 and len(plan.shards) == 3
-    results = [embed_shard(p, "timeseries/minirocket", db, weights=ref, batch_size=32) for p in plan.shards]
+    results = [
+        embed_shard(shard_path=p, encoder="timeseries/minirocket", db_uri=db, weights=ref, batch_size=32)
+        for p in plan.shards
+    ]
     assert sum(r.embedded + r.reused for r in results) == 200 and not any(r.failures for r in results)
 
     feats = load_features(db, "timeseries/minirocket", "gunpoint", weights=ref)
@@ -31,5 +43,7 @@ def test_gunpoint_minirocket_through_the_store(tmp_path):
     accuracy = float(np.mean(head.predict(test.X) == test.label("label").astype(str)))
     assert abs(accuracy - 0.992444) <= 0.03  # Dempster et al. 2021, as in test_minirocket.PUBLISHED
 
-    again = plan_embedding(ref, "timeseries/minirocket", db, work, weights=ref, dataset_name="gunpoint")
+    again = plan_embedding(
+        dataset=ref, encoder="timeseries/minirocket", db_uri=db, work_dir=work, weights=ref, dataset_name="gunpoint"
+    )
     assert again.skipped == 200 and again.shards == []

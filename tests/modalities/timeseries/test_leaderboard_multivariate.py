@@ -2,15 +2,16 @@
 
 import pytest
 
-from embedforge.flows.benchmark import recipe_for, run_benchmark
+from embedforge.flows.benchmark import run_benchmark
 from embedforge.flows.params import BenchmarkParams
+from embedforge.tasks.resolve import recipe_for
 from embedforge.tasks.store import VectorStore, table_name
 
 
 def test_recipe_builds_channelwise_encoders_for_multivariate_sets():
-    assert recipe_for("timeseries/tirex", "ucr:BasicMotions") == {"channels": "6"}
-    assert recipe_for("timeseries/tirex", "ucr:GunPoint") == {}
-    assert recipe_for("timeseries/minirocket", "ucr:BasicMotions") == {}
+    assert recipe_for(encoder="timeseries/tirex", ref="ucr:BasicMotions") == {"channels": "6"}
+    assert recipe_for(encoder="timeseries/tirex", ref="ucr:GunPoint") == {}
+    assert recipe_for(encoder="timeseries/minirocket", ref="ucr:BasicMotions") == {}
 
 
 @pytest.mark.slow
