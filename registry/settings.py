@@ -30,10 +30,25 @@ class Settings(BaseSettings):
     max_raw_bytes: int = Field(
         20 * 1024 * 1024, ge=1, description="largest decoded raw input (audio, series, ...) a served model accepts"
     )
+    max_request_bytes: int = Field(
+        32 * 1024 * 1024, ge=1, description="largest sum of raw inputs over the rows of one served request"
+    )
+    max_media_seconds: float = Field(
+        600.0, gt=0, description="longest decoded media (audio, video) a served model takes"
+    )
+    serve_allowed_roots: str = Field(
+        "",
+        description="directories (os.pathsep-separated) served models may read file:// input from; empty: none",
+    )
     torch_threads: int = Field(
         default_factory=lambda: len(os.sched_getaffinity(0)), ge=1, description="torch threads in encoders and models"
     )
     ann_min_rows: int = Field(50_000, ge=1, description="rows past which a vector table gets an ANN index")
+
+    @property
+    def serve_roots(self) -> list[str]:
+        """The directories served models may read ``file://`` input from (none by default)."""
+        return [r for r in self.serve_allowed_roots.split(os.pathsep) if r.strip()]
 
     @property
     def lancedb_uri(self) -> str:

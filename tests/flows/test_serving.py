@@ -1,7 +1,9 @@
 """A registered speech head served over REST: raw audio in, height and sex out; bad requests get 4xx."""
 
 import base64
+import io
 
+import numpy as np
 import pytest
 
 from tests.serving_helpers import Server, register_speech_head
@@ -13,41 +15,59 @@ pytestmark = pytest.mark.slow
 def servers(prefect_harness, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     tracking, wav = register_speech_head(root, "hc-serve")
-    audio = Server("hc-serve@champion", tracking, root / "audio.log", EMBEDFORGE_MAX_AUDIO_BYTES="400000")
+    allowed = root / "allowed"
+    allowed.mkdir()
+    (allowed / "ok.wav").write_bytes(wav.read_bytes())
+    (allowed / "escape.wav").symlink_to(wav)  # a link out of the root
+    limits = {"EMBEDFORGE_MAX_RAW_BYTES": "400000", "EMBEDFORGE_MAX_REQUEST_BYTES": "600000"}
+    audio = Server("hc-serve@champion", tracking, root / "audio.log", **limits)
+    rooted = Server(
+        "hc-serve@champion",
+        tracking,
+        root / "rooted.log",
+        EMBEDFORGE_SERVE_ALLOWED_ROOTS=str(allowed),
+        EMBEDFORGE_MAX_MEDIA_SECONDS="3",
+    )
     head = Server("hc-serve-head@champion", tracking, root / "head.log")
     try:
-        audio.wait_ready()
-        head.wait_ready()
-        yield audio, head, wav
+        for server in (audio, rooted, head):
+            server.wait_ready()
+        yield {"audio": audio, "rooted": rooted, "head": head, "wav": wav, "allowed": allowed}
     finally:
-        audio.stop()
-        head.stop()
+        for server in (audio, rooted, head):
+            server.stop()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def rows(*values: str) -> dict:
+    return {"dataframe_records": [{"audio": v} for v in values]}
+
+
+def assert_refused(status, answer, expected: str) -> None:
+    """A 4xx whose body carries the message and no trace of the server's code."""
+    assert 400 <= status < 500, (status, answer)
+    assert expected in str(answer), answer
+    assert "Traceback" not in str(answer) and "stack_trace" not in str(answer) and 'File "' not in str(answer), answer
 
 
 def test_raw_audio_in_height_and_sex_out(servers):
-    audio, _, wav = servers
-    status, body = audio.post({"dataframe_records": [{"audio": base64.b64encode(wav.read_bytes()).decode()}]})
+    status, body = servers["audio"].post(rows(b64(servers["wav"].read_bytes())))
     assert status == 200, body
     (pred,) = body["predictions"]
     assert pred["sex"] in ("m", "f") and 120 < pred["height_cm"] < 230 and 0.5 <= pred["sex_prob"] <= 1
 
 
 def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_answering(servers):
-    audio, head, wav = servers
-    good = {"dataframe_records": [{"audio": base64.b64encode(wav.read_bytes()).decode()}]}
+    audio, head, wav = servers["audio"], servers["head"], servers["wav"]
     cases = {
         "malformed JSON": (audio, b'{"dataframe_records": [', ""),
-        "non-audio payload": (
-            audio,
-            {"dataframe_records": [{"audio": base64.b64encode(b"hello " * 50).decode()}]},
-            "not decodable audio",
-        ),
-        "not base64": (audio, {"dataframe_records": [{"audio": "%%%"}]}, "neither base64"),
-        "oversized payload": (
-            audio,
-            {"dataframe_records": [{"audio": base64.b64encode(bytes(500_000)).decode()}]},
-            "byte limit",
-        ),
+        "non-audio payload": (audio, rows(b64(b"hello " * 50)), "not decodable audio"),
+        "not base64": (audio, rows("%%%"), "neither base64"),
+        "oversized payload": (audio, rows(b64(bytes(500_000))), "byte limit"),
+        "oversized request": (audio, rows(b64(bytes(350_000)), b64(bytes(350_000))), "request limit"),
         "wrong column": (audio, {"dataframe_records": [{"wav": "x"}]}, ""),
         "wrong vector shape": (head, {"dataframe_records": [{"vector": [0.1, 0.2, 0.3]}]}, "256 values"),
     }
@@ -55,8 +75,42 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_answering(serv
         status, answer = server.post(body)
         assert 400 <= status < 500, (name, status, answer)
         assert expected in str(answer), (name, answer)
-    status, _ = audio.post(good)
+    status, _ = audio.post(rows(b64(wav.read_bytes())))
     assert status == 200
-    vector = [0.0] * 255 + [1.0]
-    status, body = head.post({"dataframe_records": [{"vector": vector}]})
+    status, body = head.post({"dataframe_records": [{"vector": [0.0] * 255 + [1.0]}]})
     assert status == 200 and len(body["predictions"]) == 1
+
+
+def test_local_paths_are_refused_by_default_without_telling_what_exists(servers):
+    audio, wav = servers["audio"], servers["wav"]
+    for uri in (f"file://{wav}", "file:///etc/shadow", "file:///etc/passwd", "file:///no/such/file.wav"):
+        status, answer = audio.post(rows(uri))
+        assert_refused(status, answer, "local file paths are not accepted")
+
+
+def test_local_paths_only_inside_the_allowed_roots(servers):
+    rooted, wav, allowed = servers["rooted"], servers["wav"], servers["allowed"]
+    status, body = rooted.post(rows(f"file://{allowed / 'ok.wav'}"))
+    assert status == 200, body
+    outside = (
+        f"file://{wav}",
+        "file:///etc/passwd",
+        f"file://{allowed}/../{wav.relative_to(allowed.parent)}",  # .. out of the root
+        f"file://{allowed / 'escape.wav'}",  # a symlink out of the root
+    )
+    for uri in outside:
+        status, answer = rooted.post(rows(uri))
+        assert_refused(status, answer, "outside the directories")
+    status, answer = rooted.post(rows(f"file://{allowed / 'missing.wav'}"))
+    assert_refused(status, answer, "no such file")
+    status, body = rooted.post(rows(b64(wav.read_bytes())))
+    assert status == 200, body
+
+
+def test_decoded_media_longer_than_the_limit_is_refused(servers):
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.random.default_rng(0).normal(0, 0.1, 16000 * 4).astype(np.float32), 16000, format="WAV")
+    status, answer = servers["rooted"].post(rows(b64(buf.getvalue())))
+    assert_refused(status, answer, "limit is 3 s")
