@@ -34,6 +34,7 @@ INPUT = {
     "clean": "neurokit2 ecg_clean / ppg_clean (default methods)",
     "normalise": "per-channel z-score",
     "crop": "first 10 s; shorter signals zero-padded, padding and missing channels masked",
+    **signal.input_limits(),
 }
 SPEC = EncoderSpec(
     name="cardiac/csfm-base",
