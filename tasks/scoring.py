@@ -22,7 +22,10 @@ def targets(*, labels: list[dict[str, Any]], ids: list[str], label: str, task: s
     known = np.array([v is not None and v != "" for v in raw], dtype=bool)
     if not known.any():
         present = sorted({k for lab in labels for k in lab})
-        raise ValueError(f"no item carries the label {label!r} (labels present: {', '.join(present) or 'none'})")
+        raise ValueError(
+            f"no item carries the label {label!r} (labels present: {', '.join(present) or 'none'}); "
+            "pick one with label (classify/* heads) or target (regress/* heads): --label / --target in the CLI"
+        )
     if task == "classification":
         return np.array([str(v) for v in raw]), known
     values = np.full(len(raw), NAN)

@@ -72,3 +72,27 @@ def test_csv_and_markdown_carry_both_tasks(tmp_path):
     png = heatmap(rows, str(tmp_path / "board.png"))
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def _features(n=60, seed=0):
+    from embedforge.tasks.features import Features
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 5)).astype(np.float32)
+    labels = [{"label": "hi" if x[0] > 0 else "lo", "rate": float(60 + 10 * x[1])} for x in X]
+    split = ["test" if i % 4 == 0 else "train" for i in range(n)]
+    ids = [f"i{i}" for i in range(n)]
+    return Features(ids, X, labels, split, ids, {"fingerprint": "f"}, ["toy"] * n, ids)
+
+
+def test_score_head_per_task_and_missing_label():
+    from embedforge.tasks.leaderboard import score_head
+
+    feats = _features()
+    metrics, n_train, n_test, (y, pred) = score_head(feats=feats, X=feats.X, head="regress/ridge", label="rate")
+    assert y.shape == pred.shape == (15,) and y.dtype == np.float64
+    assert (n_train, n_test) == (45, 15) and metrics["r2"] > 0.95 and set(metrics) == {"mae", "rmse", "r2"}
+    metrics, *_ = score_head(feats=feats, X=feats.X, head="classify/logreg", label="label")
+    assert set(metrics) == {"accuracy", "macro_f1", "auc"} and metrics["accuracy"] > 0.8
+    with pytest.raises(ValueError, match=r"toy: no item carries the label 'heart_rate'.*--target"):
+        score_head(feats=feats, X=feats.X, head="regress/pls", label="heart_rate")
