@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from embedforge.registry.redact import redact
 from embedforge.tasks.scoring import HIGHER_IS_BETTER, METRICS, NAN, TITLES
 
 
@@ -15,7 +16,7 @@ def embed_summary(plan, results, db: str) -> dict[str, Any]:
     return {
         "table": plan.table,
         "dataset": plan.dataset,
-        "db": db,
+        "db": redact(db),  # shown and stored as an artifact: never with its credentials
         "items": plan.total,
         "embedded": sum(r.embedded for r in results),
         "reused": sum(r.reused for r in results),

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from embedforge.registry.redact import redact
 from embedforge.registry.settings import Settings
 
 console = Console()
@@ -33,7 +34,7 @@ def new_table(*headers: str, title: str) -> Table:
 
 
 def fail(message: str, code: int = 1) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[red]error:[/red] {redact(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -140,7 +141,7 @@ def serve_cmd(
     settings = make_settings(home)
     cmd, env = serve_command(settings, model, port, host, workers)
     console.print(
-        f"MLFLOW_TRACKING_URI={env['MLFLOW_TRACKING_URI']} {shlex.join(cmd)}", highlight=False, soft_wrap=True
+        redact(f"MLFLOW_TRACKING_URI={env['MLFLOW_TRACKING_URI']} {shlex.join(cmd)}"), highlight=False, soft_wrap=True
     )
     if dry_run:
         return

@@ -41,8 +41,8 @@ def pinned(image: str) -> bool:
 
 
 def defaults_filled(value: str) -> str:
-    """What compose substitutes for ${VAR:-default} when VAR is unset."""
-    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+    """What compose substitutes for ${VAR:-default} when VAR is unset (a required ${VAR:?...} gets a stand-in)."""
+    return re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "set-in-env", re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value))
 
 
 def settings_from(env: dict[str, str]) -> Settings:
@@ -118,7 +118,9 @@ def test_compose_databases_live_in_the_postgres_service():
     mlflow_db = urlparse(defaults_filled(option(services["mlflow"]["command"], "--backend-store-uri")))
     assert mlflow_db.hostname == "postgres"
     assert f"CREATE DATABASE {mlflow_db.path.lstrip('/')}" in (INFRA / "postgres-init.sql").read_text()
-    assert "${POSTGRES_PASSWORD" in services["prefect-server"]["environment"]["PREFECT_SERVER_DATABASE_CONNECTION_URL"]
+    assert (
+        "${POSTGRES_PASSWORD:?" in services["prefect-server"]["environment"]["PREFECT_SERVER_DATABASE_CONNECTION_URL"]
+    )
     buckets = " ".join(services["minio-buckets"]["command"])
     assert urlparse(option(services["mlflow"]["command"], "--artifacts-destination")).hostname in buckets
     assert urlparse(settings_from(services["worker"]["environment"]).lancedb_uri).hostname in buckets
@@ -194,3 +196,39 @@ def test_helm_values_match_the_manifests():
     assert values["serverApiConfig"]["apiUrl"] == config["PREFECT_API_URL"]
     claims = {v["persistentVolumeClaim"]["claimName"] for v in values["extraVolumes"]}
     assert all(("PersistentVolumeClaim", c) in docs for c in claims)
+
+
+# -- secrets -------------------------------------------------------------------------------------------------
+def test_compose_has_no_default_passwords():
+    text = (INFRA / "compose.yaml").read_text()
+    refs = re.findall(r"\$\{([A-Z_]*PASSWORD)(:.)?", text)
+    assert refs and all(op == ":?" for _, op in refs), refs  # required, never defaulted
+    others = {k: v for k, v in compose()["services"].items() if k != "preflight"}  # only the check names them
+    assert "change-me" not in yaml.safe_dump(others)
+
+
+@pytest.mark.parametrize(
+    ("postgres", "minio", "refused"),
+    [
+        ("change-me-postgres", "a-strong-one", True),
+        ("a-strong-one", "change-me-minio", True),
+        ("", "a-strong-one", True),
+        ("pg-9f2c1e", "minio-77ab10", False),
+    ],
+)
+def test_compose_preflight_refuses_placeholder_passwords(postgres, minio, refused):
+    import subprocess
+
+    services = compose()["services"]
+    pre = services["preflight"]
+    script = " ".join(pre["command"]).replace("$$", "$")  # compose's escaping of a literal $
+    done = subprocess.run(
+        [*pre["entrypoint"], script],
+        env={"POSTGRES_PASSWORD": postgres, "MINIO_ROOT_PASSWORD": minio, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode != 0) == refused, done.stderr
+    assert ("change-me-* placeholder" in done.stderr) == refused
+    for name in ("postgres", "minio"):
+        assert services[name]["depends_on"]["preflight"]["condition"] == "service_completed_successfully"

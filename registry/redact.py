@@ -1,0 +1,27 @@
+"""One place that hides credentials in anything printed or written: URI passwords and secret query values."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MASK = "***"
+# scheme://user:password@host -> scheme://user:***@host (the user name stays: it says which account)
+_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*):(?P<secret>[^@\s'\"/]+)@")
+# ?password=...&token=... and KEY=value pairs on command lines
+_PARAM = re.compile(
+    r"(?P<key>\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|signature|sig)=)"
+    r"(?P<secret>[^&\s;'\"]+)",
+    re.IGNORECASE,
+)
+
+
+def redact(text: Any) -> str:
+    """``text`` with every URI password and secret-named parameter value replaced by ``***``."""
+    out = _USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", str(text))
+    return _PARAM.sub(lambda m: f"{m['key']}{MASK}", out)
+
+
+def redact_all(values: list[Any]) -> list[str]:
+    """Each element redacted (a command line kept as a list)."""
+    return [redact(v) for v in values]

@@ -1,0 +1,74 @@
+"""Credentials never reach what embedforge prints or writes: serve's command line, the stack's state file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from embedforge.registry.redact import redact
+
+SECRET = "s3cr3t-Pw"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"postgresql+asyncpg://embedforge:{SECRET}@postgres:5432/prefect", "embedforge:***@postgres:5432/prefect"),
+        (f"MLFLOW_TRACKING_URI=https://user:{SECRET}@mlflow.example/x", "https://user:***@mlflow.example/x"),
+        (f"s3://bucket/key?password={SECRET}&region=eu", "s3://bucket/key?password=***&region=eu"),
+        (f"--token={SECRET} AWS_SECRET_ACCESS_KEY={SECRET}", "--token=*** AWS_SECRET_ACCESS_KEY=***"),
+        (
+            "http://127.0.0.1:5000/health and sqlite:////tmp/a.db",
+            "http://127.0.0.1:5000/health and sqlite:////tmp/a.db",
+        ),
+        ("https://user@host/path@v2", "https://user@host/path@v2"),
+    ],
+)
+def test_redact(text, expected):
+    out = redact(text)
+    assert expected in out and SECRET not in out
+
+
+def test_serve_prints_the_tracking_uri_without_its_password(tmp_path):
+    env = {
+        **os.environ,
+        "EMBEDFORGE_HOME": str(tmp_path),
+        "EMBEDFORGE_TRACKING_URI": f"postgresql://embedforge:{SECRET}@db.internal:5432/mlflow",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "embedforge.flows.cli", "serve", "model@champion", "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "postgresql://embedforge:***@db.internal:5432/mlflow" in done.stdout.replace("\n", "")
+    assert SECRET not in done.stdout + done.stderr
+
+
+def test_stack_state_file_keeps_no_backend_password(tmp_path):
+    from embedforge.infra.stack import Service, _write_pids, pids_file, spawn, stop_entry
+    from embedforge.registry.settings import Settings
+
+    settings = Settings(home=tmp_path)
+    backend = f"postgresql://embedforge:{SECRET}@db.internal:5432/mlflow"
+    service = Service(
+        "mlflow",
+        [sys.executable, "-c", "import time; time.sleep(60)", "--backend-store-uri", backend],
+        dict(os.environ),
+        tmp_path / "stack" / "svc.log",
+    )
+    entry = spawn(service)
+    try:
+        _write_pids(settings, {"mlflow": entry})
+        text = pids_file(settings).read_text()
+        assert SECRET not in text and "embedforge:***@db.internal" in text
+        assert json.loads(text)["mlflow"]["pid"] == entry["pid"]
+        assert pids_file(settings).stat().st_mode & 0o077 == 0  # readable by its owner only
+    finally:
+        stop_entry(entry)
