@@ -48,8 +48,8 @@ def make_ridge(alphas: tuple[float, ...] | None = None) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    alphas = np.logspace(*RIDGE_ALPHAS, 10) if alphas is None else np.asarray(alphas)
-    return make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=alphas))
+    grid = np.logspace(*RIDGE_ALPHAS, 10) if alphas is None else np.asarray(alphas)
+    return make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=grid))
 
 
 def make_ridge_regressor(alphas: tuple[float, ...] | None = None) -> Any:
@@ -57,8 +57,8 @@ def make_ridge_regressor(alphas: tuple[float, ...] | None = None) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    alphas = np.logspace(*RIDGE_ALPHAS, 13) if alphas is None else np.asarray(alphas)
-    return make_pipeline(StandardScaler(), RidgeCV(alphas=alphas))
+    grid = np.logspace(*RIDGE_ALPHAS, 13) if alphas is None else np.asarray(alphas)
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=grid))
 
 
 def make_svr(C: float = 1.0, epsilon: float = 0.1, kernel: str = "rbf") -> Any:
@@ -121,6 +121,25 @@ class TorchHead(Params):
 
     Subclasses say how targets become tensors (:meth:`_targets`), the network (:meth:`_network`) and the loss.
     """
+
+    lr: float
+    weight_decay: float
+    max_epochs: int
+    batch_size: int
+    val_fraction: float
+    patience: int
+    delta: float
+    seed: int
+
+    def _targets(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Training targets as a numpy array for torch, and class indices to stratify on (or None)."""
+        raise NotImplementedError
+
+    def _network(self, dim: int) -> Any:
+        raise NotImplementedError
+
+    def _loss(self, out: Any, y: Any) -> Any:
+        raise NotImplementedError
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Any:
         import torch
