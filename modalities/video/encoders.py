@@ -54,14 +54,23 @@ class FrameEncoder(Encoder):
         return item_id, sample
 
     def encode(self, inputs: list[tuple[str, Video]]) -> np.ndarray:
-        """Decode the next clips in a bounded prefetch thread while the current one is embedded."""
-        out = []
-        for (item_id, _), batch in prefetched(inputs, self.frame_batch, self.prefetch):
-            if isinstance(batch, Exception):
-                raise (
-                    batch if isinstance(batch, ItemError) else ItemError(f"{item_id}: {type(batch).__name__}: {batch}")
-                )
-            out.append(self.pool(self.embed_frames(batch)))
+        """Decode the next clips in a bounded prefetch thread while the current one is embedded.
+
+        A clip that fails does not stop the batch: every result is kept until the caller's item-by-item retry
+        (which names the bad clip) asks for it, so nothing is decoded twice.
+        """
+        memo = self.__dict__.setdefault("_memo", {})
+        keys = [_job_key(job) for job in inputs]
+        if not all(k in memo for k in keys):
+            memo.clear()
+            for job, got in prefetched(inputs, self.frame_batch, self.prefetch):
+                memo[_job_key(job)] = got if isinstance(got, Exception) else self.pool(self.embed_frames(got))
+        out = [memo.pop(k) for k in keys]
+        bad = [(job, got) for job, got in zip(inputs, out, strict=True) if isinstance(got, Exception)]
+        if bad:
+            memo.update(zip(keys, out, strict=True))
+            (item_id, _), exc = bad[0]
+            raise exc if isinstance(exc, ItemError) else ItemError(f"{item_id}: {type(exc).__name__}: {exc}")
         return np.stack(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
 
     def frame_batch(self, job: tuple[str, Video]):
@@ -90,6 +99,18 @@ class FrameEncoder(Encoder):
 
     def _forward(self, batch):
         raise NotImplementedError
+
+
+def _job_key(job: tuple[str, Video]) -> tuple:
+    """A clip's identity for the retry memo: id, window and, for files, size and modification time."""
+    item_id, video = job
+    if isinstance(video.source, bytes):
+        return item_id, video
+    try:
+        st = Path(video.source).stat()
+    except OSError:
+        return item_id, video, None
+    return item_id, video, st.st_size, st.st_mtime_ns
 
 
 def mean_pool(frame_vectors: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ LITE0 = {"frames": 4, "size": 112}  # small frames keep the real EfficientNet-Li
 def _few_threads():
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
 
 
 @pytest.fixture
