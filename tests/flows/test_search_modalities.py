@@ -12,7 +12,9 @@ def _embed(tmp_path, ref, encoder, weights=None, name="d"):
     """Embed through the tasks (no Prefect run needed for a search test)."""
     db, work = str(tmp_path / "db"), str(tmp_path / "work")
     plan = plan_embedding(dataset=ref, encoder=encoder, db_uri=db, work_dir=work, weights=weights, dataset_name=name)
-    results = [embed_shard(shard_path=p, encoder=encoder, db_uri=db, weights=weights, batch_size=64) for p in plan.shards]
+    results = [
+        embed_shard(shard_path=p, encoder=encoder, db_uri=db, weights=weights, batch_size=64) for p in plan.shards
+    ]
     assert not any(r.failures for r in results)
     return db
 
@@ -61,13 +63,13 @@ def ecg_records(tmp_path):
         name = it.id.split("/")[0]
         wfdb.wrsamp(name, fs=sample.sample_rate, units=["mV", "NU"], sig_name=list(sample.leads),
                     p_signal=sample.values.T.astype(np.float64), fmt=["16", "16"], write_dir=str(root))  # fmt: skip
-    return root, sim
+    return root
 
 
 def test_search_a_cardiac_table_with_a_wfdb_record_and_an_array(tmp_path, ecg_records):
     from embedforge.tasks.search import search_file
 
-    root, sim = ecg_records
+    root = ecg_records
     db = _embed(tmp_path, f"wfdb:{root}", "cardiac/spectrum", name="rec")
     out = cli("search", "--encoder", "cardiac/spectrum", "--query", str(root / "sim0002.hea"), "-k", "4", "--db", db)
     assert out.exit_code == 0, out.output
