@@ -43,3 +43,27 @@ def _read(reader: Modality, path: str) -> Any:
         raise
     except Exception as exc:
         raise ItemError(f"{path}: cannot read the query as {reader.name} ({type(exc).__name__}: {exc})") from None
+
+
+def search_text(
+    *,
+    db_uri: str,
+    encoder: str,
+    text: str,
+    k: int = 10,
+    weights: str | None = None,
+    dataset: str | None = None,
+    encoder_options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Nearest stored items to a sentence, embedded by the text tower of the same weights (CLIP-style encoders)."""
+    store = VectorStore(db_uri)
+    table = table_name(encoder, weights, encoder_options)
+    if not store.has(table):
+        raise LookupError(f"no table {table!r} in {db_uri}: embed a dataset with {encoder} first")
+    model = cached_encoder(encoder, weights, options=encoder_options)
+    if not hasattr(model, "encode_text"):
+        raise ValueError(f"{encoder} has no text tower: search its table with --query FILE")
+    store.check_identity(table, store.identity(table), model.identity())
+    vector = model.encode_text([text])[0]
+    where = "dataset = '" + dataset.replace("'", "''") + "'" if dataset else None
+    return store.search(table, vector, k, where)

@@ -105,22 +105,30 @@ def print_summary(summary: dict) -> None:
 
 def search(
     encoder: str = typer.Option(..., help="the encoder that made the table; its modality reads the query"),
-    query: Path = typer.Option(..., exists=True, help="a file of the encoder's modality (`embedforge modalities`)"),
+    query: Path | None = typer.Option(
+        None, exists=True, help="a file of the encoder's modality (`embedforge modalities`)"
+    ),
+    text: str | None = typer.Option(None, "--text", help="a sentence instead of a file (encoders with a text tower)"),
     k: int = typer.Option(10, "-k", min=1),
     db: str | None = typer.Option(None),
     weights: str | None = typer.Option(None),
     dataset: str | None = typer.Option(None, help="only this dataset"),
+    sheet: Path | None = typer.Option(None, "--sheet", help="also draw the hits as an image (video: middle frames)"),
 ) -> None:
-    """Embed a query file with the table's encoder and print the nearest stored items with their labels."""
+    """Embed a query file (or --text) with the table's encoder and print the nearest stored items with their labels."""
     from embedforge.modalities.base import ItemError
     from embedforge.registry.registry import RegistryError
     from embedforge.registry.settings import Settings
-    from embedforge.tasks.search import search_file
+    from embedforge.tasks.search import search_file, search_text
 
+    if (query is None) == (text is None):
+        raise typer.BadParameter("give exactly one of --query FILE or --text SENTENCE")
+    db_uri = db or Settings().lancedb_uri
     try:
-        hits = search_file(
-            db_uri=db or Settings().lancedb_uri, encoder=encoder, path=str(query), k=k, weights=weights, dataset=dataset
-        )
+        if text is not None:
+            hits = search_text(db_uri=db_uri, encoder=encoder, text=text, k=k, weights=weights, dataset=dataset)
+        else:
+            hits = search_file(db_uri=db_uri, encoder=encoder, path=str(query), k=k, weights=weights, dataset=dataset)
     except (ItemError, LookupError, ValueError, RegistryError) as exc:
         console.print(f"[red]search failed[/]: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
@@ -136,6 +144,19 @@ def search(
             ", ".join(f"{k}={v}" for k, v in hit["labels"].items()),
         )
     console.print(table)
+    if sheet is not None:
+        _draw_sheet(encoder, hits, sheet)
+
+
+def _draw_sheet(encoder: str, hits: list[dict], path: Path) -> None:
+    """The modality's picture of its hits (``extras["contact_sheet"]``), where it has one."""
+    from embedforge.registry.modalities import modality_of_encoder
+
+    draw = modality_of_encoder(encoder).extras.get("contact_sheet")
+    if draw is None:
+        console.print(f"[red]--sheet[/]: {encoder.split('/')[0]} hits have no picture")
+        raise typer.Exit(1)
+    console.print(f"contact sheet written to {draw(hits, path)}")
 
 
 def modalities() -> None:

@@ -109,7 +109,9 @@ class UCF101(VideoFolder):
         return out
 
     def _assigned(self) -> dict[str, str]:
-        out = {}
+        out: dict[str, str] = {}
+        if self.lists is None:
+            return out
         for split, name in (("train", f"trainlist{self.split:02d}.txt"), ("test", f"testlist{self.split:02d}.txt")):
             for line in _lines(self.lists / name):
                 out[line.split()[0].lower()] = split

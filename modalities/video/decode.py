@@ -66,7 +66,7 @@ def open_video(source: str | bytes, name: str):
         ) from exc
     try:
         if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["none"]
+            kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["none"]
             raise ItemError(f"{name}: no video stream (streams: {', '.join(kinds)}; audio-only file?)")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -212,7 +212,7 @@ def windows(duration: float, window: float = 10.0) -> list[tuple[float, float]]:
     """Contiguous [start, end) windows covering [0, duration); a short tail joins the window before it."""
     if duration <= 0 or window <= 0:
         raise ValueError(f"need duration > 0 and window > 0, got {duration}, {window}")
-    edges = [*list(np.arange(0.0, duration, window)), duration]
+    edges = [float(e) for e in np.arange(0.0, duration, window)] + [float(duration)]
     if len(edges) > 2 and edges[-1] - edges[-2] < window / 2:
         del edges[-2]
     return [(float(a), float(b)) for a, b in itertools.pairwise(edges)]

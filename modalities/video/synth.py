@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def write_video(
     path.parent.mkdir(parents=True, exist_ok=True)
     _n, h, w, _ = frames.shape
     with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=fps)
+        stream: Any = out.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         if codec == "libx264":
             stream.options = {"preset": "ultrafast", "crf": "18"}
@@ -44,7 +45,7 @@ def write_audio_only(path: str | Path, seconds: float = 1.0, rate: int = 16000) 
 
     path = Path(path)
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=rate, layout="mono")
+        stream: Any = out.add_stream("aac", rate=rate, layout="mono")
         samples = np.zeros((1, int(seconds * rate)), np.float32)
         frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
         frame.sample_rate = rate
@@ -88,7 +89,8 @@ def ucf_layout(root: str | Path, per_class: int = 6, test_groups: int = 2, n: in
     root, rng = Path(root), np.random.default_rng(seed)
     lists = root / "ucfTrainTestlist"
     lists.mkdir(parents=True, exist_ok=True)
-    train, test = [], []
+    train: list[str] = []
+    test: list[str] = []
     for kind in CLASSES:
         for g in range(1, per_class + 1):
             rel = f"{kind}/v_{kind}_g{g:02d}_c01.avi"
