@@ -1,7 +1,7 @@
 """Heads on stored vectors, shared by every modality: sklearn-style estimators (fit / predict).
 
-A head's task is its name prefix, so the leaderboard knows how to score it before building it
-(see :func:`embedforge.registry.heads.head_task`):
+The name says how the leaderboard scores a head (:func:`embedforge.registry.heads.head_task`):
+``regress/*`` heads are regression heads, the rest classifiers, unless a factory sets ``task``.
 
 - ``classify/*`` heads predict class labels (``predict_proba`` where they can) and are scored with
   accuracy, macro-F1 and AUC: ``logreg`` (standardise + logistic regression), ``rf`` (random

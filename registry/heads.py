@@ -1,7 +1,9 @@
 """The head registry: ``classify/logreg`` -> a factory returning an unfitted sklearn-style estimator.
 
-A head's task is its name prefix: ``classify/*`` heads predict class labels (scored with accuracy, macro-F1,
-AUC), ``regress/*`` heads predict one number (scored with MAE, RMSE, R²). Plugins follow the same convention.
+A head's task decides how the leaderboard scores it: ``regression`` heads predict one number (MAE, RMSE, R²),
+``classification`` heads class labels (accuracy, macro-F1, AUC). The task is the factory's ``task`` attribute
+where it has one, else the name: ``regress/*`` is regression, every other head (``classify/*``, ``mil/*``, ...)
+classification. Plugins follow the same convention.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from embedforge.registry.registry import Registry
 
 HEADS: Registry[Callable[..., Any]] = Registry("head")
 
-TASKS = {"classify/": "classification", "regress/": "regression"}
+TASKS = ("classification", "regression")
 
 
 def build_head(name: str, **params: Any) -> Any:
@@ -25,8 +27,11 @@ def build_head(name: str, **params: Any) -> Any:
 
 
 def head_task(name: str) -> str:
-    """``classify/rf`` -> ``classification``, ``regress/pls`` -> ``regression``: how the head is scored."""
-    for prefix, task in TASKS.items():
-        if name.startswith(prefix):
-            return task
-    raise ValueError(f"head {name!r} names no task: head names start with {' or '.join(TASKS)}")
+    """``classify/rf`` -> ``classification``, ``regress/pls`` -> ``regression``: how the leaderboard scores it."""
+    from embedforge.registry.catalog import load_catalog
+
+    load_catalog()
+    task = getattr(HEADS.get(name), "task", None) or ("regression" if name.startswith("regress/") else "classification")
+    if task not in TASKS:
+        raise ValueError(f"head {name!r} declares task {task!r}; expected one of {', '.join(TASKS)}")
+    return task

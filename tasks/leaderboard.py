@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from embedforge.tasks.features import Features, load_features
+from embedforge.tasks.filters import mlflow_str
 from embedforge.tasks.scoring import METRICS, NAN
 
 CACHE_TAG = "embedforge.cache_key"
@@ -95,6 +96,9 @@ def score_head(*, feats: Features, X: np.ndarray, head: str, label: str) -> tupl
     from embedforge.registry.heads import build_head, head_task
     from embedforge.tasks.scoring import classification_metrics, regression_metrics, targets
 
+    model = build_head(head)
+    if getattr(model, "works_on", "rows") == "bags":  # slide-level (MIL) heads: rows grouped into bags by the head
+        return model.score_bags(feats=feats, X=X, label=label)
     task, where = head_task(head), feats.datasets[0] if feats.datasets else "?"
     try:
         y, known = targets(labels=feats.labels, ids=feats.ids, label=label, task=task)
@@ -104,7 +108,7 @@ def score_head(*, feats: Features, X: np.ndarray, head: str, label: str) -> tupl
     train, test = (split == "train") & known, (split == "test") & known
     if not train.any() or not test.any():
         raise ValueError(f"{where}: need train and test items labelled {label!r}")
-    model = build_head(head).fit(X[train], y[train])
+    model = model.fit(X[train], y[train])
     if task == "classification":
         metrics, pred = classification_metrics(model, X[test], y[test])
     else:
@@ -118,8 +122,8 @@ def cached_scores(keys: list[str], encoder: str, dataset: str) -> dict[str, dict
     import mlflow
 
     query = (
-        f"tags.`embedforge.kind` = 'leaderboard-cell' and params.encoder = '{encoder}' and "
-        f"params.dataset = '{dataset}' and attributes.status = 'FINISHED'"
+        f"tags.`embedforge.kind` = 'leaderboard-cell' and params.encoder = {mlflow_str(encoder)} and "
+        f"params.dataset = {mlflow_str(dataset)} and attributes.status = 'FINISHED'"
     )
     runs = mlflow.search_runs(filter_string=query, output_format="list", search_all_experiments=False)
     wanted = set(keys)

@@ -35,8 +35,12 @@ def test_registered_names_and_tasks():
     assert set(CLASSIFY) <= set(HEADS.names("classify/")) and set(REGRESS) <= set(HEADS.names("regress/"))
     assert {head_task(h) for h in CLASSIFY} == {"classification"}
     assert {head_task(h) for h in REGRESS} == {"regression"}
-    with pytest.raises(ValueError, match="classify/ or regress/"):
-        head_task("cluster/kmeans")
+    for name, task in (("test/bpm-regressor", "regression"), ("test/odd-task", "clustering")):
+        if name not in HEADS:
+            HEADS.register(name, type("Declared", (), {"task": task}))
+    assert head_task("test/bpm-regressor") == "regression"  # a factory's own task wins over its name
+    with pytest.raises(ValueError, match="declares task 'clustering'"):
+        head_task("test/odd-task")
 
 
 @pytest.mark.parametrize("name", CLASSIFY)
