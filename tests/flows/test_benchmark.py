@@ -50,3 +50,25 @@ def test_leaderboard_cold_then_cached(prefect_harness, tmp_path):
     assert all(r["cached"] for r in warm["rows"])
     for key in ("accuracy", "macro_f1", "auc"):
         assert [r[key] for r in warm["rows"]] == [r[key] for r in cold["rows"]]
+
+
+def _cell(head, task, label, **metrics):
+    nan = float("nan")
+    row = dict(encoder="e", dataset="d", augmentation="none", head=head, task=task, label=label, n_train=5, n_test=3)
+    return {**row, **{m: nan for m in ("accuracy", "macro_f1", "auc", "mae", "rmse", "r2")}, **metrics}
+
+
+def test_printed_leaderboard_has_one_table_per_task(capsys):
+    from embedforge.flows.cli.benchmark import print_leaderboard
+
+    print_leaderboard(
+        [
+            _cell("classify/rf", "classification", "rhythm", accuracy=0.7, macro_f1=0.6, auc=0.8),
+            _cell("classify/logreg", "classification", "rhythm", accuracy=0.9, macro_f1=0.85, auc=float("nan")),
+            _cell("regress/pls", "regression", "heart_rate", mae=2.0, rmse=3.0, r2=0.7),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "classification of rhythm" in out and "regression of heart_rate" in out
+    assert "0.700 / 0.600 / 0.800" in out and "0.900 / 0.850 / -" in out and "2.000 / 3.000 / 0.700" in out
+    assert out.index("classification of") < out.index("regression of")
