@@ -67,9 +67,10 @@ class Whiten(VectorTransform):
         X = np.asarray(X, dtype=np.float64)
         k = self._k(X.shape[1])
         mu = X.mean(0)
-        cov = np.cov(X - mu, rowvar=False, bias=True)
-        U, S, _ = np.linalg.svd(cov)
-        W = U[:, :k] / np.sqrt(np.maximum(S[:k], 1e-12))
+        _, S, Vt = np.linalg.svd(X - mu, full_matrices=False)  # thin SVD: cheap when dim >> rows too
+        if k > len(S):
+            raise ValueError(f"whiten: k={k} needs at least {k} rows to fit on, got {len(X)}")
+        W = Vt[:k].T / np.sqrt(np.maximum(S[:k] ** 2 / len(X), 1e-12))
         A, _, Bt = np.linalg.svd(W[:k, :].T)  # Procrustes: the k x k rotation taking W nearest to I[:, :k]
         self.state = {"mean": mu, "W": W @ (A @ Bt)}
         return self

@@ -94,7 +94,7 @@ def tune_search(tbl, build: dict[str, Any], config: IndexConfig, k: int = 10) ->
     for nprobes in steps:
         settings = {"nprobes": nprobes, "refine_factor": config.refine_factor}
         if "HNSW" in build["index_type"]:
-            settings["ef"] = max(4 * k, 64)
+            settings["ef"] = max(64, 2 * k * config.refine_factor)  # HNSW must yield the k x refine candidates
         found = [set(_ids(apply_search(tbl.search(q).distance_type("cosine"), settings), k)) for q in queries]
         recall = float(np.mean([len(f & e) / max(1, len(e)) for f, e in zip(found, exact)]))
         best = dict(settings, recall_at_10=round(recall, 4), probes=len(queries))
