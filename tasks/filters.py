@@ -58,8 +58,9 @@ def check_name(value: str, what: str = "dataset name") -> str:
     bad = sorted({c for c in value if unicodedata.category(c).startswith("C")})
     if bad:
         raise UnsafeName(f"{what} {value!r} contains control characters {bad!r}: rename it (or pass --name)")
-    try:
-        mlflow_str(value)
-    except UnsafeName as exc:
-        raise UnsafeName(f"{what} {value!r}: {exc}; rename it (or pass --name)") from None
+    if "\\" in value or ("'" in value and '"' in value):
+        # MLflow filters have no escapes: a value is quoted with the quote it lacks, and a backslash escapes it
+        raise UnsafeName(
+            f"{what} {value!r}: a backslash, or both ' and \", cannot be tracked; rename it (or pass --name)"
+        )
     return value
