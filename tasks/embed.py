@@ -15,6 +15,7 @@ from prefect import task
 from embedforge.modalities.base import Item, ItemError
 from embedforge.registry.datasets import open_dataset
 from embedforge.tasks.cache import cached_dataset, cached_encoder
+from embedforge.tasks.prefetch import prepared
 from embedforge.tasks.store import VectorStore, table_name
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,12 @@ class ShardResult:
 
 def dataset_name_for(ref: str, name: str | None) -> str:
     """A dataset's name in the table: given, or the adapter kind plus a hash of its argument."""
+    from embedforge.tasks.filters import check_name
+
     if name:
-        return name
+        return check_name(name)
     kind, _, arg = ref.partition(":")
-    return kind if not arg else f"{kind}-{Path(arg.rstrip('/')).name or kind}"
+    return check_name(kind if not arg else f"{kind}-{Path(arg.rstrip('/')).name or kind}")
 
 
 def plan_embedding(
@@ -67,12 +70,16 @@ def plan_embedding(
 ) -> Plan:
     """Scan the dataset, drop items whose (id, content hash) is stored, cut the rest into shard files."""
     name = dataset_name_for(dataset, dataset_name)
-    items = open_dataset(dataset, **(options or {})).items()
+    opened = open_dataset(dataset, **(options or {}))
+    items = opened.items()
     table = table_name(encoder, weights, encoder_options)
     known = VectorStore(db_uri).known(table, name)
     todo = [it for it in items if known.get(it.id) != it.content_hash]
     stamp = hashlib.sha256("".join(it.content_hash for it in items).encode()).hexdigest()[:16]
-    shards = _write_shards(todo, Path(work_dir), dataset, name, table, options or {}, max(1, shard_size), stamp)
+    by_group = getattr(opened, "shard_by", None) == "group"  # e.g. one slide per shard: committed together
+    shards = _write_shards(
+        todo, Path(work_dir), dataset, name, table, options or {}, max(1, shard_size), stamp, by_group=by_group
+    )
     plan = Plan(
         table=table, dataset=name, total=len(items), skipped=len(items) - len(todo), shards=shards, pending=len(todo)
     )
@@ -101,13 +108,20 @@ def plan_path(work_dir: str | Path, table: str, dataset: str) -> Path:
 
 
 def _write_shards(
-    items: list[Item], root: Path, ref: str, name: str, table: str, options: dict[str, Any], size: int, stamp: str
+    items: list[Item],
+    root: Path,
+    ref: str,
+    name: str,
+    table: str,
+    options: dict[str, Any],
+    size: int,
+    stamp: str,
+    by_group: bool = False,
 ) -> list[str]:
     """Content-addressed shard files: a rerun of the same work reuses the same names."""
     root.mkdir(parents=True, exist_ok=True)
     paths = []
-    for start in range(0, len(items), size):
-        chunk = items[start : start + size]
+    for chunk in _group_chunks(items) if by_group else _batches(items, size):
         body = {
             "dataset": ref,
             "name": name,
@@ -122,6 +136,14 @@ def _write_shards(
         Path(str(path) + ".result").unlink(missing_ok=True)  # stale result of an earlier run
         paths.append(str(path))
     return paths
+
+
+def _group_chunks(items: list[Item]) -> list[list[Item]]:
+    """One chunk per group (slide), in first-seen order, whatever its size."""
+    groups: dict[Any, list[Item]] = {}
+    for it in items:
+        groups.setdefault(it.group, []).append(it)
+    return list(groups.values())
 
 
 def embed_shard(
@@ -165,20 +187,28 @@ def embed_shard(
 
 def _encode_items(items, reuse, model, dataset, batch_size):
     """Return stored-row dicts and failure dicts for a list of items."""
-    rows, failures, pending = [], [], []
-    for it in items:
-        if it.content_hash in reuse:
-            rows.append(_row(it, reuse[it.content_hash], reused=True))
-            continue
-        try:
-            pending.append((it, model.preprocess(dataset.load(it), it.id)))
-        except Exception as exc:  # one bad item must not stop the shard
+    rows = [_row(it, reuse[it.content_hash], reused=True) for it in items if it.content_hash in reuse]
+    todo = [it for it in items if it.content_hash not in reuse]
+    failures, pending = [], []
+    depth = int(getattr(dataset, "prefetch", 0) or 0)  # adapters may read ahead in a thread (bounded memory)
+    for it, x, exc in prepared(todo, lambda it: model.preprocess(dataset.load(it), it.id), depth):
+        if exc is not None:  # one bad item must not stop the shard
             failures.append(_failure(it, exc))
-    for batch in _batches(pending, batch_size):
-        vectors, errors = _encode_batch(model, batch)
-        rows += [_row(it, v, reused=False) for (it, _), v in zip(batch, vectors) if v is not None]
-        failures += errors
+            continue
+        pending.append((it, x))
+        if len(pending) >= max(1, batch_size):
+            _flush(model, pending, rows, failures)
+            pending = []
+    _flush(model, pending, rows, failures)
     return rows, failures
+
+
+def _flush(model, batch, rows, failures) -> None:
+    """Encode one batch of prepared items, appending to the rows and failures so far."""
+    if batch:
+        vectors, errors = _encode_batch(model, batch)
+        rows.extend(_row(it, v, reused=False) for (it, _), v in zip(batch, vectors) if v is not None)
+        failures.extend(errors)
 
 
 def _encode_batch(model, batch):

@@ -1,0 +1,30 @@
+"""Pathology: whole-slide tiling (OpenSlide), patch encoders, slide-level MIL heads.
+
+Importing registers the ``slides`` adapter, the ``pathology/*`` encoders, the ``mil/*`` heads and the
+modality entry; torch, timm, transformers, OpenSlide and OpenCV load only when they are used.
+"""
+
+from embedforge.modalities.pathology import datasets, encoders, mil
+from embedforge.modalities.pathology.slides import Tile, decode_image_tile, read_image_tile
+from embedforge.registry.modalities import Modality, RawInput, register_modality
+
+MODALITY = register_modality(
+    Modality(
+        name="pathology",
+        sample_type=Tile,
+        adapters=("slides",),
+        read_query=read_image_tile,
+        raw_input=RawInput(
+            column="tile",
+            decode=decode_image_tile,
+            description="base64 PNG/JPEG bytes of one tile (tile encoders); slide heads take 'tiles' vectors",
+            suffix=".png",
+        ),
+        default_heads=("mil/mean", "mil/abmil", "mil/r2t"),
+        query_suffixes=(".png", ".jpg", ".jpeg", ".tif", ".tiff"),
+        description="whole-slide images cut into tissue tiles; slides are bags of tile vectors",
+        extras={"bag_input": "tiles", "group": "slide"},
+    )
+)
+
+__all__ = ["MODALITY", "Tile", "datasets", "encoders", "mil"]
