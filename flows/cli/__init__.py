@@ -46,7 +46,10 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
+    from embedforge.infra.ephemeral import tie_ephemeral_servers
+
     apply_quiet_env()
+    tie_ephemeral_servers()  # a temporary Prefect server dies with this process, even on SIGKILL
     build_app()()
 
 
