@@ -37,6 +37,14 @@ class EmbedParams(BaseModel):
     runner: RunnerParams = Field(default_factory=RunnerParams)
     progress_artifact: bool = Field(True, description="a progress artifact in the UI (off when the CLI draws a bar)")
 
+    @field_validator("dataset_name")
+    @classmethod
+    def _safe_name(cls, value: str | None) -> str | None:
+        """Refused here, before any work, rather than by a filter after the embedding is done."""
+        from embedforge.tasks.filters import check_name
+
+        return value if value is None else check_name(value)
+
 
 class HeightCelebParams(BaseModel):
     """Train the HeightCeleb head on vectors already in the store."""

@@ -7,6 +7,7 @@ from typing import Any
 from embedforge.modalities.base import ItemError
 from embedforge.registry.modalities import Modality, modality_of_encoder
 from embedforge.tasks.cache import cached_encoder
+from embedforge.tasks.filters import sql_eq
 from embedforge.tasks.store import VectorStore, table_name
 
 
@@ -31,7 +32,7 @@ def search_file(
     model = cached_encoder(encoder, weights, options=encoder_options)
     store.check_identity(table, store.identity(table), model.identity())
     vector = model.encode([model.preprocess(_read(reader, path), path)])[0]
-    where = "dataset = '" + dataset.replace("'", "''") + "'" if dataset else None
+    where = sql_eq("dataset", dataset) if dataset else None
     return store.search(table, vector, k, where)
 
 
@@ -65,5 +66,5 @@ def search_text(
         raise ValueError(f"{encoder} has no text tower: search its table with --query FILE")
     store.check_identity(table, store.identity(table), model.identity())
     vector = model.encode_text([text])[0]
-    where = "dataset = '" + dataset.replace("'", "''") + "'" if dataset else None
+    where = sql_eq("dataset", dataset) if dataset else None
     return store.search(table, vector, k, where)
