@@ -38,7 +38,9 @@ def register_speech_head(root: Path, name: str, speakers: int = 16) -> tuple[str
             options={"heightceleb": str(table)},
         )
     )
-    train_heightceleb(db, "speech/ge2e", tracking, dataset="vox", registered_name=name, alias="champion")
+    train_heightceleb(
+        db_uri=db, encoder="speech/ge2e", tracking_uri=tracking, dataset="vox", registered_name=name, alias="champion"
+    )
     return tracking, next((root / "vox").rglob("*.wav"))
 
 

@@ -46,10 +46,10 @@ def test_chain_embeds_trains_registers_and_serves(prefect_harness, voices, tmp_p
     run_embed(EmbedParams(dataset=f"timit:{timit}", encoder="speech/ge2e", db=db, dataset_name="timit"))
 
     result = train_heightceleb(
-        db,
-        "speech/ge2e",
-        f"sqlite:///{tmp_path}/mlflow.db",
-        str(tmp_path / "artifacts"),
+        db_uri=db,
+        encoder="speech/ge2e",
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        artifact_root=str(tmp_path / "artifacts"),
         dataset="vox",
         timit_dataset="timit",
         registered_name="hc",
