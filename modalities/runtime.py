@@ -83,3 +83,16 @@ def parity_gate(
         if key not in _checked:
             _checked[key] = parity(model, reference(), list(inputs())[:PROBE_ITEMS])
         return _checked[key]
+
+
+def probe_inputs(model: Any, dataset: Any, items: Sequence[Any], n: int = PROBE_ITEMS) -> list[Any]:
+    """Preprocessed inputs of the first items that load cleanly: the parity probe batch."""
+    out = []
+    for it in items:
+        try:
+            out.append(model.preprocess(dataset.load(it), it.id))
+        except Exception:
+            continue
+        if len(out) == n:
+            break
+    return out

@@ -13,6 +13,7 @@ import numpy as np
 from prefect import task
 
 from embedforge.modalities.base import Item, ItemError
+from embedforge.modalities.runtime import parity_gate, probe_inputs
 from embedforge.registry.datasets import open_dataset
 from embedforge.tasks.cache import cached_dataset, cached_encoder
 from embedforge.tasks.prefetch import prepared
@@ -173,6 +174,13 @@ def embed_shard(
         store.check_identity(table, store.identity(table), identity)
     reuse = store.vectors_by_hash(table, [it.content_hash for it in items])
     dataset = cached_dataset(shard["dataset"], shard["options"], shard.get("stamp", ""))
+    parity_gate(  # vectors from an accelerator share a table only if they match the CPU's
+        (table, device),
+        device,
+        model,
+        lambda: cached_encoder(encoder, weights, device="cpu", options=encoder_options),
+        lambda: probe_inputs(model, dataset, items),
+    )
     rows, failures = _encode_items(items, reuse, model, dataset, batch_size)
     store.upsert(table, identity, [dict(r, dataset=name) for r in rows])
     store.record_failures(table, name, failures)

@@ -1,0 +1,63 @@
+"""Device auto, the torch thread cap, and the CPU parity an accelerator's vectors must hold to share a table."""
+
+import numpy as np
+import pytest
+
+from embedforge.modalities import runtime
+from embedforge.modalities.runtime import ParityError, cosine_rows, parity, parity_gate, resolve_device
+from tests.fakes import TinyEncoder
+
+
+def series(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(50 + 10 * i).astype(np.float32) for i in range(n)]
+
+
+class Noisy(TinyEncoder):
+    """The same encoder with a perturbation the size of a precision bug (cosine ~0.999, not 0.9999)."""
+
+    def encode(self, inputs):
+        out = super().encode(inputs)
+        return out + 0.04 * np.abs(out).mean() * np.random.default_rng(1).standard_normal(out.shape)
+
+
+def test_auto_resolves_to_the_available_device():
+    import torch
+
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == "cpu" and resolve_device("cuda:1") == "cuda:1"
+
+
+def test_threads_follow_the_setting(monkeypatch):
+    import torch
+
+    monkeypatch.setenv("EMBEDFORGE_TORCH_THREADS", "1")
+    before = torch.get_num_threads()
+    try:
+        assert runtime.cap_torch_threads() == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_parity_holds_for_the_same_model_and_fails_for_a_drifted_one():
+    x = series()
+    assert parity(TinyEncoder(0), TinyEncoder(0), x) == pytest.approx(1.0)
+    worst = float(cosine_rows(Noisy(0).encode(x), TinyEncoder(0).encode(x)).min())
+    assert 0.99 < worst < 0.9999
+    with pytest.raises(ParityError, match=r"cosine 0\.99\d+ < 0\.9999"):
+        parity(Noisy(0), TinyEncoder(0), x)
+
+
+def test_gate_checks_accelerators_once_and_trusts_the_cpu():
+    built = []
+
+    def reference():
+        built.append(1)
+        return TinyEncoder(0)
+
+    assert parity_gate(("t", "cpu"), "cpu", Noisy(0), reference, series) is None and not built
+    assert parity_gate(("t-ok", "cuda"), "cuda", TinyEncoder(0), reference, series) == pytest.approx(1.0)
+    assert parity_gate(("t-ok", "cuda"), "cuda", TinyEncoder(0), reference, series) == pytest.approx(1.0)
+    assert len(built) == 1  # once per process and (table, device)
+    with pytest.raises(ParityError):
+        parity_gate(("t-bad", "cuda"), "cuda", Noisy(0), reference, series)
