@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     mlflow_port: int = Field(5000, ge=1, le=65535)
     work_pool: str = Field("embedforge-process", description="Prefect work pool for deployments")
     plugins: str = Field("", description="comma-separated extra modules that register encoders/datasets/modalities")
+    csfm_weights: str | None = Field(None, description="local CSFM checkpoint (.pth or a folder with one)")
+    video_max_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest video a served model or query takes")
+    video_max_seconds: float = Field(120.0, gt=0, description="longest video a served model takes")
     max_raw_bytes: int = Field(
         20 * 1024 * 1024, ge=1, description="largest decoded raw input (audio, series, ...) a served model accepts"
     )

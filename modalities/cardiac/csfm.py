@@ -11,7 +11,6 @@ Base and Large checkpoints all load; the embedding is the 768-d (Large: 1024-d) 
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 from embedforge.modalities.base import Encoder, EncoderSpec
 from embedforge.modalities.cardiac import signal
 from embedforge.registry.encoders import register_encoder
+from embedforge.registry.settings import Settings
 
 WEIGHTS_ENV = "EMBEDFORGE_CSFM_WEIGHTS"
 DIM_HEAD = 64  # fixed in every CSFM variant; shapes only reveal heads * dim_head
@@ -48,7 +48,7 @@ SPEC = EncoderSpec(
 
 def probe() -> str | None:
     """None if a CSFM checkpoint is configured and present, else why not."""
-    configured = os.environ.get(WEIGHTS_ENV)
+    configured = Settings().csfm_weights
     if not configured:
         return (
             f"CSFM weights are gated (academic access agreement); pass a local checkpoint "
@@ -162,7 +162,7 @@ class CSFMEncoder(Encoder):
 @register_encoder(SPEC, probe=probe)
 def csfm_base(weights: str | None = None, device: str = "cpu") -> CSFMEncoder:
     """Load CSFM from ``weights`` (a local .pth or a directory with one) or ``$EMBEDFORGE_CSFM_WEIGHTS``."""
-    source = weights or os.environ.get(WEIGHTS_ENV)
+    source = weights or Settings().csfm_weights
     if not source:
         raise FileNotFoundError(probe() or "no CSFM checkpoint given")
     path = find_checkpoint(source)

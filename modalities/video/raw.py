@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from pathlib import Path
 
 from embedforge.modalities.base import ItemError
 from embedforge.modalities.video.decode import Video, probe
+from embedforge.registry.settings import Settings
 
-MAX_BYTES = int(os.environ.get("EMBEDFORGE_VIDEO_MAX_BYTES", 50 * 1024 * 1024))
-MAX_SECONDS = float(os.environ.get("EMBEDFORGE_VIDEO_MAX_SECONDS", 120))
+_SETTINGS = Settings()  # EMBEDFORGE_VIDEO_MAX_BYTES / EMBEDFORGE_VIDEO_MAX_SECONDS
+MAX_BYTES = _SETTINGS.video_max_bytes
+MAX_SECONDS = _SETTINGS.video_max_seconds
 
 
 def read_video_file(path: str) -> Video:
