@@ -27,7 +27,8 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
     """Embeddings are cached in LanceDB and scores in MLflow, so a rerun recomputes nothing."""
     settings = Settings()
     db, tracking = params.db or settings.lancedb_uri, params.tracking_uri or settings.mlflow_uri
-    heads = params.heads or list(modality(params.modality).default_heads)
+    entry = modality(params.modality)
+    heads, target = params.heads or list(entry.default_heads), params.target or entry.default_target
     futures = []
     for name in params.datasets:
         ref = dataset_ref(name=name, modality_name=params.modality)
@@ -47,7 +48,7 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
                     augment=list(params.augment),
                     heads=heads,
                     label=params.label,
-                    target=params.target,
+                    target=target,
                     tracking_uri=tracking,
                     experiment=params.experiment,
                     options=recipe,

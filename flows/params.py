@@ -78,7 +78,9 @@ class BenchmarkParams(BaseModel):
     heads: list[str] = Field(default_factory=list, description="registered heads; empty: the modality's defaults")
     weights: dict[str, str] = Field(default_factory=dict, description="encoder -> hub id or local directory")
     label: str = Field("label", description="label the classify/* heads predict")
-    target: str | None = Field(None, description="numeric label the regress/* heads predict; default: label")
+    target: str | None = Field(
+        None, description="numeric label regress/* heads predict; default: the modality's, else label"
+    )
     db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
     experiment: str = Field("leaderboard", description="MLflow experiment")

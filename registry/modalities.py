@@ -41,6 +41,7 @@ class Modality:
     raw_input: RawInput | None = None  # served models: request column -> one raw sample
     default_heads: tuple[str, ...] = ("classify/logreg", "classify/ridge")
     query_suffixes: tuple[str, ...] = ()  # file suffixes its query reader accepts (help text, validation)
+    default_target: str | None = None  # numeric label regress/* heads learn when the benchmark names none
     description: str = ""
     extras: dict[str, Any] = field(default_factory=dict)  # modality-specific knobs (e.g. label for benchmark)
 

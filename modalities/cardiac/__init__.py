@@ -21,7 +21,8 @@ MODALITY = register_modality(
             description="base64 bytes of a .npy array or CSV (one column per lead, header names them), 250 Hz",
             suffix=".npy",
         ),
-        default_heads=("classify/logreg", "classify/rf", "classify/linear", "classify/ridge"),
+        default_heads=("regress/ridge", "regress/pls", "regress/svr"),  # ecgsim, the default adapter: heart rate
+        default_target="heart_rate",
         query_suffixes=QUERY_SUFFIXES,
         description="ECG/PPG recordings cut into 10 s windows",
     )

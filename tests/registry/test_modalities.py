@@ -96,3 +96,13 @@ def test_registry_and_tasks_never_import_flows():
         if "embedforge.flows" in p.read_text()
     ]
     assert not offenders
+
+
+def test_cardiac_defaults_score_heart_rate_on_its_default_adapter():
+    from embedforge.registry.datasets import open_dataset
+    from embedforge.registry.heads import head_task
+
+    m = modality("cardiac")
+    assert {head_task(h) for h in m.default_heads} == {"regression"}
+    item = open_dataset(f"{m.default_adapter}:2").items()[0]
+    assert isinstance(item.labels[m.default_target], float)
