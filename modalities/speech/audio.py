@@ -14,6 +14,8 @@ import numpy as np
 from embedforge.modalities.base import Audio, Item, ItemError, file_sha256
 
 MAX_AMPLITUDE = 1e6  # float audio far past full scale is a broken file, not a loud voice
+# Long inputs are embedded window by window and pooled: peak memory does not grow with the clip's length.
+LONG_INPUT = {"window_s": 10.0, "hop_s": 8.0, "pool": "mean of window vectors"}
 
 
 def read_audio(path: str | Path, item_id: str | None = None) -> Audio:
@@ -106,6 +108,27 @@ def check_audio(audio: Audio, name: str) -> None:
             f"{name}: out-of-range samples (peak {peak:.3g}; audio is expected within [-1, 1], "
             f"refused above {MAX_AMPLITUDE:g})"
         )
+
+
+def long_windows(n: int, rate: int) -> list[tuple[int, int]]:
+    """Sample spans an encoder embeds separately: the whole input up to one window, else full windows every
+    hop with the last one ending at the end, so a long input costs bounded memory per window."""
+    size, hop = round(LONG_INPUT["window_s"] * rate), round(LONG_INPUT["hop_s"] * rate)
+    if n <= size:
+        return [(0, n)]
+    return [(a, a + size) for a in [*range(0, n - size, hop), n - size]]
+
+
+def pool_windows(vectors: np.ndarray, owners: np.ndarray, n: int, normalise: bool = True) -> np.ndarray:
+    """(windows, d) vectors -> (n, d): each input's windows averaged, then L2-normalised (``normalise``);
+    one window is returned as it is (normalised)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    sums = np.zeros((n, vectors.shape[1]), np.float64)
+    np.add.at(sums, owners, vectors)
+    out = sums / np.bincount(owners, minlength=n)[:, None]
+    if normalise:
+        out = out / np.linalg.norm(out, axis=1, keepdims=True)
+    return out.astype(np.float32)
 
 
 def to_mono(wave: np.ndarray) -> np.ndarray:

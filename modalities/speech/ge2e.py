@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from embedforge.modalities.base import Audio, Encoder, EncoderSpec, ItemError
-from embedforge.modalities.speech.audio import prepare
+from embedforge.modalities.speech.audio import LONG_INPUT, long_windows, pool_windows, prepare
 from embedforge.registry.encoders import register_encoder
 
 RATE = 16000
 PARTIAL_RATE = 1.3  # partial windows per second, as in VoiceEncoder.embed_utterance
 MIN_COVERAGE = 0.75
-MAX_PARTIALS = 2048  # per LSTM forward; bounds memory on very large batches
+MAX_PARTIALS = 256  # per LSTM forward; bounds memory whatever the batch or utterance length
 
 SPEC = EncoderSpec(
     name="speech/ge2e",
@@ -30,6 +30,7 @@ SPEC = EncoderSpec(
         "min_coverage": MIN_COVERAGE,
         "volume_dbfs": -30,
         "vad_trim": True,
+        "long_input": LONG_INPUT,
     },
     weights="resemblyzer/pretrained.pt",
     description="GE2E LSTM speaker encoder (resemblyzer 0.1.4; VoxCeleb 1+2, LibriSpeech)",
@@ -88,19 +89,35 @@ class GE2EEncoder(Encoder):
         return wave
 
     def encode(self, inputs: list[np.ndarray]) -> np.ndarray:
-        """Mel partials of all utterances in one LSTM pass, averaged per utterance, L2-normalised."""
+        """Per window (a whole utterance up to 10 s; longer ones in overlapping 10 s windows): mel partials
+        through the LSTM, averaged, L2-normalised; an utterance's windows pooled the same way.
+
+        Windows go through the LSTM in groups of at most ``MAX_PARTIALS`` partials, so peak memory is bounded
+        whatever the length of an utterance or the size of the batch.
+        """
         if not inputs:
             return np.zeros((0, SPEC.dim), np.float32)
-        mels, owner = [], []
-        for i, wave in enumerate(inputs):
-            parts = self._partials(wave)
-            mels.append(parts)
-            owner += [i] * len(parts)
-        partial = self._forward(np.concatenate(mels))
-        sums = np.zeros((len(inputs), SPEC.dim), np.float64)
-        np.add.at(sums, np.asarray(owner), partial)
-        raw = sums / np.bincount(owner, minlength=len(inputs))[:, None]
-        return (raw / np.linalg.norm(raw, axis=1, keepdims=True)).astype(np.float32)
+        spans = [(i, a, b) for i, wave in enumerate(inputs) for a, b in long_windows(len(wave), RATE)]
+        windows = np.zeros((len(spans), SPEC.dim), np.float64)
+        for group in self._groups(spans):
+            parts = [self._partials(inputs[i][a:b]) for _, (i, a, b) in group]
+            owner = np.repeat([k for k, _ in group], [len(p) for p in parts])
+            np.add.at(windows, owner, self._forward(np.concatenate(parts)))
+        windows /= np.linalg.norm(windows, axis=1, keepdims=True)  # each window: its partials' mean direction
+        return pool_windows(windows, np.asarray([i for i, _, _ in spans]), len(inputs))
+
+    def _groups(self, spans: list[tuple[int, int, int]]):
+        """Consecutive windows whose partials fit one LSTM pass."""
+        group, size = [], 0
+        for k, (i, a, b) in enumerate(spans):
+            n = len(self.model.compute_partial_slices(b - a, PARTIAL_RATE, MIN_COVERAGE)[1])
+            if group and size + n > MAX_PARTIALS:
+                yield group
+                group, size = [], 0
+            group.append((k, (i, a, b)))
+            size += n
+        if group:
+            yield group
 
     def _partials(self, wave: np.ndarray) -> np.ndarray:
         """Fixed 160-frame mel windows exactly as VoiceEncoder.embed_utterance cuts them."""

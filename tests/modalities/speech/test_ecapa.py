@@ -147,3 +147,17 @@ def test_probe(model_dir, tmp_path, monkeypatch):
     assert default is None or "--weights DIR" in default
     assert ecapa.probe(str(model_dir)) is None
     assert "hyperparams.yaml" in ecapa.probe(str(tmp_path))
+
+
+def test_long_utterance_is_the_mean_of_its_window_vectors(encoder):
+    from embedforge.modalities.speech.audio import long_windows
+
+    rng = np.random.default_rng(3)
+    long = rng.normal(0, 0.1, 16000 * 13).astype(np.float32)
+    spans = long_windows(len(long), 16000)
+    assert spans == [(0, 160000), (48000, 208000)]
+    windows = encoder.encode([long[a:b] for a, b in spans])
+    short = rng.normal(0, 0.1, 16000).astype(np.float32)
+    together = encoder.encode([short, long])
+    np.testing.assert_allclose(together[1], windows.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(together[0], encoder.encode([short])[0], rtol=1e-4, atol=1e-5)
