@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prefect import task
 
 from embedforge.modalities.base import Item, ItemError
 from embedforge.modalities.runtime import parity_gate, probe_inputs
@@ -284,7 +283,16 @@ def _transient(task, task_run, state) -> bool:
     return False
 
 
-plan_task = task(plan_embedding, name="plan-embedding", retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
-embed_shard_task = task(
-    embed_shard, name="embed-shard", retries=2, retry_delay_seconds=2, retry_condition_fn=_transient
-)
+_TASKS = {"plan_task": (plan_embedding, "plan-embedding"), "embed_shard_task": (embed_shard, "embed-shard")}
+
+
+def __getattr__(name: str):
+    """Prefect task wrappers, made on first use: planning alone (the CLI's no-op check) never imports Prefect."""
+    if name not in _TASKS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from prefect import task
+
+    fn, task_name = _TASKS[name]
+    wrapped = task(fn, name=task_name, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
+    globals()[name] = wrapped
+    return wrapped

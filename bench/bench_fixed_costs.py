@@ -1,0 +1,89 @@
+"""Fixed costs of the CLI: each command's wall and CPU seconds against ``python -c "import lancedb"`` in this run.
+
+Also the embed rerun with nothing to do against the first run (goal <= 0.2): the rerun plans against the
+store and starts no Prefect server. Each row is the median of --trials fresh processes:
+    .venv/bin/python bench/bench_fixed_costs.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall s, CPU s of the child and its children, output) of one fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), done.stdout
+
+
+def median_of(cmd: list[str], env: dict[str, str], trials: int) -> tuple[float, float]:
+    runs = [timed(cmd, env)[:2] for _ in range(trials)]
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def fixture(root: Path) -> Path:
+    """24 small series in a folder the test plugin's ``arrays`` adapter reads."""
+    data = root / "arrays"
+    data.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        np.save(data / f"s{i:02d}.npy", rng.standard_normal(200).astype(np.float32))
+    return data
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=3)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-fixed-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
+    env.update(
+        EMBEDFORGE_HOME=str(tmp / "home"),
+        EMBEDFORGE_PLUGINS="tests.fakes",
+        PYTHONPATH=str(ROOT),
+        HF_HUB_OFFLINE="1",
+        COLUMNS="200",
+    )
+    cli = [sys.executable, "-m", "embedforge.flows.cli"]
+    data, db = fixture(tmp), str(tmp / "db")
+    embed = [*cli, "embed", "--dataset", f"arrays:{data}", "--encoder", "test/tiny", "--db", db, "--name", "a"]
+    first_wall, first_cpu, _ = timed(embed, env)  # fresh data directory: the temporary Prefect server starts
+    rows = {
+        'python -c "import lancedb"': [sys.executable, "-c", "import lancedb"],
+        "embedforge --help": [*cli, "--help"],
+        "embedforge encoders": [*cli, "encoders"],
+        "embedforge search": [*cli, "search", "--encoder", "test/tiny", "--query", str(data / "s03.npy"), "--db", db],
+        "embed, nothing to do": embed,
+    }
+    results = {name: median_of(cmd, env, args.trials) for name, cmd in rows.items()}
+    base_wall, base_cpu = results['python -c "import lancedb"']
+    print(f"{'command':>28} {'wall s':>7} {'cpu s':>7} {'wall / import lancedb':>22}")
+    for name, (wall, cpu) in results.items():
+        print(f"{name:>28} {wall:>7.2f} {cpu:>7.2f} {wall / base_wall:>22.2f}")
+    wall, cpu = results["embed, nothing to do"]
+    print(f"{'embed, first run':>28} {first_wall:>7.2f} {first_cpu:>7.2f}")
+    print(
+        f"rerun with nothing to do / first run: wall {wall / first_wall:.3f}, cpu {cpu / first_cpu:.3f} (goal <= 0.2)"
+    )
+
+
+if __name__ == "__main__":
+    main()
