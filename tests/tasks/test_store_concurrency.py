@@ -101,51 +101,57 @@ def test_two_writers_disjoint_keys_keep_every_row_once(ctx, tmp_path):
 
 
 # -- SIGKILL at random moments -----------------------------------------------------------
+TABLES = [f"t{k}" for k in range(4)]  # each one created then filled: a kill lands in a creation more often
+
+
 def _doomed(uri, ready, n, shard):
     store = VectorStore(uri)
     ready.set()
-    for start in range(0, n, shard):
-        store.upsert("t", IDENT, [_row(i) for i in range(start, min(n, start + shard))])
-        store.record_failures("t", "d", [{"id": f"bad{start}", "error": "bad"}])
+    for table in TABLES:
+        for start in range(0, n, shard):
+            store.upsert(table, IDENT, [_row(i) for i in range(start, min(n, start + shard))])
+            store.record_failures(table, "d", [{"id": f"bad{start}", "error": "bad"}])
 
 
 def _next_run(uri, n):
     """What a rerun does: ask the store what it holds, write the rest."""
     store = VectorStore(uri)
-    known = store.known("t", "d")
-    store.upsert("t", IDENT, [_row(i) for i in range(n) if f"i{i:03d}" not in known])
-    store.record_failures("t", "d", [{"id": "bad-final", "error": "bad"}])
+    for table in TABLES:
+        known = store.known(table, "d")
+        store.upsert(table, IDENT, [_row(i) for i in range(n) if f"i{i:03d}" not in known])
+        store.record_failures(table, "d", [{"id": "bad-final", "error": "bad"}])
     return store
 
 
 def test_sigkill_during_creation_and_upserts_then_next_run_succeeds(ctx, tmp_path):
     rng = random.Random(8)
-    n, states = 40, {"no table": 0, "half-made": 0, "partial": 0, "complete": 0}
-    for trial in range(24):
+    n, states = 16, {"no table": 0, "half-made": 0, "partial": 0, "complete": 0}
+    for trial in range(20):
         uri = str(tmp_path / f"db{trial}")
         ready = ctx.Event()
         proc = ctx.Process(target=_doomed, args=(uri, ready, n, 8))
         proc.start()
         assert ready.wait(60)
-        time.sleep(rng.uniform(0, 0.012) if trial % 2 == 0 else rng.uniform(0, 0.25))  # even: around creation
+        time.sleep(rng.uniform(0, 0.02) if trial % 2 == 0 else rng.uniform(0, 0.8))  # even: the first creation
         proc.kill()
         proc.join()
-        states[_state(uri, n)] += 1
+        for table in TABLES:
+            states[_state(uri, table, n)] += 1
         store = _next_run(uri, n)
-        ids = store.rows("t")["id"].to_pylist()
-        assert sorted(ids) == [f"i{i:03d}" for i in range(n)], f"trial {trial}: {len(ids)} rows"
-        assert "bad-final" in {f["id"] for f in store.failures("t", "d")}
-    print("states seen at the kill:", states)
+        for table in TABLES:
+            ids = store.rows(table)["id"].to_pylist()
+            assert sorted(ids) == [f"i{i:03d}" for i in range(n)], f"trial {trial}, {table}: {len(ids)} rows"
+            assert "bad-final" in {f["id"] for f in store.failures(table, "d")}
+    print("table states seen at the kill:", states)
 
 
-def _state(uri, n):
-    folder = Path(uri) / "t.lance"
-    if not folder.exists():
+def _state(uri, table, n):
+    if not (Path(uri) / f"{table}.lance").exists():
         return "no table"
     store = VectorStore(uri)
-    if not store.has("t"):
+    if not store.has(table):
         return "half-made"
-    return "complete" if store.count("t") == n else "partial"
+    return "complete" if store.count(table) == n else "partial"
 
 
 # -- two embed runs at once ---------------------------------------------------------------
@@ -192,3 +198,32 @@ def test_two_embed_runs_over_disjoint_files_store_every_row_once(ctx, tmp_path):
         b = _folder(tmp_path / f"b{trial}", range(45, 90))
         ids = _two_embeds(ctx, [a, b], str(tmp_path / f"db{trial}"), str(tmp_path / f"work{trial}"))
         assert sorted(ids) == [f"s{i:03d}.npy" for i in range(90)]
+
+
+@pytest.mark.slow
+def test_two_embed_cli_processes_over_the_same_90_files_store_90_rows(prefect_harness, tmp_path):
+    """The issue's reproduction: two ``embedforge embed`` processes at once into one --db."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    folder, db = _folder(tmp_path / "files", range(90)), str(tmp_path / "db")
+    plugins = "tests.fakes,tests.tasks.test_store_concurrency"  # the slow encoder, so the runs overlap
+    env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value() or "", EMBEDFORGE_PLUGINS=plugins)
+    args = ["embed", "--dataset", f"arrays:{folder}", "--encoder", "test/slow", "--db", db, "--name", "a"]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "embedforge.flows.cli", *args, "--shard-size", "15"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    ids = _ids(db, "test__slow")
+    assert len(ids) == 90 and len(set(ids)) == 90
