@@ -60,7 +60,7 @@ class VectorStore:
 
     def has(self, table: str) -> bool:
         """True for a committed table; a folder left by a killed creation does not count."""
-        return table in self.db.list_tables().tables and self._open(table) is not None
+        return self._open(table) is not None
 
     def _open(self, table: str):
         """The table, or None where it does not exist or was never committed."""
@@ -71,8 +71,13 @@ class VectorStore:
                 return None
             raise
 
-    def _lock(self, table: str):
+    def commit_lock(self, table: str):
+        """The lock every commit to ``table`` holds (a no-op on object storage)."""
         return table_lock(self.uri, table)
+
+    def open_or_create(self, table: str, schema: pa.Schema):
+        """Any table of this database: opened, or created under its lock (a half-made one is rebuilt)."""
+        return self._open(table) or self._create(table, schema)
 
     def identity(self, table: str) -> dict[str, Any]:
         """The encoder identity recorded in the table's schema metadata."""
@@ -93,7 +98,7 @@ class VectorStore:
 
     def _create(self, table: str, schema: pa.Schema):
         """Create under the lock; a folder without a committed version is overwritten by Lance's create."""
-        with self._lock(table):
+        with self.commit_lock(table):
             tbl = self._open(table)
             if tbl is not None:  # another writer created it while we waited
                 return tbl
@@ -116,13 +121,13 @@ class VectorStore:
                 )
 
     # -- reads --------------------------------------------------------------------------
-    def _scan(self, table: str, columns: list[str], where: str | None = None, row_id: bool = False) -> pa.Table:
+    def _scan(self, table: str, columns: list[str], where: str | None = None) -> pa.Table:
         tbl = self._open(table)
         n = tbl.count_rows() if tbl is not None else 0
         if n == 0:
             schema = tbl.schema if tbl is not None else None
             return pa.table({c: pa.array([], type=schema.field(c).type if schema else pa.string()) for c in columns})
-        query = tbl.search().select(columns).limit(n).with_row_id(row_id)
+        query = tbl.search().select(columns).limit(n)
         if where:
             query = query.where(where)
         return query.to_arrow()
@@ -172,7 +177,7 @@ class VectorStore:
             return 0
         tbl = self.ensure_table(table, identity)
         data = self._arrow_rows(rows, tbl.schema)  # built before taking the lock: only the commit is serialised
-        with self._lock(table):
+        with self.commit_lock(table):
             self._merge(tbl, data)
             self._heal_locked(tbl, data["key"].to_pylist())
         self._after_commit(tbl)
@@ -193,7 +198,7 @@ class VectorStore:
         tbl = self._open(table)
         if tbl is None or not keys:
             return 0
-        with self._lock(table):
+        with self.commit_lock(table):
             return self._heal_locked(tbl, keys)
 
     @staticmethod
@@ -242,7 +247,7 @@ class VectorStore:
         """Remember why items failed (one row per item, replaced on a later failure)."""
         if not failures:
             return
-        tbl = self._open(FAILURES_TABLE) or self._create(FAILURES_TABLE, FAILURE_SCHEMA)
+        tbl = self.open_or_create(FAILURES_TABLE, FAILURE_SCHEMA)
         now = _now()
         data = pa.Table.from_pylist(
             [
@@ -260,7 +265,7 @@ class VectorStore:
             ],
             schema=FAILURE_SCHEMA,
         )
-        with self._lock(FAILURES_TABLE):
+        with self.commit_lock(FAILURES_TABLE):
             self._merge(tbl, data)
 
     def clear_failures(self, table: str, dataset: str, ids: list[str]) -> None:
@@ -268,7 +273,7 @@ class VectorStore:
         tbl = self._open(FAILURES_TABLE) if ids else None
         if tbl is None:
             return
-        with self._lock(FAILURES_TABLE):
+        with self.commit_lock(FAILURES_TABLE):
             for start in range(0, len(ids), 500):
                 tbl.delete(sql_in("key", [failure_key(table, dataset, i) for i in ids[start : start + 500]]))
 

@@ -9,7 +9,6 @@ lives in the ``transforms`` table, so queries are transformed the same way.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from embedforge.registry.transforms import VectorTransform, build_transform
+from embedforge.tasks.filters import sql_eq
 
 TRANSFORM_KEY = b"embedforge.transform"
 STATE_TABLE = "transforms"
@@ -75,13 +75,13 @@ def derive(
 
 def _derived_rows(rows: pa.Table, transform: VectorTransform, X: np.ndarray, identity: dict[str, Any]) -> pa.Table:
     """The source rows with the transformed vectors (and codes), under the derived identity and lineage."""
-    from embedforge.tasks.schema import vector_schema
+    from embedforge.tasks.schema import row_key, vector_schema
 
     Y = transform.apply(X)
     schema = vector_schema(identity)
     meta = {**schema.metadata, TRANSFORM_KEY: json.dumps(identity["transform"]).encode()}
     n = rows.num_rows
-    keys = [f"{d}::{i}" for d, i in zip(rows["dataset"].to_pylist(), rows["id"].to_pylist())]
+    keys = [row_key(d, i) for d, i in zip(rows["dataset"].to_pylist(), rows["id"].to_pylist())]
     cols = {name: rows[name] for name in ("dataset", "id", "uri", "content_hash", "split", "group", "labels")}
     cols["key"] = pa.array(keys)
     cols["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(Y.ravel()), Y.shape[1])
@@ -102,11 +102,9 @@ def _save_state(store, table: str, lineage: dict[str, Any], transform: VectorTra
     row = pa.Table.from_pylist(
         [{"derived": table, "lineage": json.dumps(lineage), "state": buf.getvalue()}], schema=STATE_SCHEMA
     )
-    if STATE_TABLE not in store.db.list_tables().tables:
-        with contextlib.suppress(ValueError, OSError):  # created concurrently
-            store.db.create_table(STATE_TABLE, schema=STATE_SCHEMA)
-    states = store.db.open_table(STATE_TABLE)
-    states.merge_insert("derived").when_matched_update_all().when_not_matched_insert_all().execute(row)
+    states = store.open_or_create(STATE_TABLE, STATE_SCHEMA)  # under the store's lock; a half-made one rebuilt
+    with store.commit_lock(STATE_TABLE):
+        states.merge_insert("derived").when_matched_update_all().when_not_matched_insert_all().execute(row)
 
 
 def lineage(store, table: str) -> dict[str, Any] | None:
@@ -117,8 +115,7 @@ def lineage(store, table: str) -> dict[str, Any] | None:
 
 def load_transform(store, table: str) -> VectorTransform:
     """The fitted transform of a derived table, to map queries into its space."""
-    quoted = "'" + table.replace("'", "''") + "'"
-    found = store.db.open_table(STATE_TABLE).search().where(f"derived = {quoted}").limit(1).to_list()
+    found = store.db.open_table(STATE_TABLE).search().where(sql_eq("derived", table)).limit(1).to_list()
     if not found:
         raise LookupError(f"no fitted transform recorded for {table!r}")
     record = json.loads(found[0]["lineage"])

@@ -59,7 +59,7 @@ def _row(i: int, tag: str = "") -> dict:
 class _UnlockedStore(VectorStore):
     """The store as it runs on object storage (no lock file): only Lance's commit-conflict check protects it."""
 
-    def _lock(self, table):
+    def commit_lock(self, table):
         return nullcontext()
 
 
