@@ -65,6 +65,10 @@ def embed(
     from embedforge.tasks.embed import dataset_name_for, plan_path
     from embedforge.tasks.store import table_name
 
+    try:
+        dataset_name_for(dataset, name)  # a name that would break keys or filters: refused before any work
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--name' / '--dataset'") from None
     settings = Settings()
     params = EmbedParams(
         dataset=dataset,

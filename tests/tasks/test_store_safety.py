@@ -151,3 +151,15 @@ def test_leaderboard_caches_a_dataset_folder_named_obrien(arrays_dir, tmp_path):
     warm = score_pair(**args)
     assert [r["dataset"] for r in cold] == ["arrays-O'Brien"] and not cold[0]["cached"]
     assert warm[0]["cached"] and warm[0]["run_id"] == cold[0]["run_id"]
+
+
+def test_cli_refuses_an_unsafe_name_with_a_message_not_a_traceback(tmp_path):
+    from typer.testing import CliRunner
+
+    from embedforge.flows.cli import build_app
+
+    folder = tmp_path / "bad\tdir"
+    folder.mkdir()
+    for args in (["--dataset", f"arrays:{tmp_path}", "--name", "bad\x1bname"], ["--dataset", f"arrays:{folder}"]):
+        out = CliRunner().invoke(build_app(), ["embed", "--encoder", "test/tiny", "--db", str(tmp_path / "db"), *args])
+        assert out.exit_code == 2 and "control characters" in out.output and "Traceback" not in out.output
