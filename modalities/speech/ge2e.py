@@ -75,6 +75,9 @@ class GE2EEncoder(Encoder):
         _check_complete(torch.load(path, map_location="cpu", weights_only=True), self.model, path)
         self.weights_source = "resemblyzer/pretrained.pt" if weights is None else str(path)
         self._torch = torch
+        from embedforge.modalities.speech.devicemel import DeviceMel
+
+        self._mel = DeviceMel(str(self.model.device))  # mel frames on the model's device, a group at a time
 
     def preprocess(self, sample: Audio, item_id: str) -> np.ndarray:
         """16 kHz mono, volume raised to -30 dBFS, long silences trimmed (resemblyzer's recipe)."""
@@ -100,9 +103,9 @@ class GE2EEncoder(Encoder):
         spans = [(i, a, b) for i, wave in enumerate(inputs) for a, b in long_windows(len(wave), RATE)]
         windows = np.zeros((len(spans), SPEC.dim), np.float64)
         for group in self._groups(spans):
-            parts = [self._partials(inputs[i][a:b]) for _, (i, a, b) in group]
+            parts = self._device_partials([inputs[i][a:b] for _, (i, a, b) in group])
             owner = np.repeat([k for k, _ in group], [len(p) for p in parts])
-            np.add.at(windows, owner, self._forward(np.concatenate(parts)))
+            np.add.at(windows, owner, self._forward(self._torch.cat(parts)))
         windows /= np.linalg.norm(windows, axis=1, keepdims=True)  # each window: its partials' mean direction
         return pool_windows(windows, np.asarray([i for i, _, _ in spans]), len(inputs))
 
@@ -130,12 +133,23 @@ class GE2EEncoder(Encoder):
         mel = wav_to_mel_spectrogram(wave)
         return np.stack([mel[s] for s in mel_slices])
 
-    def _forward(self, mels: np.ndarray) -> np.ndarray:
+    def _device_partials(self, waves: list[np.ndarray]) -> list:
+        """The same partial windows as ``_partials``, their mels computed on the device for a whole group."""
+        cuts = [self.model.compute_partial_slices(len(w), PARTIAL_RATE, MIN_COVERAGE) for w in waves]
+        padded = [np.pad(w, (0, max(0, wav[-1].stop - len(w)))) for w, (wav, _) in zip(waves, cuts)]
+        with self._torch.inference_mode():
+            mels = self._mel(padded)
+            return [self._torch.stack([mel[s] for s in slices]) for mel, (_, slices) in zip(mels, cuts)]
+
+    def _forward(self, mels) -> np.ndarray:
+        """(partials, 160, 40) mels, numpy or already on the device, through the LSTM in bounded chunks."""
         torch = self._torch
         out = []
         with torch.inference_mode():
             for start in range(0, len(mels), MAX_PARTIALS):
-                chunk = torch.from_numpy(np.ascontiguousarray(mels[start : start + MAX_PARTIALS]))
+                chunk = mels[start : start + MAX_PARTIALS]
+                if isinstance(chunk, np.ndarray):
+                    chunk = torch.from_numpy(np.ascontiguousarray(chunk))
                 out.append(self.model(chunk.to(self.model.device)).cpu().numpy())
         return np.concatenate(out).astype(np.float64)
 
