@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ def table_name(encoder: str, weights: str | None = None, options: dict[str, Any]
     base = re.sub(r"[^A-Za-z0-9_.-]", "_", encoder.replace("/", "__"))
     if not weights and not options:
         return base
-    key = json.dumps([weights, {k: str(v) for k, v in sorted((options or {}).items())}]) if options else weights
+    key = json.dumps([weights, {k: str(v) for k, v in sorted((options or {}).items())}]) if options else str(weights)
     return f"{base}__{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
@@ -143,8 +144,7 @@ class VectorStore:
         t = self._scan(table, ["id", "content_hash"], where)
         found = t["id"].to_pylist()
         if len(set(found)) < len(found):
-            seen: set[str] = set()
-            doubled = {i for i in found if i in seen or seen.add(i)}
+            doubled = [i for i, n in Counter(found).items() if n > 1]
             self.heal(table, [row_key(dataset, i) for i in doubled])
             t = self._scan(table, ["id", "content_hash"], where)
         return dict(zip(t["id"].to_pylist(), t["content_hash"].to_pylist()))
