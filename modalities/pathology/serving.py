@@ -1,0 +1,105 @@
+"""The served slide classifier: a bag of tile vectors in (``{"tiles": [[...], ...]}``), class probabilities and
+per-tile attention out. Logged as its own pyfunc class, because a row is a bag, not one vector."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from embedforge.tasks.pyfunc import BadRequest, _mlflow_error
+
+try:
+    from mlflow.pyfunc import PythonModel
+except ImportError:  # pragma: no cover - mlflow is a hard dependency
+    PythonModel = object
+
+TILES = "tiles"
+MAX_TILES = 200_000  # one slide's bag; larger requests are refused, not attempted
+
+
+class SlideModel(PythonModel):
+    """Loads a fitted MIL head; each request row is one slide's bag of tile vectors."""
+
+    def load_context(self, context) -> None:
+        import joblib
+
+        self.head = joblib.load(context.artifacts["head"])
+        self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
+
+    def predict(self, context, model_input, params=None):
+        try:
+            return predict_bags(self.head, self.meta, model_input)
+        except BadRequest as exc:
+            raise _mlflow_error(str(exc), "INVALID_PARAMETER_VALUE") from None
+
+
+def predict_bags(head, meta: dict[str, Any], frame) -> pd.DataFrame:
+    """One row per bag: predicted label, one probability column per class, attention over the bag's tiles."""
+    frame = pd.DataFrame(frame)
+    if TILES not in frame.columns:
+        raise BadRequest(f"expected a '{TILES}' column (one bag of tile vectors per row), got {list(frame.columns)}")
+    bags = [bag_from_value(v, int(meta["encoder"]["dim"]), i) for i, v in enumerate(frame[TILES])]
+    proba = head.predict_proba(bags)
+    out = pd.DataFrame({"label": np.asarray(head.classes_)[proba.argmax(axis=1)].astype(str)})
+    for j, c in enumerate(head.classes_):
+        out[f"p_{c}"] = proba[:, j].astype(np.float64)
+    out["attention"] = [head.attention(b).astype(np.float64).tolist() for b in bags]
+    return out
+
+
+def bag_from_value(value: Any, dim: int, row: int) -> np.ndarray:
+    """A list of equal-length finite vectors -> (n_tiles, dim) float32, or a BadRequest naming the row."""
+    try:
+        bag = np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in value])
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"row {row}: '{TILES}' must be a list of equal-length lists of numbers ({exc})") from None
+    if not 0 < len(bag) <= MAX_TILES:
+        raise BadRequest(f"row {row}: a bag needs 1 to {MAX_TILES} tiles, got {len(bag)}")
+    if bag.shape[1] != dim:
+        raise BadRequest(f"row {row}: each tile vector must have {dim} values, got {bag.shape[1]}")
+    if not np.all(np.isfinite(bag)):
+        raise BadRequest(f"row {row}: tile vectors contain NaN or inf")
+    return bag
+
+
+def slide_signature(head, meta: dict[str, Any], example: np.ndarray):
+    """Input: a column of bags (array of arrays of doubles); outputs from a real prediction."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import Array
+
+    out = predict_bags(head, meta, {TILES: [example.tolist()]})
+    cols = [ColSpec("string", "label")] + [ColSpec("double", c) for c in out.columns if c.startswith("p_")]
+    outputs = Schema([*cols, ColSpec(Array("double"), "attention")])
+    return ModelSignature(inputs=Schema([ColSpec(Array(Array("double")), TILES)]), outputs=outputs)
+
+
+def log_slide_head(head, meta: dict[str, Any], example: np.ndarray, registered_name: str | None, alias: str | None):
+    """Log the head as a SlideModel pyfunc in the active run; register and alias it when a name is given."""
+    import joblib
+    import mlflow
+
+    from embedforge.tasks.tracking import PIP_REQUIREMENTS, _quiet_mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        head_path, meta_path = Path(tmp) / "head.joblib", Path(tmp) / "meta.json"
+        joblib.dump(head, head_path)
+        meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        with _quiet_mlflow():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=SlideModel(),
+                artifacts={"head": str(head_path), "meta": str(meta_path)},
+                signature=slide_signature(head, meta, example),
+                pip_requirements=PIP_REQUIREMENTS,
+                registered_model_name=registered_name,
+            )
+    version = getattr(info, "registered_model_version", None)
+    if registered_name and alias and version is not None:
+        mlflow.MlflowClient().set_registered_model_alias(registered_name, alias, str(version))
+    return {"model_uri": info.model_uri, "registered_name": registered_name, "version": version, "alias": alias}

@@ -1,0 +1,103 @@
+"""Slide-level training entry point: bags from the store, a MIL head fitted on train slides, scored on test
+slides, attention heatmaps over slide thumbnails, the head logged and registered as a served slide classifier."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def train_slide_head(
+    *,
+    db_uri: str,
+    encoder: str,
+    tracking_uri: str,
+    dataset: str | None = None,
+    head: str = "mil/abmil",
+    label: str = "label",
+    weights: str | None = None,
+    params: dict[str, Any] | None = None,
+    slides: str | None = None,
+    registered_name: str | None = None,
+    alias: str | None = "champion",
+    experiment: str = "pathology",
+    max_heatmaps: int = 8,
+) -> dict[str, Any]:
+    """Fit on stored tile vectors only; ``slides`` (a ``slides:DIR`` ref) adds heatmaps of the test slides."""
+    import mlflow
+
+    from embedforge.modalities.pathology.bags import fit_bags
+    from embedforge.modalities.pathology.mil import bag_metrics
+    from embedforge.modalities.pathology.serving import log_slide_head
+    from embedforge.registry.heads import build_head
+    from embedforge.tasks.features import load_features
+    from embedforge.tasks.tracking import use_tracking
+
+    feats = load_features(db_uri, encoder, dataset, weights)
+    model, bags, train, test = fit_bags(build_head(head, **(params or {})), feats, feats.X, label)
+    proba = model.predict_proba([bags.bag(feats.X, k) for k in test])
+    metrics = {
+        f"test_{k}": v for k, v in bag_metrics(np.array([bags.y[k] for k in test]), proba, model.classes_).items()
+    }
+    use_tracking(tracking_uri, experiment)
+    with mlflow.start_run(run_name=f"{encoder}|{head}") as run:
+        mlflow.set_tag("embedforge.kind", "slide-head")
+        mlflow.log_params({"encoder": encoder, "encoder_fingerprint": feats.identity["fingerprint"], "head": head,
+                           "label": label, "train_slides": len(train), "test_slides": len(test),
+                           **{f"head_{k}": v for k, v in model.get_params().items()}})  # fmt: skip
+        mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+        if getattr(model, "val_auc_", None) is not None:
+            mlflow.log_metric("val_auc", float(model.val_auc_))
+        if slides:
+            log_heatmaps(model, feats, bags, test[:max_heatmaps], proba, slides)
+        meta = {"input": "tiles", "encoder": feats.identity, "encoder_weights": weights, "head": head, "task": "slide"}
+        logged = log_slide_head(model, meta, bags.bag(feats.X, train[0]), registered_name, alias)
+    return {"run_id": run.info.run_id, "metrics": metrics, "model": logged}
+
+
+def log_heatmaps(model, feats, bags, test: list[int], proba: np.ndarray, slides_ref: str) -> None:
+    """Attention of each test slide drawn over its thumbnail, one MLflow image per slide."""
+    import mlflow
+
+    from embedforge.registry.datasets import open_dataset
+
+    ds = open_dataset(slides_ref)
+    files = {str(p.relative_to(ds.root).with_suffix("")): p for p in ds.slide_files()}
+    with tempfile.TemporaryDirectory() as tmp:
+        for j, k in enumerate(test):
+            path = files.get(bags.slides[k]) or files.get(Path(bags.slides[k]).name)
+            if path is None:
+                continue
+            rows = bags.rows[k]
+            coords = [feats.labels[i] for i in rows]
+            title = f"{bags.slides[k]}: {bags.y[k]} (p={proba[j].max():.2f} {model.classes_[proba[j].argmax()]})"
+            fig = heatmap_figure(str(path), coords, model.attention(feats.X[rows]), title)
+            out = Path(tmp) / f"{Path(bags.slides[k]).name}.png"
+            fig.savefig(out)
+            mlflow.log_artifact(str(out), artifact_path="heatmaps")
+
+
+def heatmap_figure(path: str, coords: list[dict[str, Any]], attention: np.ndarray, title: str):
+    """Thumbnail with each tile coloured by its attention percentile (CLAM's display)."""
+    from matplotlib.figure import Figure
+
+    from embedforge.modalities.pathology.datasets import slide_thumbnail
+
+    image, scale = slide_thumbnail(path, max_side=1024)
+    ranks = np.argsort(np.argsort(attention)) / max(1, len(attention) - 1)
+    overlay = np.full(image.shape[:2], np.nan)
+    for c, r in zip(coords, ranks):
+        x0, y0 = int(c["x"] / scale), int(c["y"] / scale)
+        side = max(1, round(c["extent"] / scale))
+        overlay[y0 : y0 + side, x0 : x0 + side] = r
+    fig = Figure(figsize=(6, 6 * image.shape[0] / image.shape[1] + 0.5), dpi=100)
+    ax = fig.add_subplot()
+    ax.imshow(image)
+    im = ax.imshow(overlay, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+    fig.colorbar(im, ax=ax, fraction=0.04, label="attention percentile")
+    return fig
