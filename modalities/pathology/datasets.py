@@ -3,8 +3,10 @@
 Items are tiles (id ``<slide>/<x>_<y>``, group = slide id); their labels carry the slide label, patient,
 level-0 coordinates, level and mpp. A slide that cannot be read, or shows no tissue, becomes one item
 (id = slide id) whose load raises the reason, so the embed run records it as a failure and goes on.
-The embed planner cuts one shard per slide (``shard_by = "group"``), so a slide's tiles are committed
-together; ``prefetch`` bounds how many decoded tiles wait for the encoder.
+Options (tile_size, mpp or magnification, preset, otsu, tissue, CLAM's mask thresholds) come from the
+command, else from ``DIR/tiling.json``, else the defaults. The embed planner cuts one shard per slide
+(``shard_by = "group"``), so a slide's tiles are committed together; ``prefetch`` bounds how many decoded
+tiles wait for the encoder.
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ from embedforge.modalities.pathology.slides import (
 )
 from embedforge.registry.datasets import DATASETS
 
+DEFAULTS: dict[str, Any] = {
+    "tile_size": 256,
+    "mpp": 0.5,
+    "magnification": None,
+    "preset": "biopsy",
+    "otsu": False,
+    "tissue": 0.5,  # minimum tissue fraction of a kept tile
+    "test_fraction": 0.3,
+    "seed": 0,
+}
+RECIPE_FILE = "tiling.json"  # a cohort's own tiling options, beside labels.csv (used by every command)
 FULL_HASH_BYTES = 64 << 20  # larger slides are hashed by size, head and tail (a full read per scan is too slow)
 
 
@@ -44,34 +57,23 @@ class SlideFolder(Dataset):
     shard_by = "group"  # one shard per slide: its tiles are stored together or not at all
     prefetch = 64  # decoded tiles held ahead of the encoder
 
-    def __init__(
-        self,
-        root: str,
-        labels: str | None = None,
-        tile_size: Any = 256,
-        mpp: Any = 0.5,
-        magnification: Any = None,
-        preset: str = "biopsy",
-        otsu: Any = False,
-        tissue: Any = 0.5,
-        test_fraction: Any = 0.3,
-        seed: Any = 0,
-        **mask: Any,
-    ) -> None:
+    def __init__(self, root: str, labels: str | None = None, **options: Any) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise ValueError(f"slides: {root!r} is not a folder")
         self.label_path = Path(labels) if labels else self.root / "labels.csv"
+        o = {**DEFAULTS, **folder_recipe(self.root), **options}  # explicit options win over DIR/tiling.json
+        mask = {k: v for k, v in o.items() if k not in DEFAULTS}
         self.recipe = {
-            "size": int(tile_size),
-            "mpp": _number(mpp),
-            "magnification": _number(magnification),
-            "preset": str(preset),
-            "otsu": str(otsu).lower() in ("1", "true", "yes"),
-            "tissue": float(tissue),
+            "size": int(o["tile_size"]),
+            "mpp": _number(o["mpp"]),
+            "magnification": _number(o["magnification"]),
+            "preset": str(o["preset"]),
+            "otsu": str(o["otsu"]).lower() in ("1", "true", "yes"),
+            "tissue": float(o["tissue"]),
             "mask": mask_overrides(mask),
         }
-        self.test_fraction, self.seed = float(test_fraction), int(seed)
+        self.test_fraction, self.seed = float(o["test_fraction"]), int(o["seed"])
         self.slides = SlideCache()
 
     def slide_files(self) -> list[Path]:
@@ -143,11 +145,26 @@ def scan_slide(path: str, sid: str, digest: str, recipe: str) -> tuple[Geometry,
     return geom, tiles
 
 
+def folder_recipe(root: Path) -> dict[str, Any]:
+    """Options from ``DIR/tiling.json`` (e.g. ``{"tile_size": 128, "mpp": 1.0}``), if the folder has one."""
+    path = root / RECIPE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        recipe = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(recipe, dict):
+        raise ValueError(f"{path}: expected an object of tiling options")
+    return recipe
+
+
 def mask_overrides(options: dict[str, Any]) -> dict[str, float]:
     """Preset overrides (CLAM's names: sthresh, mthresh, close, a_t, a_h, max_n_holes); others are errors."""
     unknown = set(options) - set(PRESETS["biopsy"])
     if unknown:
-        raise TypeError(f"slides: unknown options {sorted(unknown)}; mask options are {sorted(PRESETS['biopsy'])}")
+        known = sorted(DEFAULTS) + sorted(PRESETS["biopsy"])
+        raise TypeError(f"slides: unknown options {sorted(unknown)}; known: {', '.join(known)}")
     return {k: float(v) for k, v in options.items()}
 
 

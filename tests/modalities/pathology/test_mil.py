@@ -7,12 +7,12 @@ from embedforge.modalities.pathology.mil import bag_metrics
 from embedforge.registry.heads import build_head
 from embedforge.tasks.features import load_features
 from embedforge.tasks.leaderboard import score_head
-from tests.modalities.pathology.conftest import ENCODER
+from tests.modalities.pathology.conftest import ENCODER, cohort_name
 
 
 def test_abmil_finds_the_few_tumour_tiles(cohort, cohort_db):
     _, truth, tumours = cohort
-    feats = load_features(cohort_db, ENCODER, "slides")
+    feats = load_features(cohort_db, ENCODER, cohort_name(cohort))
     bags = bags_from_features(feats)
     assert sorted(bags.slides) == sorted(truth) and feats.X.shape[1] == 1280
     assert all(bags.y[k] == truth[s] for k, s in enumerate(bags.slides))

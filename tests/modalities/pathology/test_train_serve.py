@@ -7,15 +7,15 @@ import pytest
 
 from embedforge.modalities.pathology.train import train_slide_head
 from embedforge.tasks.features import load_features
-from tests.modalities.pathology.conftest import ENCODER
+from tests.modalities.pathology.conftest import ENCODER, cohort_name
 
 
 def test_r2t_trained_logged_and_served(cohort, cohort_db, tmp_path):
     root = cohort[0]
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    out = train_slide_head(db_uri=cohort_db, encoder=ENCODER, dataset="slides", head="mil/r2t", tracking_uri=tracking,
-                           params={"max_epochs": 20}, slides=f"slides:{root}", registered_name="slides-r2t",
-                           max_heatmaps=3)  # fmt: skip
+    out = train_slide_head(db_uri=cohort_db, encoder=ENCODER, dataset=cohort_name(cohort), head="mil/r2t",
+                           tracking_uri=tracking, params={"max_epochs": 20}, slides=f"slides:{root}",
+                           registered_name="slides-r2t", max_heatmaps=3)  # fmt: skip
     assert set(out["metrics"]) == {"test_accuracy", "test_balanced_accuracy", "test_auc", "test_macro_f1"}
     assert out["metrics"]["test_accuracy"] >= 0.8, out["metrics"]
     client = mlflow.MlflowClient(tracking)
@@ -24,7 +24,7 @@ def test_r2t_trained_logged_and_served(cohort, cohort_db, tmp_path):
     assert client.get_run(out["run_id"]).data.params["head"] == "mil/r2t"
 
     model = mlflow.pyfunc.load_model("models:/slides-r2t@champion")
-    feats = load_features(cohort_db, ENCODER, "slides")
+    feats = load_features(cohort_db, ENCODER, cohort_name(cohort))
     groups = np.array(feats.group)
     bags = {s: feats.X[groups == s] for s in ("slide000", "slide001")}
     pred = model.predict(pd.DataFrame({"tiles": [b.tolist() for b in bags.values()]}))
