@@ -32,3 +32,20 @@ def test_abmil_finds_the_few_tumour_tiles(cohort, cohort_db):
         assert attn.shape == (16,) and np.isclose(attn.sum(), 1, atol=1e-5)
         top = feats.labels[bags.rows[k][int(np.argmax(attn))]]
         assert (top["x"], top["y"]) in tumours[bags.slides[k]], (bags.slides[k], top)
+
+
+def test_search_by_tile_image_finds_the_tile_and_its_slide(cohort, cohort_db, tmp_path):
+    from PIL import Image
+
+    from embedforge.registry.datasets import open_dataset
+    from embedforge.tasks.search import search_file
+
+    root, _, tumours = cohort
+    ds = open_dataset(f"slides:{root}")
+    x, y = tumours["slide003"][0]
+    item = next(it for it in ds.items() if it.id == f"slide003/{x}_{y}")
+    Image.fromarray(ds.load(item).image).save(tmp_path / "tile.png")
+    hits = search_file(db_uri=cohort_db, encoder=ENCODER, path=str(tmp_path / "tile.png"), k=4)
+    assert hits[0]["id"] == item.id
+    tumour_ids = {f"{s}/{tx}_{ty}" for s, xy in tumours.items() for tx, ty in xy}
+    assert all(h["id"] in tumour_ids for h in hits)  # its nearest neighbours are tumour tiles of other slides
