@@ -49,7 +49,7 @@ class Server:
 
     def __init__(self, model: str, tracking: str, log: Path, **env: str) -> None:
         self.port = free_port()
-        self.log = open(log, "wb")
+        self.log = open(log, "wb")  # noqa: SIM115 - open as long as the server runs; closed in stop()
         full_env = {**os.environ, "EMBEDFORGE_TRACKING_URI": tracking, **env}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "embedforge.flows.cli", "serve", model, "--port", str(self.port)],
@@ -81,12 +81,14 @@ class Server:
         return resp.status, json.loads(resp.read())
 
     def post(self, body: bytes | dict) -> tuple[int, dict | str]:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return self.post_raw(body if isinstance(body, bytes) else json.dumps(body).encode(), "application/json")
+
+    def post_raw(self, data: bytes, content_type: str) -> tuple[int, dict | str]:
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/invocations",
             data=data,
             method="POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": content_type},
         )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:

@@ -135,13 +135,16 @@ def serve_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the command and exit")] = False,
     home: HomeOpt = None,
 ) -> None:
-    """Serve a registered model over REST with `mlflow models serve` in this environment (no new venv)."""
+    """Serve a registered model over REST: MLflow's scoring server in this environment, behind a request boundary."""
     from embedforge.infra.deploy import serve_command
+    from embedforge.infra.serving import MODEL_ENV
 
     settings = make_settings(home)
     cmd, env = serve_command(settings, model, port, host, workers)
     console.print(
-        redact(f"MLFLOW_TRACKING_URI={env['MLFLOW_TRACKING_URI']} {shlex.join(cmd)}"), highlight=False, soft_wrap=True
+        redact(f"{MODEL_ENV}={env[MODEL_ENV]} MLFLOW_TRACKING_URI={env['MLFLOW_TRACKING_URI']} {shlex.join(cmd)}"),
+        highlight=False,
+        soft_wrap=True,
     )
     if dry_run:
         return

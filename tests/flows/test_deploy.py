@@ -80,11 +80,11 @@ def test_nightly_embed_schedule_names_a_registered_encoder_and_dataset_adapter()
 def test_serve_command_uses_this_venv_and_the_configured_tracking_store(tmp_path):
     s = Settings(home=tmp_path, tracking_uri=f"sqlite:///{tmp_path}/t.db")
     cmd, env = serve_command(s, "heights@champion", port=5123)
-    assert cmd[0] == str(venv_bin() / "mlflow") and cmd[1:5] == ["models", "serve", "-m", "models:/heights@champion"]
-    assert cmd[cmd.index("--env-manager") + 1] == "local" and cmd[cmd.index("--port") + 1] == "5123"
-    assert env["PATH"].split(os.pathsep)[0] == str(venv_bin())  # mlflow runs uvicorn through bash
+    assert cmd[0] == str(venv_bin() / "uvicorn") and cmd[1:3] == ["--factory", "embedforge.infra.serving:build_app"]
+    assert env["EMBEDFORGE_SERVE_MODEL"] == "models:/heights@champion" and cmd[cmd.index("--port") + 1] == "5123"
+    assert env["PATH"].split(os.pathsep)[0] == str(venv_bin())
     assert env["MLFLOW_TRACKING_URI"] == s.tracking_uri and env["MLFLOW_DISABLE_TELEMETRY"] == "true"
-    assert serve_command(s, "models:/m/3", port=1)[0][4] == "models:/m/3"
+    assert serve_command(s, "models:/m/3", port=1)[1]["EMBEDFORGE_SERVE_MODEL"] == "models:/m/3"
 
 
 def test_deploy_without_a_server_says_how_to_start_one(tmp_path):

@@ -114,3 +114,12 @@ def test_decoded_media_longer_than_the_limit_is_refused(servers):
     sf.write(buf, np.random.default_rng(0).normal(0, 0.1, 16000 * 4).astype(np.float32), 16000, format="WAV")
     status, answer = servers["rooted"].post(rows(b64(buf.getvalue())))
     assert_refused(status, answer, "limit is 3 s")
+
+
+def test_bodies_over_the_request_limit_are_refused_before_parsing_and_parse_errors_carry_no_trace(servers):
+    audio, head = servers["audio"], servers["head"]
+    status, answer = audio.post(b'{"dataframe_records": [{"audio": "' + b"A" * 3_000_000 + b'"}]}')
+    assert_refused(status, answer, "byte limit")
+    assert status == 413
+    status, answer = head.post_raw(b"vector\n[1, 2\n", "text/csv")
+    assert 400 <= status < 500 and "Traceback" not in str(answer) and "stack_trace" not in str(answer), answer

@@ -1,0 +1,123 @@
+"""The app ``embedforge serve`` runs: MLflow's own scoring server for one model, behind an HTTP boundary.
+
+The boundary refuses a request body over the configured size before anything parses it (413), and strips
+the ``stack_trace`` MLflow attaches to some error answers (CSV and Parquet parse errors), so callers get a
+message, never the server's code paths. What the model itself refuses is handled in ``tasks/pyfunc.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+MODEL_ENV = "EMBEDFORGE_SERVE_MODEL"  # the models:/ URI (or local path) to serve
+JSON_OVERHEAD = 1 << 20  # room for JSON syntax and column names around the raw payloads
+
+
+def build_app():
+    """uvicorn factory: download the model (as ``mlflow models serve`` does), load it, wrap MLflow's app."""
+    from mlflow.pyfunc import scoring_server
+    from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+
+    from embedforge.registry.settings import Settings
+
+    local = _download_artifact_from_uri(os.environ[MODEL_ENV])
+    app = scoring_server.init(scoring_server.load_model_with_mlflow_config(local))
+    return Boundary(app, max_body=max_body_bytes(Settings().max_request_bytes))
+
+
+def max_body_bytes(max_request_bytes: int) -> int:
+    """The largest body that can carry ``max_request_bytes`` of base64-encoded raw input."""
+    return max_request_bytes * 4 // 3 + JSON_OVERHEAD
+
+
+class Boundary:
+    """ASGI middleware: body size limit before parsing; error answers without stack traces."""
+
+    def __init__(self, app: Any, max_body: int) -> None:
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await _drain(receive)  # read and drop, so the client sees the answer instead of a reset
+            await _answer(send, 413, f"request body of {int(length)} bytes is over the {self.max_body} byte limit")
+            return
+        if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+            receive = await self._buffered(receive)  # chunked: count what arrives before the app sees it
+            if receive is None:
+                await _answer(send, 413, f"request body is over the {self.max_body} byte limit")
+                return
+        await self.app(scope, receive, _Scrubbing(send))
+
+    async def _buffered(self, receive: Any):
+        """Read a chunked body up to the limit; a replaying ``receive``, or None when it is too large."""
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return _replay([message])
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body:
+                return None
+            more = message.get("more_body", False)
+        return _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}])
+
+
+async def _drain(receive: Any) -> None:
+    more = True
+    while more:
+        message = await receive()
+        more = message["type"] == "http.request" and message.get("more_body", False)
+
+
+def _replay(messages: list[dict]):
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    return receive
+
+
+class _Scrubbing:
+    """A ``send`` that holds error answers until complete and drops their ``stack_trace``."""
+
+    def __init__(self, send: Any) -> None:
+        self.send, self.start, self.body = send, None, b""
+
+    async def __call__(self, message: dict) -> None:
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            self.start = message
+            return
+        if self.start is None or message["type"] != "http.response.body":
+            await self.send(message)
+            return
+        self.body += message.get("body", b"")
+        if not message.get("more_body", False):
+            body = scrub(self.body)
+            headers = [(k, v) for k, v in self.start.get("headers", []) if k.lower() != b"content-length"]
+            await self.send({**self.start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await self.send({"type": "http.response.body", "body": body})
+
+
+def scrub(body: bytes) -> bytes:
+    """A JSON error answer without its ``stack_trace``; anything else unchanged."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(data, dict) and data.pop("stack_trace", None) is not None:
+        return json.dumps(data).encode()
+    return body
+
+
+async def _answer(send: Any, status: int, message: str) -> None:
+    body = json.dumps({"error_code": "BAD_REQUEST", "message": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,62 @@
+"""The HTTP boundary in front of MLflow's scoring app, driven as ASGI in process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from embedforge.infra.serving import Boundary, max_body_bytes, scrub
+
+
+async def _echo_app(scope, receive, send):
+    """Reads the whole body; answers 400 with a stack trace when it says 'fail', else 200 with its size."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    if body == b"fail":
+        out = json.dumps({"error_code": "BAD_REQUEST", "message": "bad csv", "stack_trace": "Traceback ..."}).encode()
+        status = 400
+    else:
+        out, status = json.dumps({"size": len(body)}).encode(), 200
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"%d" % len(out))]})
+    await send({"type": "http.response.body", "body": out})
+
+
+def call(app, body_chunks: list[bytes], length: bool = True) -> tuple[int, dict]:
+    headers = [(b"content-length", str(sum(map(len, body_chunks))).encode())] if length else []
+    scope = {"type": "http", "method": "POST", "path": "/invocations", "headers": headers}
+    incoming = [
+        {"type": "http.request", "body": c, "more_body": i < len(body_chunks) - 1} for i, c in enumerate(body_chunks)
+    ]
+    sent = []
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    status = sent[0]["status"]
+    return status, json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+def test_body_limit_with_and_without_content_length():
+    app = Boundary(_echo_app, max_body=100)
+    assert call(app, [b"x" * 60, b"x" * 40]) == (200, {"size": 100})
+    status, answer = call(app, [b"x" * 60, b"x" * 41])
+    assert status == 413 and "over the 100 byte limit" in answer["message"]
+    assert call(app, [b"x" * 60, b"x" * 40], length=False) == (200, {"size": 100})
+    assert call(app, [b"x" * 60, b"x" * 41], length=False)[0] == 413
+
+
+def test_error_answers_lose_their_stack_trace():
+    status, answer = call(Boundary(_echo_app, max_body=100), [b"fail"])
+    assert status == 400 and answer == {"error_code": "BAD_REQUEST", "message": "bad csv"}
+    assert scrub(b"not json") == b"not json"
+
+
+def test_the_body_limit_fits_the_base64_request_limit():
+    assert max_body_bytes(3_000_000) >= 4_000_000
