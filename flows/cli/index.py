@@ -1,4 +1,4 @@
-"""``embedforge index``: build a table's ANN index (and its lookup indexes) by hand, tuned against exact search."""
+"""``embedforge index`` (an ANN index tuned against exact search) and ``transform`` (compact derived tables)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def index(
     recall: float = typer.Option(0.97, min=0.01, max=1.0, help="recall@10 vs exact search the tuning must reach"),
 ) -> None:
     """Build the ANN index now (otherwise built once a table passes EMBEDFORGE_ANN_MIN_ROWS) and record it."""
+    from pydantic import ValidationError
+
     from embedforge.registry.settings import Settings
     from embedforge.tasks.index import IndexConfig, build_vector_index, ensure_scalar_indexes
     from embedforge.tasks.store import VectorStore, table_name
@@ -36,8 +38,8 @@ def index(
         config = IndexConfig(
             index_type=index_type, num_partitions=partitions, refine_factor=refine, target_recall=recall
         )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc).splitlines()[-1]) from None
+    except ValidationError as exc:
+        raise typer.BadParameter(f"{exc.errors()[0]['msg']} (got --type {index_type})") from None
     info = build_vector_index(tbl, config)
     out = Table("table", "rows", "index", "build", "search", "recall@10 vs exact")
     out.add_row(
@@ -51,6 +53,44 @@ def index(
     console.print(out)
 
 
+def transform(
+    name: str = typer.Argument(..., help="whiten, truncate, pca, int8 or binary"),
+    encoder: str = typer.Option(..., help="registered encoder whose table to transform"),
+    k: int | None = typer.Option(None, "-k", min=1, help="dimensions kept (whiten, truncate, pca)"),
+    db: str | None = typer.Option(None, help="LanceDB URI (default: the data directory)"),
+    weights: str | None = typer.Option(None, help="the weights the table was made with"),
+    dataset: str | None = typer.Option(None, help="only this dataset's rows"),
+    fit_split: str = typer.Option("train", help="rows the transform is fitted on (all rows if none have it)"),
+) -> None:
+    """Make a derived table (compact vectors) from a stored one, its lineage recorded in its metadata."""
+    from embedforge.registry.settings import Settings
+    from embedforge.registry.transforms import TRANSFORMS
+    from embedforge.tasks.store import VectorStore, table_name
+    from embedforge.tasks.transforms import derive
+
+    if name not in TRANSFORMS:
+        raise typer.BadParameter(f"unknown transform {name!r}; choose from {', '.join(TRANSFORMS.names())}")
+    store = VectorStore(db or Settings().lancedb_uri)
+    source = table_name(encoder, weights)
+    if not store.has(source):
+        raise typer.BadParameter(f"no table {source!r} in {store.uri}: embed a dataset with {encoder} first")
+    try:
+        info = derive(store=store, source=source, name=name, k=k, fit_split=fit_split, dataset=dataset)
+    except (ValueError, LookupError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    out = Table("derived table", "transform", "dim", "bytes/vector", "rows", "fitted on")
+    out.add_row(
+        info["table"],
+        f"{name}{'' if k is None else f' k={k}'}",
+        f"{info['source_dim']} -> {info['dim']}",
+        f"{4 * info['source_dim']} -> {info['bytes_per_vector']}",
+        str(info["rows"]),
+        f"{info['fit_rows']} rows ({info['fit_split']})",
+    )
+    console.print(out)
+
+
 def register(app: typer.Typer) -> None:
-    """Attach ``index`` to the ``embedforge`` app."""
+    """Attach ``index`` and ``transform`` to the ``embedforge`` app."""
     app.command()(index)
+    app.command()(transform)
