@@ -155,3 +155,16 @@ def _rescored(transform: VectorTransform, q: np.ndarray, codes: np.ndarray, k: i
     cos = dec @ target / (np.linalg.norm(dec, axis=1) * np.linalg.norm(target) + 1e-12)
     best = np.argsort(-cos, kind="stable")[:k]
     return [(int(cand[i]), 1.0 - float(cos[i])) for i in best]
+
+
+def transform_features(*, X: np.ndarray, split: list[str | None], spec: str) -> tuple[np.ndarray, int]:
+    """``whiten:32`` etc. fitted on the train rows and applied to all: (features, bytes per vector).
+
+    For a leaderboard ``transform`` column: accuracy read against bytes per vector without a derived table.
+    """
+    name, _, k = spec.partition(":")
+    if name in ("", "none"):
+        return X, 4 * X.shape[1]
+    train = np.array([s == "train" for s in split], dtype=bool)
+    transform = build_transform(name, int(k) if k else None).fit(X[train] if train.any() else X)
+    return transform.apply(X), transform.bytes_per_vector(X.shape[1])

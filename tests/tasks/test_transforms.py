@@ -6,7 +6,7 @@ import pytest
 from embedforge.registry.registry import RegistryError
 from embedforge.registry.transforms import build_transform
 from embedforge.tasks.store import VectorStore
-from embedforge.tasks.transforms import derive, lineage, search_derived
+from embedforge.tasks.transforms import derive, lineage, search_derived, transform_features
 
 DIM = 32
 
@@ -118,3 +118,12 @@ def test_binary_search_with_rescoring_ranks_the_true_neighbour_first(store):
     queries = X[picks] + 0.01 * X.std(0) * rng.standard_normal((60, DIM)).astype(np.float32)
     first = [search_derived(store=store, table=info["table"], vector=q, k=10, rescore=8)[0]["id"] for q in queries]
     assert np.mean([t == f"v{i}" for t, i in zip(first, picks)]) >= 0.8
+
+
+def test_transform_features_fit_on_the_train_rows_only():
+    X = anisotropic(400)
+    split = ["train" if i < 100 else "test" for i in range(400)]
+    Y, nbytes = transform_features(X=X, split=split, spec="whiten:4")
+    assert Y.shape == (400, 4) and nbytes == 16
+    assert np.allclose(np.cov(Y[:100], rowvar=False, bias=True), np.eye(4), atol=1e-3)  # unit on what it saw
+    assert transform_features(X=X, split=split, spec="none") == (X, 4 * DIM)
