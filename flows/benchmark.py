@@ -5,24 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.schemas.objects import State
 from prefect.states import Completed
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from embedforge.flows.embed import embed_flow
-from embedforge.flows.params import BenchmarkParams, EmbedParams
+from embedforge.flows.embed import embed_flow, task_runner
+from embedforge.flows.params import BenchmarkParams, EmbedParams, RunnerParams
 from embedforge.registry.modalities import modality
 from embedforge.registry.settings import Settings
 from embedforge.tasks.embed import dataset_name_for, pending_count
 from embedforge.tasks.leaderboard import augmentation_sets, publish, score_pair, variant_encoder
 from embedforge.tasks.resolve import dataset_ref, recipe_for, weights_for
 
-score_task = task(score_pair, name="score-heads", retries=1, retry_delay_seconds=2)
-publish_task = task(publish, name="publish-leaderboard", retries=1, retry_delay_seconds=2)
+score_task = task(name="score-heads", retries=1, retry_delay_seconds=2)(score_pair)
+publish_task = task(name="publish-leaderboard", retries=1, retry_delay_seconds=2)(publish)
 
 
-@flow(name="benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="benchmark", task_runner=task_runner(RunnerParams(workers=2)))
 async def benchmark_flow(params: BenchmarkParams) -> State:
     """Embeddings are cached in LanceDB and scores in MLflow, so a rerun recomputes nothing."""
     settings = Settings()
@@ -36,7 +35,7 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
         for encoder in params.encoders:
             weights = weights_for(encoder=encoder, ref=ref, weights=params.weights)
             recipe = recipe_for(encoder=encoder, ref=ref)
-            for variant in sorted({variant_encoder(encoder, c) for c in augmentation_sets(params.augment)} - {None}):
+            for variant in _variants(encoder, list(params.augment)):
                 await _embed_if_pending(ref=ref, encoder=variant, db=db, weights=weights, name=ds_name, recipe=recipe)
             futures.append(
                 score_task.submit(
@@ -56,11 +55,17 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
             )
     rows = [row for f in futures for row in f.result()]
     out = publish_task(rows=rows, tracking_uri=tracking, experiment=params.experiment, output_csv=params.output_csv)
-    create_markdown_artifact(out["markdown"], key="leaderboard", description="test scores per cell", _sync=True)
+    await acreate_markdown_artifact(out["markdown"], key="leaderboard", description="test scores per cell")
     fresh = sum(not r["cached"] for r in rows)
     return Completed(
         message=f"{len(rows)} cells: {fresh} scored, {len(rows) - fresh} from cache", data={"rows": rows, **out}
     )
+
+
+def _variants(encoder: str, augment: list[str]) -> list[str]:
+    """The encoder tables the augmentation combinations read (``-diff`` siblings), each once."""
+    names = {variant_encoder(encoder, combo) for combo in augmentation_sets(augment)}
+    return sorted(n for n in names if n is not None)
 
 
 async def _embed_if_pending(*, ref: str, encoder: str, db: str, weights: str | None, name: str, recipe: dict) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.context import SyncClientContext
+from prefect.artifacts import acreate_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.client.schemas.objects import State
 from prefect.futures import as_completed
 from prefect.states import Completed
@@ -19,8 +21,13 @@ from embedforge.tasks.embed import ShardResult, embed_shard_task, plan_task
 from embedforge.tasks.report import embed_summary, summary_markdown
 
 
-def task_runner(runner: RunnerParams):
-    """Threads by default; Prefect's DaskTaskRunner for scale-out."""
+def _sync(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call a Prefect artifact function synchronously (``async_dispatch`` takes ``_sync``; the stubs omit it)."""
+    return fn(**kwargs, _sync=True)
+
+
+def task_runner(runner: RunnerParams) -> Any:
+    """Threads by default; Prefect's DaskTaskRunner for scale-out (typed Any: Prefect's runner generics disagree)."""
     if runner.kind == "dask":
         from prefect_dask import DaskTaskRunner
 
@@ -34,26 +41,27 @@ def submit_shards(*, shards: list[str], params: EmbedParams, db: str) -> list[Sh
     """One task per shard on the current flow's runner, with a progress artifact (unless the CLI draws a bar)."""
     progress = None
     if params.progress_artifact:
-        progress = create_progress_artifact(progress=0.0, description=f"{len(shards)} shards to embed", _sync=True)
-    futures = [
-        embed_shard_task.submit(
-            shard_path=path,
-            encoder=params.encoder,
-            db_uri=db,
-            weights=params.weights,
-            batch_size=params.batch_size,
-            device=params.device,
-            encoder_options=params.encoder_options,
-        )
-        for path in shards
-    ]
+        progress = _sync(create_progress_artifact, progress=0.0, description=f"{len(shards)} shards to embed")
+    with SyncClientContext.get_or_create():  # task runs copy the submitting context: one client serves them all
+        futures = [
+            embed_shard_task.submit(
+                shard_path=path,
+                encoder=params.encoder,
+                db_uri=db,
+                weights=params.weights,
+                batch_size=params.batch_size,
+                device=params.device,
+                encoder_options=params.encoder_options,
+            )
+            for path in shards
+        ]
     results, shown = [], time.monotonic()
     for done in as_completed(futures):
         results.append(done.result())
         if progress is None:
             continue
         if time.monotonic() - shown > 1.0 or len(results) == len(futures):  # at most one API call a second
-            update_progress_artifact(progress, progress=100.0 * len(results) / len(futures), _sync=True)
+            _sync(update_progress_artifact, artifact_id=progress, progress=100.0 * len(results) / len(futures))
             shown = time.monotonic()
     return results
 
@@ -64,7 +72,7 @@ def embed_shards_flow(shards: list[str], params: EmbedParams, db: str) -> list[S
     return submit_shards(shards=shards, params=params, db=db)
 
 
-@flow(name="embed", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
+@flow(name="embed", log_prints=True, task_runner=task_runner(RunnerParams(workers=1)))
 async def embed_flow(params: EmbedParams) -> State:
     """Wire plan -> shard tasks (on the runner the parameters ask for) -> summary; shards resume on their own.
 
@@ -93,9 +101,7 @@ async def embed_flow(params: EmbedParams) -> State:
             shards=plan.shards, params=params, db=db
         )
     summary = dict(embed_summary(plan, results, db), device=params.device)
-    create_markdown_artifact(
-        summary_markdown(summary), key="embed-summary", description="embed run summary", _sync=True
-    )  # this flow is async: artifacts would otherwise be coroutines
+    await acreate_markdown_artifact(summary_markdown(summary), key="embed-summary", description="embed run summary")
     message = "embedded {embedded}, reused {reused}, skipped {skipped}, failed {failed}".format(**summary)
     get_run_logger().info(message)
     return Completed(message=message, data=summary)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import State
@@ -11,7 +13,7 @@ from embedforge.flows.params import HeightCelebParams
 from embedforge.registry.settings import Settings
 from embedforge.tasks.train import train_heightceleb
 
-train_heightceleb_task = task(train_heightceleb, name="train-heightceleb", retries=1, retry_delay_seconds=5)
+train_heightceleb_task = task(name="train-heightceleb", retries=1, retry_delay_seconds=5)(train_heightceleb)
 
 
 @flow(name="train-heightceleb")
@@ -41,3 +43,9 @@ def train_heightceleb_flow(params: HeightCelebParams) -> State:
         f"sex accuracy {m['test_sex_accuracy']:.2f}; registered {models}",
         data=result,
     )
+
+
+def run_train(params: HeightCelebParams) -> dict[str, Any]:
+    """Run the flow in this process; the caller gets the data of the Completed state it returns."""
+    result: Any = train_heightceleb_flow(params)  # Prefect unwraps a returned state into its data
+    return result

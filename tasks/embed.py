@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,7 +284,10 @@ def _transient(task, task_run, state) -> bool:
     return False
 
 
-_TASKS = {"plan_task": (plan_embedding, "plan-embedding"), "embed_shard_task": (embed_shard, "embed-shard")}
+_TASKS: dict[str, tuple[Callable[..., Any], str]] = {
+    "plan_task": (plan_embedding, "plan-embedding"),
+    "embed_shard_task": (embed_shard, "embed-shard"),
+}
 
 
 def __getattr__(name: str):
@@ -293,6 +297,6 @@ def __getattr__(name: str):
     from prefect import task
 
     fn, task_name = _TASKS[name]
-    wrapped = task(fn, name=task_name, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
+    wrapped: Any = task(name=task_name, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)(fn)
     globals()[name] = wrapped
     return wrapped

@@ -32,18 +32,20 @@ def benchmark(
     from embedforge.flows.benchmark import run_benchmark
     from embedforge.flows.params import BenchmarkParams
 
-    params = BenchmarkParams(
-        modality=modality,
-        encoders=_split(encoders),
-        datasets=_split(datasets),
-        augment=_split(augment),
-        heads=_split(heads or ""),
-        label=label,
-        target=target,
-        db=db,
-        tracking_uri=tracking_uri,
-        output_csv=output,
-        weights=dict(w.split("=", 1) for w in weights),
+    params = BenchmarkParams.model_validate(
+        {
+            "modality": modality,
+            "encoders": _split(encoders),
+            "datasets": _split(datasets),
+            "augment": _split(augment),
+            "heads": _split(heads or ""),
+            "label": label,
+            "target": target,
+            "db": db,
+            "tracking_uri": tracking_uri,
+            "output_csv": output,
+            "weights": dict(w.split("=", 1) for w in weights),
+        }
     )
     result = run_benchmark(params)
     print_leaderboard(result["rows"])

@@ -80,7 +80,7 @@ def embed(
         shard_size=shard_size,
         batch_size=batch_size,
         device=device,
-        runner=RunnerParams(kind=runner, workers=workers, dask_address=dask_address),
+        runner=RunnerParams.model_validate({"kind": runner, "workers": workers, "dask_address": dask_address}),
         progress_artifact=False,  # the bar below shows progress; no artifact API call a second
     )
     use_running_stack()  # before Prefect is imported
@@ -210,22 +210,22 @@ def train_heightceleb_cmd(
 ) -> None:
     """HeightCeleb recipe: sex classifier, then one regression per sex; logged and registered in MLflow."""
     from embedforge.flows.params import HeightCelebParams
-    from embedforge.flows.train import train_heightceleb_flow
+    from embedforge.flows.train import run_train
 
-    result = train_heightceleb_flow(
-        HeightCelebParams(
-            encoder=encoder,
-            db=db,
-            weights=weights,
-            dataset=dataset,
-            timit_dataset=timit_dataset,
-            regressor=regressor,
-            registered_name=name,
-            alias=alias,
-            tracking_uri=tracking_uri,
-        )
+    params = HeightCelebParams.model_validate(
+        {
+            "encoder": encoder,
+            "db": db,
+            "weights": weights,
+            "dataset": dataset,
+            "timit_dataset": timit_dataset,
+            "regressor": regressor,
+            "registered_name": name,
+            "alias": alias,
+            "tracking_uri": tracking_uri,
+        }
     )
-    print_training(result)
+    print_training(run_train(params))
 
 
 def print_training(result: dict) -> None:
