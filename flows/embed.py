@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.context import SyncClientContext
 from prefect.artifacts import acreate_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.client.schemas.objects import State
+from prefect.context import SyncClientContext
 from prefect.futures import as_completed
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
