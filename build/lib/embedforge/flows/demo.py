@@ -7,8 +7,8 @@ from typing import Any
 
 from embedforge.flows.embed import run_embed
 from embedforge.flows.params import EmbedParams, HeightCelebParams
-from embedforge.flows.settings import Settings
-from embedforge.flows.train import train_heightceleb_flow
+from embedforge.flows.train import run_train
+from embedforge.registry.settings import Settings
 
 
 def run_demo(
@@ -31,9 +31,7 @@ def run_demo(
         shard_size=32,
     )
     embed = progress(lambda: run_embed(params)) if progress else run_embed(params)
-    trained = train_heightceleb_flow(
-        HeightCelebParams(encoder=encoder, dataset="demo-voxceleb", registered_name="heightceleb-demo")
-    )
+    trained = run_train(HeightCelebParams(encoder=encoder, dataset="demo-voxceleb", registered_name="heightceleb-demo"))
     return {
         "data": str(root),
         "embed": embed,

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.artifacts import acreate_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.client.schemas.objects import State
+from prefect.context import SyncClientContext
 from prefect.futures import as_completed
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from embedforge.flows.params import EmbedParams, RunnerParams
-from embedforge.flows.settings import Settings
+from embedforge.modalities.runtime import resolve_device
+from embedforge.registry.settings import Settings
 from embedforge.tasks.embed import ShardResult, embed_shard_task, plan_task
 from embedforge.tasks.report import embed_summary, summary_markdown
 
 
-def task_runner(runner: RunnerParams):
-    """Threads by default; Prefect's DaskTaskRunner for scale-out."""
+def _sync(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call a Prefect artifact function synchronously (``async_dispatch`` takes ``_sync``; the stubs omit it)."""
+    return fn(**kwargs, _sync=True)
+
+
+def task_runner(runner: RunnerParams) -> Any:
+    """Threads by default; Prefect's DaskTaskRunner for scale-out (typed Any: Prefect's runner generics disagree)."""
     if runner.kind == "dask":
         from prefect_dask import DaskTaskRunner
 
@@ -28,20 +37,31 @@ def task_runner(runner: RunnerParams):
     return ThreadPoolTaskRunner(max_workers=runner.workers)
 
 
-def submit_shards(shards: list[str], params: EmbedParams, db: str) -> list[ShardResult]:
-    """One task per shard on the current flow's runner, with a progress artifact updated as they finish."""
-    progress = create_progress_artifact(progress=0.0, description=f"{len(shards)} shards to embed", _sync=True)
-    futures = [
-        embed_shard_task.submit(
-            path, params.encoder, db, params.weights, params.batch_size, params.device, params.encoder_options
-        )
-        for path in shards
-    ]
+def submit_shards(*, shards: list[str], params: EmbedParams, db: str) -> list[ShardResult]:
+    """One task per shard on the current flow's runner, with a progress artifact (unless the CLI draws a bar)."""
+    progress = None
+    if params.progress_artifact:
+        progress = _sync(create_progress_artifact, progress=0.0, description=f"{len(shards)} shards to embed")
+    with SyncClientContext.get_or_create():  # task runs copy the submitting context: one client serves them all
+        futures = [
+            embed_shard_task.submit(
+                shard_path=path,
+                encoder=params.encoder,
+                db_uri=db,
+                weights=params.weights,
+                batch_size=params.batch_size,
+                device=params.device,
+                encoder_options=params.encoder_options,
+            )
+            for path in shards
+        ]
     results, shown = [], time.monotonic()
     for done in as_completed(futures):
         results.append(done.result())
+        if progress is None:
+            continue
         if time.monotonic() - shown > 1.0 or len(results) == len(futures):  # at most one API call a second
-            update_progress_artifact(progress, progress=100.0 * len(results) / len(futures), _sync=True)
+            _sync(update_progress_artifact, artifact_id=progress, progress=100.0 * len(results) / len(futures))
             shown = time.monotonic()
     return results
 
@@ -49,45 +69,46 @@ def submit_shards(shards: list[str], params: EmbedParams, db: str) -> list[Shard
 @flow(name="embed-shards")
 def embed_shards_flow(shards: list[str], params: EmbedParams, db: str) -> list[ShardResult]:
     """The shards on another task runner (Dask, more threads): a subflow, since a run's runner is fixed."""
-    return submit_shards(shards, params, db)
+    return submit_shards(shards=shards, params=params, db=db)
 
 
-@flow(name="embed", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
-async def embed_flow(params: EmbedParams) -> dict[str, Any]:
+@flow(name="embed", log_prints=True, task_runner=task_runner(RunnerParams(workers=1)))
+async def embed_flow(params: EmbedParams) -> State:
     """Wire plan -> shard tasks (on the runner the parameters ask for) -> summary; shards resume on their own.
 
     Async so the engine does not wait on its heartbeat thread at exit (about 1 s a run, sync).
     """
     settings = Settings()
     db = params.db or settings.lancedb_uri
+    params = params.model_copy(update={"device": resolve_device(params.device)})  # tasks record the real one
     work = str(settings.home / "shards")
     plan = plan_task(
-        params.dataset,
-        params.encoder,
-        db,
-        work,
-        params.weights,
-        params.shard_size,
-        params.dataset_name,
-        params.options,
-        params.encoder_options,
+        dataset=params.dataset,
+        encoder=params.encoder,
+        db_uri=db,
+        work_dir=work,
+        weights=params.weights,
+        shard_size=params.shard_size,
+        dataset_name=params.dataset_name,
+        options=params.options,
+        encoder_options=params.encoder_options,
     )
     results = []
     if plan.shards and params.runner == RunnerParams():
-        results = submit_shards(plan.shards, params, db)
+        results = submit_shards(shards=plan.shards, params=params, db=db)
     elif plan.shards:
-        results = embed_shards_flow.with_options(task_runner=task_runner(params.runner))(plan.shards, params, db)
-    summary = embed_summary(plan, results, db)
-    create_markdown_artifact(
-        summary_markdown(summary), key="embed-summary", description="embed run summary", _sync=True
-    )  # this flow is async: artifacts would otherwise be coroutines
+        results = embed_shards_flow.with_options(task_runner=task_runner(params.runner))(
+            shards=plan.shards, params=params, db=db
+        )
+    summary = dict(embed_summary(plan, results, db), device=params.device)
+    await acreate_markdown_artifact(summary_markdown(summary), key="embed-summary", description="embed run summary")
     message = "embedded {embedded}, reused {reused}, skipped {skipped}, failed {failed}".format(**summary)
     get_run_logger().info(message)
     return Completed(message=message, data=summary)
 
 
 def run_embed(params: EmbedParams) -> dict[str, Any]:
-    """Run the embed flow in this process (the same code path a deployment runs)."""
+    """Run the embed flow in this process (the same code path a deployment runs); the final state's data."""
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     return run_coro_as_sync(embed_flow(params))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class RunnerParams(BaseModel):
@@ -33,8 +33,17 @@ class EmbedParams(BaseModel):
     )
     shard_size: int = Field(64, ge=1, le=100_000, description="items per shard task")
     batch_size: int = Field(16, ge=1, le=4096, description="items per encoder forward")
-    device: str = Field("cpu", description="torch device")
+    device: str = Field("auto", description="torch device; auto: CUDA when present, else CPU (the run records which)")
     runner: RunnerParams = Field(default_factory=RunnerParams)
+    progress_artifact: bool = Field(True, description="a progress artifact in the UI (off when the CLI draws a bar)")
+
+    @field_validator("dataset_name")
+    @classmethod
+    def _safe_name(cls, value: str | None) -> str | None:
+        """Refused here, before any work, rather than by a filter after the embedding is done."""
+        from embedforge.tasks.filters import check_name
+
+        return value if value is None else check_name(value)
 
 
 class HeightCelebParams(BaseModel):
@@ -53,15 +62,12 @@ class HeightCelebParams(BaseModel):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
 
 
-DEFAULT_HEADS = ["classify/logreg", "classify/rf", "classify/linear", "classify/ridge"]
-
-
 class BenchmarkParams(BaseModel):
     """Encoders x datasets x augmentations x heads, scored on each dataset's test split."""
 
     model_config = ConfigDict(extra="forbid")
 
-    modality: Literal["timeseries", "cardiac", "speech"] = Field("timeseries", description="picks the default adapter")
+    modality: str = Field("timeseries", description="a registered modality: picks the default adapter and heads")
     encoders: list[str] = Field(default_factory=lambda: ["timeseries/minirocket"], min_length=1)
     datasets: list[str] = Field(
         default_factory=lambda: ["GunPoint", "ItalyPowerDemand"],
@@ -69,10 +75,24 @@ class BenchmarkParams(BaseModel):
         description="names the adapter knows (GunPoint), folders, or adapter:argument",
     )
     augment: list[Literal["diff", "stats"]] = Field(default_factory=list, description="augmentations to combine")
-    heads: list[str] = Field(default_factory=lambda: list(DEFAULT_HEADS), min_length=1)
+    heads: list[str] = Field(default_factory=list, description="registered heads; empty: the modality's defaults")
     weights: dict[str, str] = Field(default_factory=dict, description="encoder -> hub id or local directory")
-    label: str = Field("label", description="label to classify")
+    label: str = Field("label", description="label the classify/* heads predict")
+    target: str | None = Field(
+        None, description="numeric label regress/* heads predict; default: the modality's, else label"
+    )
     db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
     experiment: str = Field("leaderboard", description="MLflow experiment")
     output_csv: str | None = Field(None, description="also write the leaderboard here")
+
+    @field_validator("modality")
+    @classmethod
+    def _registered_modality(cls, name: str) -> str:
+        """Only modalities in the registry (built-ins and plugins), named in the error."""
+        from embedforge.registry.modalities import modality_names
+
+        known = modality_names()
+        if name not in known:
+            raise ValueError(f"unknown modality {name!r}; registered: {', '.join(known)}")
+        return name

@@ -1,8 +1,9 @@
-"""Rich progress for a flow running in a background thread, read from the shard result files."""
+"""Rich progress for a flow running in a background thread, and what the CLI settles before any flow starts."""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -60,3 +61,40 @@ def run_with_progress(work: Callable[[], Any], plan_file: Path, label: str) -> A
     if "error" in box:
         raise box["error"]
     return box["result"]
+
+
+def use_running_stack() -> str | None:
+    """Point Prefect at the local stack when it is up and no API was chosen, so CLI runs show in its UI.
+
+    Called before Prefect is imported: its settings are read from the environment at import.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    from embedforge.infra.stack import prefect_api_url, running
+    from embedforge.registry.settings import Settings
+
+    settings = Settings()
+    if "prefect-server" not in running(settings):
+        return None
+    os.environ["PREFECT_API_URL"] = prefect_api_url(settings)
+    return os.environ["PREFECT_API_URL"]
+
+
+def plan_first(params: Any) -> dict[str, Any] | None:
+    """Plan against the store before any Prefect server starts; the run's summary when there is nothing to do."""
+    from embedforge.registry.settings import Settings
+    from embedforge.tasks.embed import plan_embedding
+    from embedforge.tasks.report import embed_summary
+
+    plan = plan_embedding(
+        dataset=params.dataset,
+        encoder=params.encoder,
+        db_uri=params.db,
+        work_dir=str(Settings().home / "shards"),
+        weights=params.weights,
+        shard_size=params.shard_size,
+        dataset_name=params.dataset_name,
+        options=params.options,
+        encoder_options=params.encoder_options,
+    )
+    return None if plan.shards else embed_summary(plan, [], params.db)

@@ -6,30 +6,31 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
 from embedforge.flows.params import HeightCelebParams
-from embedforge.flows.settings import Settings
+from embedforge.registry.settings import Settings
 from embedforge.tasks.train import train_heightceleb
 
-train_heightceleb_task = task(train_heightceleb, name="train-heightceleb", retries=1, retry_delay_seconds=5)
+train_heightceleb_task = task(name="train-heightceleb", retries=1, retry_delay_seconds=5)(train_heightceleb)
 
 
 @flow(name="train-heightceleb")
-def train_heightceleb_flow(params: HeightCelebParams) -> dict[str, Any]:
+def train_heightceleb_flow(params: HeightCelebParams) -> State:
     """Heads train on stored features only: no encoder runs here."""
     settings = Settings()
     result = train_heightceleb_task(
-        params.db or settings.lancedb_uri,
-        params.encoder,
-        params.tracking_uri or settings.mlflow_uri,
-        settings.mlflow_artifacts if not params.tracking_uri else None,
-        params.dataset,
-        params.timit_dataset,
-        params.weights,
-        params.regressor,
-        params.registered_name,
-        params.alias,
+        db_uri=params.db or settings.lancedb_uri,
+        encoder=params.encoder,
+        tracking_uri=params.tracking_uri or settings.mlflow_uri,
+        artifact_root=settings.mlflow_artifacts if not params.tracking_uri else None,
+        dataset=params.dataset,
+        timit_dataset=params.timit_dataset,
+        weights=params.weights,
+        regressor=params.regressor,
+        registered_name=params.registered_name,
+        alias=params.alias,
     )
     rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(result["metrics"].items()))
     models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())
@@ -42,3 +43,9 @@ def train_heightceleb_flow(params: HeightCelebParams) -> dict[str, Any]:
         f"sex accuracy {m['test_sex_accuracy']:.2f}; registered {models}",
         data=result,
     )
+
+
+def run_train(params: HeightCelebParams) -> dict[str, Any]:
+    """Run the flow in this process; the caller gets the data of the Completed state it returns."""
+    result: Any = train_heightceleb_flow(params)  # Prefect unwraps a returned state into its data
+    return result

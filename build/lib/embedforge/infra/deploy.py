@@ -10,7 +10,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from embedforge.flows.settings import Settings
 from embedforge.infra.stack import (
     StackError,
     client_env,
@@ -23,6 +22,7 @@ from embedforge.infra.stack import (
     running,
     venv_bin,
 )
+from embedforge.registry.settings import Settings
 
 DEPLOY_TIMEOUT_S = 300.0
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -140,16 +140,16 @@ def serving_tracking_uri(settings: Settings) -> str:
 def serve_command(
     settings: Settings, model: str, port: int, host: str = "127.0.0.1", workers: int = 1
 ) -> tuple[list[str], dict[str, str]]:
-    """The ``mlflow models serve`` command and environment for ``MODEL@ALIAS`` (or a full models:/ URI)."""
+    """uvicorn running MLflow's scoring server for ``MODEL@ALIAS`` (or a full models:/ URI) behind the request
+    boundary of ``infra/serving.py``, in this environment (what ``mlflow models serve --env-manager local`` runs,
+    plus a body-size limit and error answers without stack traces)."""
+    from embedforge.infra.serving import MODEL_ENV
+
     uri = model if "://" in model or model.startswith("models:/") else f"models:/{model}"
     cmd = [
-        str(venv_bin() / "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        uri,
-        "--env-manager",
-        "local",
+        str(venv_bin() / "uvicorn"),
+        "--factory",
+        "embedforge.infra.serving:build_app",
         "--host",
         host,
         "--port",
@@ -159,4 +159,5 @@ def serve_command(
     ]
     env = client_env(settings)
     env["MLFLOW_TRACKING_URI"] = serving_tracking_uri(settings)
+    env[MODEL_ENV] = uri
     return cmd, env

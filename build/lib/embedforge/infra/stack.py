@@ -14,7 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embedforge.flows.settings import Settings, quiet_env
+from embedforge.registry.redact import redact, redact_all
+from embedforge.registry.settings import Settings, quiet_env
 
 START_TIMEOUT_S = 180.0  # a fresh Prefect or MLflow database migrates on first start (10-20 s here, more under load)
 STOP_TIMEOUT_S = 15.0
@@ -32,7 +33,10 @@ INHERITED_PREFECT = (
 
 
 class StackError(RuntimeError):
-    """The stack could not start, stop or be reached; the message says what to do."""
+    """The stack could not start, stop or be reached; the message says what to do (credentials redacted)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 @dataclass
@@ -251,7 +255,8 @@ def _write_pids(settings: Settings, entries: dict[str, dict]) -> None:
     path = pids_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(entries, indent=2))
+    tmp.write_text(redact(json.dumps(entries, indent=2)))  # command lines may carry backend URIs
+    tmp.chmod(0o600)
     tmp.replace(path)
 
 
@@ -275,7 +280,7 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
 
 def log_tail(path: Path, lines: int = 15) -> str:
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return redact("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
     except OSError:
         return "(no log)"
 
@@ -299,7 +304,7 @@ def spawn(service: Service) -> dict:
         "port": service.port,
         "url": service.url,
         "log": str(service.log),
-        "cmd": service.cmd,
+        "cmd": redact_all(service.cmd),
         "started": time.time(),
         **service.extra,
     }

@@ -20,15 +20,3 @@ def open_dataset(ref: str, **options: Any) -> Dataset:
     load_catalog()
     kind, _, arg = ref.partition(":")
     return DATASETS.get(kind)(arg, **options)
-
-
-# One raw file -> one sample, per modality (used to embed a search query).
-READERS: Registry[Callable[[str], Any]] = Registry("file reader")
-
-
-def read_query(modality: str, path: str) -> Any:
-    """Read a single query file with its modality's reader."""
-    from embedforge.registry.catalog import load_catalog
-
-    load_catalog()
-    return READERS.get(modality)(path)

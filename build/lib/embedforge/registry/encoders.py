@@ -51,10 +51,13 @@ def build_encoder(name: str, weights: str | None = None, device: str = "cpu", **
     ``options`` are the encoder's own recipe knobs (e.g. ``channels=6``, ``pooling="last"``);
     numeric strings, as a UI form sends them, become numbers.
     """
+    from embedforge.modalities.runtime import cap_torch_threads, resolve_device
     from embedforge.registry.catalog import load_catalog
 
     load_catalog()
-    return ENCODERS.get(name).build(weights=weights, device=device, **coerce_options(options))
+    model = ENCODERS.get(name).build(weights=weights, device=resolve_device(device), **coerce_options(options))
+    cap_torch_threads()  # after the build: that is where torch is imported
+    return model
 
 
 def coerce_options(options: dict[str, Any] | None) -> dict[str, Any]:

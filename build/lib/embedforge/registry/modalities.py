@@ -41,6 +41,7 @@ class Modality:
     raw_input: RawInput | None = None  # served models: request column -> one raw sample
     default_heads: tuple[str, ...] = ("classify/logreg", "classify/ridge")
     query_suffixes: tuple[str, ...] = ()  # file suffixes its query reader accepts (help text, validation)
+    default_target: str | None = None  # numeric label regress/* heads learn when the benchmark names none
     description: str = ""
     extras: dict[str, Any] = field(default_factory=dict)  # modality-specific knobs (e.g. label for benchmark)
 
@@ -50,6 +51,12 @@ class Modality:
 
 
 MODALITIES: Registry[Modality] = Registry("modality")
+
+
+def register_modality(entry: Modality) -> Modality:
+    """Register a modality under its own name (a plugin calls this once, like a built-in)."""
+    MODALITIES.register(entry.name, entry)
+    return entry
 
 
 def modality(name: str) -> Modality:
@@ -71,3 +78,11 @@ def modality_names() -> list[str]:
 def modality_of_encoder(encoder: str) -> Modality:
     """``speech/ge2e`` -> the ``speech`` modality."""
     return modality(encoder.split("/", 1)[0])
+
+
+def read_query(name: str, path: str) -> Any:
+    """One query file -> one raw sample, with the modality's reader; a clear error where it has none."""
+    entry = modality(name)
+    if entry.read_query is None:
+        raise ValueError(f"modality {name!r} has no query reader: search with a file is not supported for it")
+    return entry.read_query(path)

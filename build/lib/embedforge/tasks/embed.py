@@ -5,18 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prefect import task
 
 from embedforge.modalities.base import Item, ItemError
+from embedforge.modalities.runtime import parity_gate, probe_inputs
 from embedforge.registry.datasets import open_dataset
-from embedforge.registry.encoders import build_encoder
+from embedforge.tasks.cache import cached_dataset, cached_encoder
+from embedforge.tasks.prefetch import prepared
 from embedforge.tasks.store import VectorStore, table_name
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,16 @@ class ShardResult:
 
 def dataset_name_for(ref: str, name: str | None) -> str:
     """A dataset's name in the table: given, or the adapter kind plus a hash of its argument."""
+    from embedforge.tasks.filters import check_name
+
     if name:
-        return name
+        return check_name(name)
     kind, _, arg = ref.partition(":")
-    return kind if not arg else f"{kind}-{Path(arg.rstrip('/')).name or kind}"
+    return check_name(kind if not arg else f"{kind}-{Path(arg.rstrip('/')).name or kind}")
 
 
 def plan_embedding(
+    *,
     dataset: str,
     encoder: str,
     db_uri: str,
@@ -68,12 +71,16 @@ def plan_embedding(
 ) -> Plan:
     """Scan the dataset, drop items whose (id, content hash) is stored, cut the rest into shard files."""
     name = dataset_name_for(dataset, dataset_name)
-    items = open_dataset(dataset, **(options or {})).items()
+    opened = open_dataset(dataset, **(options or {}))
+    items = opened.items()
     table = table_name(encoder, weights, encoder_options)
     known = VectorStore(db_uri).known(table, name)
     todo = [it for it in items if known.get(it.id) != it.content_hash]
     stamp = hashlib.sha256("".join(it.content_hash for it in items).encode()).hexdigest()[:16]
-    shards = _write_shards(todo, Path(work_dir), dataset, name, table, options or {}, max(1, shard_size), stamp)
+    by_group = getattr(opened, "shard_by", None) == "group"  # e.g. one slide per shard: committed together
+    shards = _write_shards(
+        todo, Path(work_dir), dataset, name, table, options or {}, max(1, shard_size), stamp, by_group=by_group
+    )
     plan = Plan(
         table=table, dataset=name, total=len(items), skipped=len(items) - len(todo), shards=shards, pending=len(todo)
     )
@@ -82,6 +89,7 @@ def plan_embedding(
 
 
 def pending_count(
+    *,
     dataset: str,
     encoder: str,
     db_uri: str,
@@ -101,13 +109,20 @@ def plan_path(work_dir: str | Path, table: str, dataset: str) -> Path:
 
 
 def _write_shards(
-    items: list[Item], root: Path, ref: str, name: str, table: str, options: dict[str, Any], size: int, stamp: str
+    items: list[Item],
+    root: Path,
+    ref: str,
+    name: str,
+    table: str,
+    options: dict[str, Any],
+    size: int,
+    stamp: str,
+    by_group: bool = False,
 ) -> list[str]:
     """Content-addressed shard files: a rerun of the same work reuses the same names."""
     root.mkdir(parents=True, exist_ok=True)
     paths = []
-    for start in range(0, len(items), size):
-        chunk = items[start : start + size]
+    for chunk in _group_chunks(items) if by_group else _batches(items, size):
         body = {
             "dataset": ref,
             "name": name,
@@ -124,32 +139,16 @@ def _write_shards(
     return paths
 
 
-_BUILD_LOCK = threading.Lock()  # model loaders (transformers) are not thread-safe
-
-
-def cached_encoder(encoder: str, weights: str | None, device: str, options: dict[str, Any] | None = None):
-    """One loaded model per worker process, reused across its shards."""
-    with _BUILD_LOCK:
-        return _cached_encoder(encoder, weights, device, json.dumps(options or {}, sort_keys=True))
-
-
-@lru_cache(maxsize=2)
-def _cached_encoder(encoder: str, weights: str | None, device: str, options: str):
-    return build_encoder(encoder, weights=weights, device=device, **json.loads(options))
-
-
-def cached_dataset(ref: str, options: dict[str, Any], stamp: str):
-    """One opened adapter per worker process and dataset version (the plan's stamp of every content hash)."""
-    with _BUILD_LOCK:
-        return _cached_dataset(ref, json.dumps(options, sort_keys=True), stamp)
-
-
-@lru_cache(maxsize=4)
-def _cached_dataset(ref: str, options: str, stamp: str):
-    return open_dataset(ref, **json.loads(options))
+def _group_chunks(items: list[Item]) -> list[list[Item]]:
+    """One chunk per group (slide), in first-seen order, whatever its size."""
+    groups: dict[Any, list[Item]] = {}
+    for it in items:
+        groups.setdefault(it.group, []).append(it)
+    return list(groups.values())
 
 
 def embed_shard(
+    *,
     shard_path: str,
     encoder: str,
     db_uri: str,
@@ -169,12 +168,19 @@ def embed_shard(
     known = store.known(table, name, [it.id for it in items])  # another run may have done part of it
     items = [it for it in items if known.get(it.id) != it.content_hash]
     result.skipped = len(shard["items"]) - len(items)
-    model = cached_encoder(encoder, weights, device, encoder_options)
+    model = cached_encoder(encoder, weights, device=device, options=encoder_options)
     identity = model.identity()
     if store.has(table):
         store.check_identity(table, store.identity(table), identity)
     reuse = store.vectors_by_hash(table, [it.content_hash for it in items])
     dataset = cached_dataset(shard["dataset"], shard["options"], shard.get("stamp", ""))
+    parity_gate(  # vectors from an accelerator share a table only if they match the CPU's
+        (table, device),
+        device,
+        model,
+        lambda: cached_encoder(encoder, weights, device="cpu", options=encoder_options),
+        lambda: probe_inputs(model, dataset, items),
+    )
     rows, failures = _encode_items(items, reuse, model, dataset, batch_size)
     store.upsert(table, identity, [dict(r, dataset=name) for r in rows])
     store.record_failures(table, name, failures)
@@ -189,20 +195,28 @@ def embed_shard(
 
 def _encode_items(items, reuse, model, dataset, batch_size):
     """Return stored-row dicts and failure dicts for a list of items."""
-    rows, failures, pending = [], [], []
-    for it in items:
-        if it.content_hash in reuse:
-            rows.append(_row(it, reuse[it.content_hash], reused=True))
-            continue
-        try:
-            pending.append((it, model.preprocess(dataset.load(it), it.id)))
-        except Exception as exc:  # one bad item must not stop the shard
+    rows = [_row(it, reuse[it.content_hash], reused=True) for it in items if it.content_hash in reuse]
+    todo = [it for it in items if it.content_hash not in reuse]
+    failures, pending = [], []
+    depth = int(getattr(dataset, "prefetch", 0) or 0)  # adapters may read ahead in a thread (bounded memory)
+    for it, x, exc in prepared(todo, lambda it: model.preprocess(dataset.load(it), it.id), depth):
+        if exc is not None:  # one bad item must not stop the shard
             failures.append(_failure(it, exc))
-    for batch in _batches(pending, batch_size):
-        vectors, errors = _encode_batch(model, batch)
-        rows += [_row(it, v, reused=False) for (it, _), v in zip(batch, vectors) if v is not None]
-        failures += errors
+            continue
+        pending.append((it, x))
+        if len(pending) >= max(1, batch_size):
+            _flush(model, pending, rows, failures)
+            pending = []
+    _flush(model, pending, rows, failures)
     return rows, failures
+
+
+def _flush(model, batch, rows, failures) -> None:
+    """Encode one batch of prepared items, appending to the rows and failures so far."""
+    if batch:
+        vectors, errors = _encode_batch(model, batch)
+        rows.extend(_row(it, v, reused=False) for (it, _), v in zip(batch, vectors) if v is not None)
+        failures.extend(errors)
 
 
 def _encode_batch(model, batch):
@@ -270,7 +284,19 @@ def _transient(task, task_run, state) -> bool:
     return False
 
 
-plan_task = task(plan_embedding, name="plan-embedding", retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
-embed_shard_task = task(
-    embed_shard, name="embed-shard", retries=2, retry_delay_seconds=2, retry_condition_fn=_transient
-)
+_TASKS: dict[str, tuple[Callable[..., Any], str]] = {
+    "plan_task": (plan_embedding, "plan-embedding"),
+    "embed_shard_task": (embed_shard, "embed-shard"),
+}
+
+
+def __getattr__(name: str):
+    """Prefect task wrappers, made on first use: planning alone (the CLI's no-op check) never imports Prefect."""
+    if name not in _TASKS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from prefect import task
+
+    fn, task_name = _TASKS[name]
+    wrapped: Any = task(name=task_name, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)(fn)
+    globals()[name] = wrapped
+    return wrapped

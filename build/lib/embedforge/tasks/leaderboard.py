@@ -11,21 +11,33 @@ from typing import Any
 import numpy as np
 
 from embedforge.tasks.features import Features, load_features
+from embedforge.tasks.filters import mlflow_str
+from embedforge.tasks.scoring import METRICS, NAN
 
 CACHE_TAG = "embedforge.cache_key"
 
 
 @dataclass
 class Score:
-    """One leaderboard cell: an encoder (+ augmentation) and a head, scored on one dataset's test split."""
+    """One leaderboard cell: an encoder (+ augmentation) and a head, scored on one dataset's test split.
+
+    Classification cells fill accuracy, macro_f1 and auc; regression cells mae, rmse and r2; the rest stay NaN.
+    """
 
     encoder: str
     dataset: str
     augmentation: str
     head: str
-    accuracy: float
+    task: str
+    label: str
     n_train: int
     n_test: int
+    accuracy: float = NAN
+    macro_f1: float = NAN
+    auc: float = NAN
+    mae: float = NAN
+    rmse: float = NAN
+    r2: float = NAN
     cached: bool = False
     run_id: str | None = None
 
@@ -79,18 +91,30 @@ def cache_key(feats: Features, combo: tuple[str, ...], head: str, label: str) ->
     return h.hexdigest()[:32]
 
 
-def score_head(feats: Features, X: np.ndarray, head: str, label: str) -> tuple[float, int, int, Any]:
-    """Fit on the train split, accuracy on the test split; returns (accuracy, n_train, n_test, predictions)."""
-    from embedforge.registry.heads import build_head
+def score_head(*, feats: Features, X: np.ndarray, head: str, label: str) -> tuple[dict[str, float], int, int, Any]:
+    """Fit on the labelled train items, score the labelled test items; (metrics, n_train, n_test, (y, pred))."""
+    from embedforge.registry.heads import build_head, head_task
+    from embedforge.tasks.scoring import classification_metrics, regression_metrics, targets
 
-    y = np.array([str(lab.get(label)) for lab in feats.labels])
+    model = build_head(head)
+    if getattr(model, "works_on", "rows") == "bags":  # slide-level (MIL) heads: rows grouped into bags by the head
+        return model.score_bags(feats=feats, X=X, label=label)
+    task, where = head_task(head), feats.datasets[0] if feats.datasets else "?"
+    try:
+        y, known = targets(labels=feats.labels, ids=feats.ids, label=label, task=task)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
     split = np.array(feats.split)
-    train, test = split == "train", split == "test"
+    train, test = (split == "train") & known, (split == "test") & known
     if not train.any() or not test.any():
-        raise ValueError(f"{feats.datasets[0] if feats.datasets else '?'}: need train and test items")
-    model = build_head(head).fit(X[train], y[train])
-    pred = np.asarray(model.predict(X[test])).astype(str)
-    return float(np.mean(pred == y[test])), int(train.sum()), int(test.sum()), (y[test], pred)
+        raise ValueError(f"{where}: need train and test items labelled {label!r}")
+    model = model.fit(X[train], y[train])
+    if task == "classification":
+        metrics, pred = classification_metrics(model, X[test], y[test])
+    else:
+        pred = np.asarray(model.predict(X[test]), dtype=np.float64).ravel()
+        metrics = regression_metrics(y[test], pred)
+    return metrics, int(train.sum()), int(test.sum()), (y[test], pred)
 
 
 def cached_scores(keys: list[str], encoder: str, dataset: str) -> dict[str, dict[str, Any]]:
@@ -98,8 +122,8 @@ def cached_scores(keys: list[str], encoder: str, dataset: str) -> dict[str, dict
     import mlflow
 
     query = (
-        f"tags.`embedforge.kind` = 'leaderboard-cell' and params.encoder = '{encoder}' and "
-        f"params.dataset = '{dataset}' and attributes.status = 'FINISHED'"
+        f"tags.`embedforge.kind` = 'leaderboard-cell' and params.encoder = {mlflow_str(encoder)} and "
+        f"params.dataset = {mlflow_str(dataset)} and attributes.status = 'FINISHED'"
     )
     runs = mlflow.search_runs(filter_string=query, output_format="list", search_all_experiments=False)
     wanted = set(keys)
@@ -114,7 +138,15 @@ def to_rows(scores: list[Score]) -> list[dict[str, Any]]:
     return [asdict(s) for s in scores]
 
 
+def head_labels(heads: list[str], label: str, target: str | None) -> dict[str, str]:
+    """Which label each head learns: ``classify/*`` the label, ``regress/*`` the target (default: the label)."""
+    from embedforge.registry.heads import head_task
+
+    return {head: (target or label) if head_task(head) == "regression" else label for head in heads}
+
+
 def score_pair(
+    *,
     db: str,
     encoder: str,
     weights: str | None,
@@ -126,144 +158,108 @@ def score_pair(
     tracking_uri: str,
     experiment: str,
     options: dict[str, str] | None = None,
+    target: str | None = None,
 ) -> list[dict]:
     """Every augmentation combination x head for one (encoder, dataset); cached cells are reused, not refit."""
     from embedforge.tasks.tracking import use_tracking
 
     use_tracking(tracking_uri, experiment)
-    scores = []
+    labels, scores = head_labels(heads, label, target), []
     for combo in augmentation_sets(augment):
         name = variant_encoder(encoder, combo)
         if name is None:
             continue  # e.g. MiniRocket has no -diff variant
         feats = load_features(db, name, dataset_name, weights, options)
-        keys = {head: cache_key(feats, combo, head, label) for head in heads}
+        keys = {head: cache_key(feats, combo, head, labels[head]) for head in heads}
         hits, X = cached_scores(list(keys.values()), encoder, dataset_name), None
         for head in heads:
+            cell = Cell(encoder=encoder, dataset=dataset_name, combo=combo, head=head, label=labels[head])
             hit = hits.get(keys[head])
-            if hit is None:
-                X = feature_matrix(feats, combo, dataset_ref) if X is None else X
-            scores.append(
-                _cached_cell(hit, encoder, dataset_name, combo, head)
-                if hit
-                else _score_cell(feats, X, encoder, dataset_name, combo, head, label, keys[head])
-            )
+            if hit is not None and set(METRICS[cell.task]) <= set(hit):
+                scores.append(cell.cached(hit))
+                continue
+            X = feature_matrix(feats, combo, dataset_ref) if X is None else X
+            scores.append(cell.score(feats=feats, X=X, key=keys[head]))
     return to_rows(scores)
 
 
-def _cached_cell(hit, encoder, dataset_name, combo, head) -> Score:
-    return Score(
-        encoder,
-        dataset_name,
-        "+".join(combo) or "none",
-        head,
-        hit["accuracy"],
-        int(hit["n_train"]),
-        int(hit["n_test"]),
-        cached=True,
-        run_id=hit["run_id"],
-    )
+@dataclass(frozen=True)
+class Cell:
+    """Which cell is being filled: read back from MLflow, or fitted, scored and logged as one run."""
 
+    encoder: str
+    dataset: str
+    combo: tuple[str, ...]
+    head: str
+    label: str
 
-def _score_cell(feats, X, encoder, dataset_name, combo, head, label, key) -> Score:
-    import mlflow
+    @property
+    def task(self) -> str:
+        from embedforge.registry.heads import head_task
 
-    aug = "+".join(combo) or "none"
-    accuracy, n_train, n_test, (y, pred) = score_head(feats, X, head, label)
-    with mlflow.start_run(run_name=f"{encoder}|{dataset_name}|{aug}|{head}") as run:
-        mlflow.set_tags({CACHE_TAG: key, "embedforge.kind": "leaderboard-cell"})
-        mlflow.log_params(
-            {
-                "encoder": encoder,
-                "encoder_fingerprint": feats.identity["fingerprint"],
-                "dataset": dataset_name,
-                "augmentation": aug,
-                "head": head,
-                "features": X.shape[1],
-            }
+        return head_task(self.head)
+
+    @property
+    def augmentation(self) -> str:
+        return "+".join(self.combo) or "none"
+
+    def result(self, metrics: dict[str, Any], *, cached: bool, run_id: str) -> Score:
+        values = {m: float(metrics.get(m, NAN)) for m in METRICS[self.task]}
+        return Score(
+            encoder=self.encoder,
+            dataset=self.dataset,
+            augmentation=self.augmentation,
+            head=self.head,
+            task=self.task,
+            label=self.label,
+            n_train=int(metrics["n_train"]),
+            n_test=int(metrics["n_test"]),
+            cached=cached,
+            run_id=run_id,
+            **values,
         )
-        mlflow.log_metrics({"accuracy": accuracy, "n_train": n_train, "n_test": n_test})
-        mlflow.log_figure(confusion_figure(y, pred, f"{encoder} {aug} {head}\n{dataset_name}"), "confusion.png")
-    return Score(encoder, dataset_name, aug, head, accuracy, n_train, n_test, cached=False, run_id=run.info.run_id)
+
+    def cached(self, hit: dict[str, Any]) -> Score:
+        return self.result(hit, cached=True, run_id=hit["run_id"])
+
+    def score(self, *, feats: Features, X: np.ndarray, key: str) -> Score:
+        """Fit and score the head, and log the cell as one MLflow run with its plot."""
+        import mlflow
+
+        from embedforge.tasks.scoring import cell_figure
+
+        metrics, n_train, n_test, (y, pred) = score_head(feats=feats, X=X, head=self.head, label=self.label)
+        metrics = {**metrics, "n_train": n_train, "n_test": n_test}
+        name = f"{self.encoder}|{self.dataset}|{self.augmentation}|{self.head}"
+        with mlflow.start_run(run_name=name) as run:
+            mlflow.set_tags({CACHE_TAG: key, "embedforge.kind": "leaderboard-cell"})
+            mlflow.log_params(
+                {
+                    "encoder": self.encoder,
+                    "encoder_fingerprint": feats.identity["fingerprint"],
+                    "dataset": self.dataset,
+                    "augmentation": self.augmentation,
+                    "head": self.head,
+                    "task": self.task,
+                    "label": self.label,
+                    "features": X.shape[1],
+                }
+            )
+            mlflow.log_metrics(metrics)
+            title = f"{self.encoder} {self.augmentation} {self.head}\n{self.dataset}: {self.label}"
+            plot = "confusion.png" if self.task == "classification" else "parity.png"
+            mlflow.log_figure(cell_figure(self.task, y, pred, title), plot)
+        return self.result(metrics, cached=False, run_id=run.info.run_id)
 
 
-def confusion_figure(y: np.ndarray, pred: np.ndarray, title: str):
-    """A confusion matrix people can read at a glance."""
-    from matplotlib.figure import Figure
-    from sklearn.metrics import confusion_matrix
-
-    classes = sorted(set(y) | set(pred))
-    cm = confusion_matrix(y, pred, labels=classes)
-    fig = Figure(figsize=(1.2 + 0.45 * len(classes), 1.0 + 0.45 * len(classes)), dpi=100)
-    ax = fig.add_subplot()
-    ax.imshow(cm, cmap="Blues")
-    ticks = range(len(classes)) if len(classes) <= 30 else []
-    ax.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true", title=title)
-    if ticks:
-        ax.set_xticklabels(classes, rotation=90, fontsize=7)
-        ax.set_yticklabels(classes, fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def pivot(rows: list[dict]) -> tuple[list[str], list[str], np.ndarray]:
-    """(row labels encoder|augmentation|head, dataset columns, accuracy matrix with NaN gaps)."""
-    keys = sorted({(r["encoder"], r["augmentation"], r["head"]) for r in rows})
-    cols = sorted({r["dataset"] for r in rows})
-    acc = np.full((len(keys), len(cols)), np.nan)
-    for r in rows:
-        acc[keys.index((r["encoder"], r["augmentation"], r["head"])), cols.index(r["dataset"])] = r["accuracy"]
-    return [" | ".join(k) for k in keys], cols, acc
-
-
-def heatmap(rows: list[dict], path: str) -> str:
-    """Accuracy heatmap, encoders x datasets, annotated."""
-    from matplotlib.figure import Figure
-
-    labels, cols, acc = pivot(rows)
-    fig = Figure(figsize=(2.5 + 1.1 * len(cols), 1.2 + 0.32 * len(labels)), dpi=110)
-    ax = fig.add_subplot()
-    im = ax.imshow(acc, cmap="viridis", vmin=np.nanmin(acc) if np.isfinite(acc).any() else 0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    for (i, j), v in np.ndenumerate(acc):
-        if np.isfinite(v):
-            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="white" if v < 0.8 else "black")
-    fig.colorbar(im, ax=ax, label="test accuracy")
-    ax.set_title("embedforge leaderboard")
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
-
-
-def write_csv(rows: list[dict], path: str) -> str:
-    import csv
-
-    cols = ["encoder", "dataset", "augmentation", "head", "accuracy", "n_train", "n_test", "cached", "run_id"]
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(sorted(rows, key=lambda r: (r["dataset"], -r["accuracy"], r["encoder"])))
-    return path
-
-
-def markdown(rows: list[dict]) -> str:
-    labels, cols, acc = pivot(rows)
-    lines = ["| encoder \\| augmentation \\| head | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for label, row in zip(labels, acc):
-        lines.append(
-            f"| {label.replace('|', '/')} | " + " | ".join("" if np.isnan(v) else f"{v:.3f}" for v in row) + " |"
-        )
-    return "\n".join(lines)
-
-
-def publish(rows: list[dict], tracking_uri: str, experiment: str, output_csv: str | None) -> dict[str, Any]:
+def publish(*, rows: list[dict], tracking_uri: str, experiment: str, output_csv: str | None) -> dict[str, Any]:
     """Leaderboard CSV, heatmap and markdown as artifacts of one MLflow run (and a CSV where asked)."""
     import tempfile
     from pathlib import Path
 
     import mlflow
 
+    from embedforge.tasks.report import heatmap, markdown, write_csv
     from embedforge.tasks.tracking import use_tracking
 
     use_tracking(tracking_uri, experiment)

@@ -1,11 +1,20 @@
-"""The MLflow pyfunc adapter: a head plus the encoder identity it needs, served from raw input or vectors."""
+"""The MLflow pyfunc adapter: a head plus the encoder identity it needs, served from raw input or vectors.
+
+Raw input is generic over the modality contract: the head's encoder names its modality, whose ``RawInput``
+gives the request column and the decoder. The request boundary lives here: base64 payloads, ``file://``
+paths only under configured roots, per-row and per-request size limits, a duration limit on decoded media,
+and error answers that carry a message, never a stack trace.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-import os
+import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
@@ -15,22 +24,41 @@ try:
 except ImportError:  # pragma: no cover - mlflow is a hard dependency; keeps the module importable alone
     PythonModel = object
 
-MAX_AUDIO_BYTES = int(os.environ.get("EMBEDFORGE_MAX_AUDIO_BYTES", 20 * 1024 * 1024))
+log = logging.getLogger(__name__)
+VECTOR = "vector"
 
 
 class BadRequest(ValueError):
     """A request the model cannot answer; served as HTTP 400 with this message."""
 
 
-def _bad(message: str):
+def _mlflow_error(message: str, code: str):
     from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+    from mlflow.protos import databricks_pb2
 
-    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+    return MlflowException(message, error_code=getattr(databricks_pb2, code))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may cost the server, from Settings (EMBEDFORGE_* variables of the serving process)."""
+
+    row_bytes: int
+    request_bytes: int
+    media_seconds: float
+    roots: tuple[Path, ...]
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        from embedforge.registry.settings import Settings
+
+        s = Settings()
+        roots = tuple(Path(r).expanduser().resolve() for r in s.serve_roots)
+        return cls(s.max_raw_bytes, s.max_request_bytes, s.max_media_seconds, roots)
 
 
 class HeadModel(PythonModel):
-    """Loads the head and, for raw input, resolves the encoder from the registry (never pickled)."""
+    """Loads the head and, for raw input, resolves the encoder and its modality from the registry (never pickled)."""
 
     def load_context(self, context) -> None:
         import joblib
@@ -38,23 +66,43 @@ class HeadModel(PythonModel):
         self.head = joblib.load(context.artifacts["head"])
         with open(context.artifacts["meta"]) as f:
             self.meta = json.load(f)
-        self.encoder = load_checked_encoder(self.meta) if self.meta["input"] == "audio" else None
+        self.limits = Limits.from_settings()
+        self.encoder = None if self.meta["input"] == VECTOR else load_checked_encoder(self.meta)
+        from embedforge.modalities.runtime import cap_torch_threads
+
+        cap_torch_threads()  # torch heads (MLP) too: a served model must not take every core
 
     def predict(self, context, model_input, params=None):
         try:
-            return self.predict_frame(self.head, self.meta, model_input, self.encoder)
+            return self.predict_frame(self.head, self.meta, model_input, self.encoder, self.limits)
         except BadRequest as exc:
-            raise _bad(str(exc)) from None
+            raise _mlflow_error(str(exc), "INVALID_PARAMETER_VALUE") from None
+        except Exception:  # the caller gets a message; the traceback stays in the server's log
+            log.exception("unexpected error while scoring a request")
+            raise _mlflow_error(
+                "internal error while scoring the request (see the server log)", "INTERNAL_ERROR"
+            ) from None
 
     @staticmethod
-    def predict_frame(head, meta: dict[str, Any], frame, encoder=None) -> pd.DataFrame:
-        """Rows in, one prediction per row out; used at logging time for the signature too."""
+    def predict_frame(head, meta: dict[str, Any], frame, encoder=None, limits: Limits | None = None) -> pd.DataFrame:
+        """Rows in, one prediction per row out."""
         frame = pd.DataFrame(frame)
-        if meta["input"] == "audio":
-            X = embed_audio_column(frame, encoder, meta)
-        else:
+        if meta["input"] == VECTOR:
             X = vectors_from_frame(frame, int(meta["encoder"]["dim"]))
+        else:
+            X = embed_raw_column(frame, encoder, meta, limits or Limits.from_settings())
         return head.predict_vectors(X)
+
+
+def raw_input_of(meta: dict[str, Any]):
+    """The RawInput of the modality the head's encoder belongs to; a clear error where it declares none."""
+    from embedforge.registry.modalities import modality_of_encoder
+
+    name = meta["encoder"]["name"]
+    raw = modality_of_encoder(name).raw_input
+    if raw is None:
+        raise RuntimeError(f"modality of {name} declares no raw input: serve the head-only (vector) model")
+    return raw
 
 
 def load_checked_encoder(meta: dict[str, Any]):
@@ -62,6 +110,7 @@ def load_checked_encoder(meta: dict[str, Any]):
     from embedforge.registry.encoders import build_encoder
 
     ident = meta["encoder"]
+    raw_input_of(meta)  # fail at start, not on the first request
     encoder = build_encoder(ident["name"], weights=meta.get("encoder_weights"))
     if encoder.fingerprint != ident["fingerprint"] or encoder.spec.dim != ident["dim"]:
         raise RuntimeError(
@@ -73,10 +122,10 @@ def load_checked_encoder(meta: dict[str, Any]):
 
 def vectors_from_frame(frame: pd.DataFrame, dim: int) -> np.ndarray:
     """A 'vector' column of equal-length finite lists -> (n, dim) float32."""
-    if "vector" not in frame.columns:
+    if VECTOR not in frame.columns:
         raise BadRequest(f"expected a 'vector' column, got {list(frame.columns)}")
     try:
-        X = np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in frame["vector"]])
+        X = np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in frame[VECTOR]])
     except (ValueError, TypeError) as exc:
         raise BadRequest(f"'vector' must hold equal-length lists of numbers: {exc}") from None
     if X.shape[1] != dim:
@@ -86,41 +135,100 @@ def vectors_from_frame(frame: pd.DataFrame, dim: int) -> np.ndarray:
     return X
 
 
-def embed_audio_column(frame: pd.DataFrame, encoder, meta: dict[str, Any]) -> np.ndarray:
-    """Decode base64 audio (or file:// paths), resample, encode: the whole prediction from raw input."""
-    import tempfile
-
-    from embedforge.modalities.speech.audio import read_audio
-
-    if "audio" not in frame.columns:
-        raise BadRequest(f"expected an 'audio' column (base64 WAV/FLAC or file:// path), got {list(frame.columns)}")
+def embed_raw_column(frame: pd.DataFrame, encoder, meta: dict[str, Any], limits: Limits) -> np.ndarray:
+    """Check the whole request's size, then decode, preprocess and encode one row at a time."""
+    raw = raw_input_of(meta)
+    col = raw.column
+    if col not in frame.columns:
+        raise BadRequest(f"expected a {col!r} column (base64 or file:// path), got {list(frame.columns)}")
+    sources = [_source(value, i, col, limits) for i, value in enumerate(frame[col])]
+    total = sum(size for _, size in sources)
+    if total > limits.request_bytes:
+        raise BadRequest(f"request carries {total} bytes of {col}, over the {limits.request_bytes} byte request limit")
     inputs = []
-    for i, value in enumerate(frame["audio"]):
-        data = _audio_bytes(value, i)
-        try:
-            with tempfile.NamedTemporaryFile(suffix=".audio") as tmp:
-                tmp.write(data)
-                tmp.flush()
-                sample = read_audio(tmp.name, f"row {i}")
-            inputs.append(encoder.preprocess(sample, f"row {i}"))
-        except Exception as exc:
-            raise BadRequest(f"row {i}: not decodable audio ({exc})") from None
+    for i, (source, _) in enumerate(sources):
+        sample = _decoded(raw, _bytes(source, i, col, limits), i)
+        _check_duration(sample, i, limits.media_seconds)
+        inputs.append(_preprocessed(encoder, sample, i))
     return np.asarray(encoder.encode(inputs), dtype=np.float32)
 
 
-def _audio_bytes(value: Any, row: int) -> bytes:
+def _decoded(raw, data: bytes, row: int):
+    from embedforge.modalities.base import ItemError
+
+    try:
+        return raw.decode(data, f"row {row}")
+    except (ItemError, ValueError, OSError, RuntimeError) as exc:
+        raise BadRequest(f"row {row}: not decodable {raw.column} ({exc})") from None
+
+
+def _preprocessed(encoder, sample, row: int):
+    from embedforge.modalities.base import ItemError
+
+    try:
+        return encoder.preprocess(sample, f"row {row}")
+    except (ItemError, ValueError) as exc:
+        raise BadRequest(f"row {row}: {exc}") from None
+
+
+def _source(value: Any, row: int, col: str, limits: Limits) -> tuple[Path | str, int]:
+    """(allowed local path or base64 text, the bytes it will decode to), checked against the row limit."""
     if not isinstance(value, str) or not value:
-        raise BadRequest(f"row {row}: 'audio' must be a non-empty string")
-    if value.startswith("file://"):
-        with open(value.removeprefix("file://"), "rb") as f:
-            data = f.read(MAX_AUDIO_BYTES + 1)
+        raise BadRequest(f"row {row}: {col!r} must be a non-empty string")
+    if value.startswith("file:"):
+        path = allowed_path(value, row, limits.roots)
+        size = path.stat().st_size
     else:
-        if len(value) > MAX_AUDIO_BYTES * 4 // 3 + 4:
-            raise BadRequest(f"row {row}: audio larger than the {MAX_AUDIO_BYTES} byte limit")
+        path, size = None, len(value) * 3 // 4
+    if size > limits.row_bytes:
+        raise BadRequest(f"row {row}: {col} larger than the {limits.row_bytes} byte limit")
+    return (path if path is not None else value), size
+
+
+def allowed_path(uri: str, row: int, roots: tuple[Path, ...]) -> Path:
+    """A ``file://`` URI resolved (``..`` and links) inside a configured root; refused the same way otherwise."""
+    if not roots:
+        raise BadRequest(f"row {row}: local file paths are not accepted by this server; send the data base64-encoded")
+    parsed = urlparse(uri)
+    if parsed.netloc not in ("", "localhost") or not parsed.path:
+        raise BadRequest(f"row {row}: only file:///absolute/path URIs are accepted")
+    path = Path(unquote(parsed.path)).resolve()
+    if not any(path.is_relative_to(root) for root in roots):
+        raise BadRequest(f"row {row}: path is outside the directories this server may read")
+    if not path.is_file():
+        raise BadRequest(f"row {row}: no such file under the allowed directories")
+    return path
+
+
+def _bytes(source: Path | str, row: int, col: str, limits: Limits) -> bytes:
+    if isinstance(source, Path):
         try:
-            data = base64.b64decode(value, validate=True)
+            with open(source, "rb") as f:
+                data = f.read(limits.row_bytes + 1)
+        except OSError:
+            raise BadRequest(f"row {row}: the file cannot be read") from None
+    else:
+        try:
+            data = base64.b64decode(source, validate=True)
         except ValueError:
-            raise BadRequest(f"row {row}: 'audio' is neither base64 nor a file:// path") from None
-    if len(data) > MAX_AUDIO_BYTES:
-        raise BadRequest(f"row {row}: audio larger than the {MAX_AUDIO_BYTES} byte limit")
+            raise BadRequest(f"row {row}: {col!r} is neither base64 nor a file:// path") from None
+    if len(data) > limits.row_bytes:
+        raise BadRequest(f"row {row}: {col} larger than the {limits.row_bytes} byte limit")
     return data
+
+
+def media_seconds(sample: Any) -> float | None:
+    """Duration of a decoded sample that knows its rate (audio, series, video frames); None if unknown."""
+    rate = getattr(sample, "sample_rate", None) or getattr(sample, "fps", None)
+    for attr in ("waveform", "values", "frames"):
+        data = getattr(sample, attr, None)
+        if data is not None and rate:
+            return np.shape(data)[-1 if attr != "frames" else 0] / float(rate)
+    seconds = getattr(sample, "seconds", None)
+    return float(seconds) if seconds is not None else None
+
+
+def _check_duration(sample: Any, row: int, limit: float) -> None:
+    seconds = media_seconds(sample)
+    if seconds is not None and seconds > limit:
+        raise BadRequest(f"row {row}: {seconds:.1f} s of media, over the {limit:g} s limit")

@@ -1,8 +1,13 @@
-"""Run summaries: counts, failure reasons, and the markdown Prefect shows in the UI."""
+"""Run summaries: embed counts and failures, leaderboard tables, CSV and heatmap, the markdown Prefect shows."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
+
+from embedforge.registry.redact import redact
+from embedforge.tasks.scoring import HIGHER_IS_BETTER, METRICS, NAN, TITLES
 
 
 def embed_summary(plan, results, db: str) -> dict[str, Any]:
@@ -11,7 +16,7 @@ def embed_summary(plan, results, db: str) -> dict[str, Any]:
     return {
         "table": plan.table,
         "dataset": plan.dataset,
-        "db": db,
+        "db": redact(db),  # shown and stored as an artifact: never with its credentials
         "items": plan.total,
         "embedded": sum(r.embedded for r in results),
         "reused": sum(r.reused for r in results),
@@ -33,4 +38,90 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     if summary["failures"]:
         lines += ["", "| failed item | reason |", "|---|---|"]
         lines += [f"| {f['id']} | {f['error'].replace('|', '/')} |" for f in summary["failures"][:50]]
+    return "\n".join(lines)
+
+
+def pivot(rows: list[dict], metric: str = "accuracy") -> tuple[list[str], list[str], np.ndarray]:
+    """(row labels encoder|augmentation|head, dataset columns, metric matrix with NaN gaps) of the metric's task."""
+    task = next(t for t, ms in METRICS.items() if metric in ms)
+    rows = [r for r in rows if r.get("task", "classification") == task]
+    keys = sorted({(r["encoder"], r["augmentation"], r["head"]) for r in rows})
+    cols = sorted({r["dataset"] for r in rows})
+    values = np.full((len(keys), len(cols)), np.nan)
+    for r in rows:
+        values[keys.index((r["encoder"], r["augmentation"], r["head"])), cols.index(r["dataset"])] = r[metric]
+    return [" | ".join(k) for k in keys], cols, values
+
+
+def heatmap(rows: list[dict], path: str) -> str:
+    """Test accuracy (classification cells) and R² (regression cells) heatmaps, encoders x datasets, annotated."""
+    from matplotlib.figure import Figure
+
+    panels = [(m, pivot(rows, m)) for m in ("accuracy", "r2")]
+    panels = [(m, p) for m, p in panels if p[0]] or panels[:1]
+    width = sum(2.5 + 1.1 * len(p[1]) for _, p in panels)
+    height = 1.2 + 0.32 * max(len(p[0]) for _, p in panels)
+    fig = Figure(figsize=(width + 1.5 * (len(panels) - 1), height), dpi=110)
+    for k, (metric, (labels, cols, values)) in enumerate(panels):
+        _heat_panel(fig, fig.add_subplot(1, len(panels), k + 1), metric, labels, cols, values)
+    fig.suptitle("embedforge leaderboard")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def _heat_panel(fig, ax, metric: str, labels: list[str], cols: list[str], values: np.ndarray) -> None:
+    low = float(np.nanmin(values)) if np.isfinite(values).any() else 0.0
+    im = ax.imshow(
+        values if values.size else np.zeros((1, 1)), cmap="viridis", vmin=min(low, 0.999), vmax=1, aspect="auto"
+    )
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="white" if v < 0.8 else "black")
+    fig.colorbar(im, ax=ax, label=f"test {TITLES[metric]}")
+
+
+CSV_COLUMNS = ["encoder", "dataset", "augmentation", "head", "accuracy", *METRICS["classification"][1:]]
+CSV_COLUMNS += [*METRICS["regression"], "task", "label", "n_train", "n_test", "cached", "run_id"]
+
+
+def _rank(row: dict) -> tuple:
+    """Datasets, then classification before regression, best cell first, NaN last."""
+    task = row.get("task", "classification")
+    metric = METRICS[task][0]
+    value = float(row.get(metric, NAN))
+    value = -value if HIGHER_IS_BETTER[metric] else value
+    return (row["dataset"], task, np.isnan(value), 0.0 if np.isnan(value) else value, row["encoder"])
+
+
+def write_csv(rows: list[dict], path: str) -> str:
+    """One line per cell; metrics that do not apply to a cell's task are left empty."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in sorted(rows, key=_rank):
+            writer.writerow({k: "" if isinstance(v, float) and np.isnan(v) else v for k, v in row.items()})
+    return path
+
+
+def markdown(rows: list[dict]) -> str:
+    """One table per metric that some cell has: classification metrics first, then regression."""
+    sections = []
+    for metrics in METRICS.values():
+        for metric in metrics:
+            labels, cols, values = pivot(rows, metric)
+            if labels:
+                sections.append(f"**test {TITLES[metric]}**\n\n" + _markdown_table(labels, cols, values))
+    return "\n\n".join(sections)
+
+
+def _markdown_table(labels: list[str], cols: list[str], values: np.ndarray) -> str:
+    lines = ["| encoder \\| augmentation \\| head | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for label, row in zip(labels, values):
+        cells = " | ".join("" if np.isnan(v) else f"{v:.3f}" for v in row)
+        lines.append(f"| {label.replace('|', '/')} | {cells} |")
     return "\n".join(lines)

@@ -8,6 +8,19 @@ from typing import Any
 import pyarrow as pa
 
 IDENTITY_KEY = b"embedforge.encoder"
+# Declares ``key`` the primary key to Lance: its merge_insert then detects two concurrent inserts of the same new key
+# at commit time and retries one of them (without it both commit, doubling rows). Works on object storage too.
+PRIMARY_KEY = {b"lance-schema:unenforced-primary-key": b"true"}
+
+
+def row_key(dataset: str, item_id: str) -> str:
+    """The merge key of a vector row: JSON of the pair, so no (dataset, id) pair can spell another's key."""
+    return json.dumps([dataset, item_id], ensure_ascii=False, separators=(",", ":"))
+
+
+def failure_key(table: str, dataset: str, item_id: str) -> str:
+    """The merge key of a failure row, unambiguous for the same reason as ``row_key``."""
+    return json.dumps([table, dataset, item_id], ensure_ascii=False, separators=(",", ":"))
 
 
 def vector_schema(identity: dict[str, Any]) -> pa.Schema:
@@ -15,7 +28,7 @@ def vector_schema(identity: dict[str, Any]) -> pa.Schema:
     fields = [
         pa.field("dataset", pa.string(), nullable=False),
         pa.field("id", pa.string(), nullable=False),
-        pa.field("key", pa.string(), nullable=False),  # dataset + "::" + id, the merge key
+        pa.field("key", pa.string(), nullable=False, metadata=PRIMARY_KEY),  # row_key(dataset, id)
         pa.field("uri", pa.string()),
         pa.field("content_hash", pa.string(), nullable=False),
         pa.field("split", pa.string()),
@@ -30,7 +43,7 @@ def vector_schema(identity: dict[str, Any]) -> pa.Schema:
 FAILURE_SCHEMA = pa.schema(
     [
         pa.field("table", pa.string(), nullable=False),
-        pa.field("key", pa.string(), nullable=False),  # table + "::" + dataset + "::" + id
+        pa.field("key", pa.string(), nullable=False, metadata=PRIMARY_KEY),  # failure_key(table, dataset, id)
         pa.field("dataset", pa.string(), nullable=False),
         pa.field("id", pa.string(), nullable=False),
         pa.field("uri", pa.string()),

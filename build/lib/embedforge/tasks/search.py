@@ -1,24 +1,70 @@
-"""Query a vector table with a raw file, embedded by the encoder that made the table."""
+"""Query a vector table with a raw file, embedded by the encoder that made the table (no Prefect here)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from embedforge.registry.datasets import read_query
-from embedforge.tasks.embed import cached_encoder
+from embedforge.modalities.base import ItemError
+from embedforge.registry.modalities import Modality, modality_of_encoder
+from embedforge.tasks.cache import cached_encoder
+from embedforge.tasks.filters import sql_eq
 from embedforge.tasks.store import VectorStore, table_name
 
 
 def search_file(
-    db_uri: str, encoder: str, path: str, k: int = 10, weights: str | None = None, dataset: str | None = None
+    *,
+    db_uri: str,
+    encoder: str,
+    path: str,
+    k: int = 10,
+    weights: str | None = None,
+    dataset: str | None = None,
+    encoder_options: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Nearest stored items to one file; refuses a table made by other weights."""
+    """Nearest stored items to one file; the encoder's modality reads it; refuses a table made by other weights."""
+    reader = modality_of_encoder(encoder)
+    if reader.read_query is None:
+        raise ValueError(f"modality {reader.name!r} has no query reader: {encoder} tables cannot be searched by file")
     store = VectorStore(db_uri)
-    table = table_name(encoder, weights)
+    table = table_name(encoder, weights, encoder_options)
     if not store.has(table):
         raise LookupError(f"no table {table!r} in {db_uri}: embed a dataset with {encoder} first")
-    model = cached_encoder(encoder, weights, "cpu")
+    model = cached_encoder(encoder, weights, options=encoder_options)
     store.check_identity(table, store.identity(table), model.identity())
-    vector = model.encode([model.preprocess(read_query(model.spec.modality, path), path)])[0]
-    where = f"dataset = '{dataset}'" if dataset else None
+    vector = model.encode([model.preprocess(_read(reader, path), path)])[0]
+    where = sql_eq("dataset", dataset) if dataset else None
+    return store.search(table, vector, k, where)
+
+
+def _read(reader: Modality, path: str) -> Any:
+    """The modality's reader; any failure becomes an ItemError naming the query file."""
+    try:
+        return reader.read_query(path)  # type: ignore[misc]
+    except ItemError:
+        raise
+    except Exception as exc:
+        raise ItemError(f"{path}: cannot read the query as {reader.name} ({type(exc).__name__}: {exc})") from None
+
+
+def search_text(
+    *,
+    db_uri: str,
+    encoder: str,
+    text: str,
+    k: int = 10,
+    weights: str | None = None,
+    dataset: str | None = None,
+    encoder_options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Nearest stored items to a sentence, embedded by the text tower of the same weights (CLIP-style encoders)."""
+    store = VectorStore(db_uri)
+    table = table_name(encoder, weights, encoder_options)
+    if not store.has(table):
+        raise LookupError(f"no table {table!r} in {db_uri}: embed a dataset with {encoder} first")
+    model = cached_encoder(encoder, weights, options=encoder_options)
+    if not hasattr(model, "encode_text"):
+        raise ValueError(f"{encoder} has no text tower: search its table with --query FILE")
+    store.check_identity(table, store.identity(table), model.identity())
+    vector = model.encode_text([text])[0]
+    where = sql_eq("dataset", dataset) if dataset else None
     return store.search(table, vector, k, where)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from embedforge.tasks.schema import FAILURE_SCHEMA, FAILURES_TABLE, IDENTITY_KEY, vector_schema
+from embedforge.tasks.filters import sql_eq, sql_in
+from embedforge.tasks.schema import FAILURE_SCHEMA, FAILURES_TABLE, IDENTITY_KEY, failure_key, row_key, vector_schema
+from embedforge.tasks.table_lock import table_lock
 
 
 class IdentityMismatch(ValueError):
@@ -24,20 +27,27 @@ def table_name(encoder: str, weights: str | None = None, options: dict[str, Any]
     base = re.sub(r"[^A-Za-z0-9_.-]", "_", encoder.replace("/", "__"))
     if not weights and not options:
         return base
-    key = json.dumps([weights, {k: str(v) for k, v in sorted((options or {}).items())}]) if options else weights
+    key = json.dumps([weights, {k: str(v) for k, v in sorted((options or {}).items())}]) if options else str(weights)
     return f"{base}__{hashlib.sha256(key.encode()).hexdigest()[:8]}"
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class TableUnavailable(RuntimeError):
+    """A table is listed but cannot be opened or created right now (retryable, unlike a configuration error)."""
+
+
 class VectorStore:
-    """Thin, process-safe wrapper over a LanceDB connection (local directory or object storage)."""
+    """LanceDB wrapper safe for concurrent writers: one row per key (see README, 'Concurrency and crash safety').
+
+    Every commit (create, merge, delete) runs under a per-table lock file on a local database; encoding and
+    reading never wait for it. The key column is declared Lance's primary key, so concurrent merges of the same
+    new keys conflict and retry where no lock exists (object storage). A half-made table (creation killed before
+    its first commit) reads as absent and is rebuilt by the next writer; duplicates left by older versions are
+    healed (newest row per key kept) when a read or a write sees them.
+    """
 
     def __init__(self, uri: str) -> None:
         import lancedb
@@ -47,26 +57,59 @@ class VectorStore:
 
     # -- tables -------------------------------------------------------------------------
     def tables(self) -> list[str]:
-        return sorted(n for n in self.db.list_tables().tables if n != FAILURES_TABLE)
+        return sorted(n for n in self.db.list_tables().tables if n != FAILURES_TABLE and self.has(n))
 
     def has(self, table: str) -> bool:
-        return table in self.db.list_tables().tables
+        """True for a committed table; a folder left by a killed creation does not count."""
+        return self._open(table) is not None
+
+    def _open(self, table: str):
+        """The table, or None where it does not exist or was never committed."""
+        try:
+            return self.db.open_table(table)
+        except ValueError as exc:
+            if "not found" in str(exc).lower():
+                return None
+            raise
+
+    def commit_lock(self, table: str):
+        """The lock every commit to ``table`` holds (a no-op on object storage)."""
+        return table_lock(self.uri, table)
+
+    def open_or_create(self, table: str, schema: pa.Schema):
+        """Any table of this database: opened, or created under its lock (a half-made one is rebuilt)."""
+        return self._open(table) or self._create(table, schema)
 
     def identity(self, table: str) -> dict[str, Any]:
         """The encoder identity recorded in the table's schema metadata."""
-        meta = self.db.open_table(table).schema.metadata or {}
+        meta = self._require(table).schema.metadata or {}
         return json.loads(meta[IDENTITY_KEY])
+
+    def _require(self, table: str):
+        tbl = self._open(table)
+        if tbl is None:
+            raise LookupError(f"no table {table!r} in {self.uri}")
+        return tbl
 
     def ensure_table(self, table: str, identity: dict[str, Any]):
         """Open the table, creating it for this identity, and refuse a different encoder."""
-        if self.has(table):
-            stored = self.identity(table)
-            self.check_identity(table, stored, identity)
-            return self.db.open_table(table)
-        try:
-            return self.db.create_table(table, schema=vector_schema(identity))
-        except (ValueError, OSError):  # created concurrently by another shard: verify and use it
-            return self.ensure_table(table, identity)
+        tbl = self._open(table) or self._create(table, vector_schema(identity))
+        self.check_identity(table, json.loads((tbl.schema.metadata or {})[IDENTITY_KEY]), identity)
+        return tbl
+
+    def _create(self, table: str, schema: pa.Schema):
+        """Create under the lock; a folder without a committed version is overwritten by Lance's create."""
+        with self.commit_lock(table):
+            tbl = self._open(table)
+            if tbl is not None:  # another writer created it while we waited
+                return tbl
+            try:
+                return self.db.create_table(table, schema=schema)
+            except (ValueError, OSError, RuntimeError) as exc:  # created concurrently (object storage)
+                tbl = self._open(table)
+                if tbl is None:
+                    raise TableUnavailable(f"table {table!r} in {self.uri} could not be created: {exc}") from exc
+                return tbl
 
     @staticmethod
     def check_identity(table: str, stored: dict[str, Any], incoming: dict[str, Any]) -> None:
@@ -80,24 +123,30 @@ class VectorStore:
 
     # -- reads --------------------------------------------------------------------------
     def _scan(self, table: str, columns: list[str], where: str | None = None) -> pa.Table:
-        tbl = self.db.open_table(table)
-        n = tbl.count_rows()
+        tbl = self._open(table)
+        n = tbl.count_rows() if tbl is not None else 0
         if n == 0:
-            return pa.table({c: pa.array([], type=tbl.schema.field(c).type) for c in columns})
+            schema = tbl.schema if tbl is not None else None
+            return pa.table({c: pa.array([], type=schema.field(c).type if schema else pa.string()) for c in columns})
         query = tbl.search().select(columns).limit(n)
         if where:
             query = query.where(where)
         return query.to_arrow()
 
     def known(self, table: str, dataset: str, ids: list[str] | None = None) -> dict[str, str]:
-        """id -> content hash of what is already stored for a dataset (optionally only these ids)."""
+        """id -> content hash of what is already stored for a dataset (optionally only these ids).
+
+        Seeing two rows of one id (left by an older version's race) heals them first: the newest row is kept.
+        """
         if not self.has(table):
             return {}
-        where = f"dataset = {_quote(dataset)}"
-        if ids is not None:
-            keys = ", ".join(_quote(f"{dataset}::{i}") for i in ids) or "''"
-            where = f"key IN ({keys})"
+        where = sql_eq("dataset", dataset) if ids is None else sql_in("key", [row_key(dataset, i) for i in ids])
         t = self._scan(table, ["id", "content_hash"], where)
+        found = t["id"].to_pylist()
+        if len(set(found)) < len(found):
+            doubled = [i for i, n in Counter(found).items() if n > 1]
+            self.heal(table, [row_key(dataset, i) for i in doubled])
+            t = self._scan(table, ["id", "content_hash"], where)
         return dict(zip(t["id"].to_pylist(), t["content_hash"].to_pylist()))
 
     def vectors_by_hash(self, table: str, hashes: list[str]) -> dict[str, np.ndarray]:
@@ -106,8 +155,7 @@ class VectorStore:
             return {}
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(hashes), 500):
-            chunk = ", ".join(_quote(h) for h in hashes[start : start + 500])
-            t = self._scan(table, ["content_hash", "vector"], f"content_hash IN ({chunk})")
+            t = self._scan(table, ["content_hash", "vector"], sql_in("content_hash", hashes[start : start + 500]))
             for h, v in zip(t["content_hash"].to_pylist(), t["vector"].to_numpy(zero_copy_only=False)):
                 found[h] = np.asarray(v, dtype=np.float32)
         return found
@@ -115,22 +163,65 @@ class VectorStore:
     def rows(self, table: str, dataset: str | None = None) -> pa.Table:
         """Every stored row (optionally of one dataset) as Arrow, vectors included."""
         cols = ["dataset", "id", "uri", "content_hash", "split", "group", "labels", "vector"]
-        where = f"dataset = {_quote(dataset)}" if dataset else None
+        where = sql_eq("dataset", dataset) if dataset else None
         return self._scan(table, cols, where).sort_by([("dataset", "ascending"), ("id", "ascending")])
 
     def count(self, table: str) -> int:
-        return self.db.open_table(table).count_rows() if self.has(table) else 0
+        tbl = self._open(table)
+        return tbl.count_rows() if tbl is not None else 0
 
     # -- writes -------------------------------------------------------------------------
     def upsert(self, table: str, identity: dict[str, Any], rows: list[dict[str, Any]]) -> int:
-        """Insert new items and replace changed ones in one merge; idempotent on retry."""
+        """Insert new items and replace changed ones in one merge; idempotent on retry, one row per key."""
         if not rows:
             return 0
         tbl = self.ensure_table(table, identity)
-        tbl.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(
-            self._arrow_rows(rows, tbl.schema)
-        )
+        data = self._arrow_rows(rows, tbl.schema)  # built before taking the lock: only the commit is serialised
+        with self.commit_lock(table):
+            self._merge(tbl, data)
+            self._heal_locked(tbl, data["key"].to_pylist())
+        self._after_commit(tbl)
         return len(rows)
+
+    @staticmethod
+    def _merge(tbl, data: pa.Table) -> None:
+        tbl.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(data)
+
+    def _after_commit(self, tbl) -> None:
+        """Hook run after each vector-table commit, outside the lock (index upkeep)."""
+        from embedforge.tasks.index import after_write
+
+        after_write(tbl)
+
+    def heal(self, table: str, keys: list[str]) -> int:
+        """Delete all but the newest row of each of these keys; returns how many rows went."""
+        tbl = self._open(table)
+        if tbl is None or not keys:
+            return 0
+        with self.commit_lock(table):
+            return self._heal_locked(tbl, keys)
+
+    @staticmethod
+    def _heal_locked(tbl, keys: list[str]) -> int:
+        """Cheap when clean (one count over the keys); otherwise one delete of the older duplicates by row id."""
+        dropped = 0
+        for start in range(0, len(keys), 500):
+            chunk = sorted(set(keys[start : start + 500]))
+            where = sql_in("key", chunk)
+            n = tbl.count_rows(where)
+            if n <= len(chunk):
+                continue
+            t = tbl.search().where(where).select(["key", "embedded_at"]).with_row_id(True).limit(n).to_arrow()
+            newest: dict[str, tuple] = {}
+            for key, at, rid in zip(t["key"].to_pylist(), t["embedded_at"].to_pylist(), t["_rowid"].to_pylist()):
+                rank = (at.timestamp() if at else 0.0, rid)
+                newest[key] = max(newest.get(key, rank), rank)
+            keep = {rid for _, rid in newest.values()}
+            drop = [rid for rid in t["_rowid"].to_pylist() if rid not in keep]
+            if drop:
+                tbl.delete(f"_rowid IN ({', '.join(str(int(r)) for r in drop)})")
+                dropped += len(drop)
+        return dropped
 
     @staticmethod
     def _arrow_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -140,7 +231,7 @@ class VectorStore:
         columns = {
             "dataset": col("dataset"),
             "id": col("id"),
-            "key": [f"{r['dataset']}::{r['id']}" for r in rows],
+            "key": [row_key(r["dataset"], r["id"]) for r in rows],
             "uri": col("uri"),
             "content_hash": col("content_hash"),
             "split": col("split"),
@@ -156,13 +247,13 @@ class VectorStore:
         """Remember why items failed (one row per item, replaced on a later failure)."""
         if not failures:
             return
-        tbl = self._failures_table()
+        tbl = self.open_or_create(FAILURES_TABLE, FAILURE_SCHEMA)
         now = _now()
         data = pa.Table.from_pylist(
             [
                 {
                     "table": table,
-                    "key": f"{table}::{dataset}::{f['id']}",
+                    "key": failure_key(table, dataset, f["id"]),
                     "dataset": dataset,
                     "id": f["id"],
                     "uri": f.get("uri"),
@@ -174,36 +265,32 @@ class VectorStore:
             ],
             schema=FAILURE_SCHEMA,
         )
-        tbl.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        with self.commit_lock(FAILURES_TABLE):
+            self._merge(tbl, data)
 
     def clear_failures(self, table: str, dataset: str, ids: list[str]) -> None:
         """Forget failures of items that have now been stored."""
-        if not ids or not self.has(FAILURES_TABLE):
+        tbl = self._open(FAILURES_TABLE) if ids else None
+        if tbl is None:
             return
-        tbl = self.db.open_table(FAILURES_TABLE)
-        for start in range(0, len(ids), 500):
-            keys = ", ".join(_quote(f"{table}::{dataset}::{i}") for i in ids[start : start + 500])
-            tbl.delete(f"key IN ({keys})")
+        with self.commit_lock(FAILURES_TABLE):
+            for start in range(0, len(ids), 500):
+                tbl.delete(sql_in("key", [failure_key(table, dataset, i) for i in ids[start : start + 500]]))
 
     def failures(self, table: str | None = None, dataset: str | None = None) -> list[dict[str, Any]]:
         if not self.has(FAILURES_TABLE):
             return []
-        clauses = [f"{c} = {_quote(v)}" for c, v in (("table", table), ("dataset", dataset)) if v]
+        clauses = [sql_eq(c, v) for c, v in (("table", table), ("dataset", dataset)) if v]
         cols = ["table", "dataset", "id", "uri", "content_hash", "error"]
         return self._scan(FAILURES_TABLE, cols, " AND ".join(clauses) or None).to_pylist()
-
-    def _failures_table(self):
-        if self.has(FAILURES_TABLE):
-            return self.db.open_table(FAILURES_TABLE)
-        try:
-            return self.db.create_table(FAILURES_TABLE, schema=FAILURE_SCHEMA)
-        except (ValueError, OSError):
-            return self.db.open_table(FAILURES_TABLE)
 
     # -- search -------------------------------------------------------------------------
     def search(self, table: str, vector: np.ndarray, k: int = 10, where: str | None = None) -> list[dict[str, Any]]:
         """Nearest stored items by cosine distance, with their labels decoded."""
-        query = self.db.open_table(table).search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
+        from embedforge.tasks.index import tuned_query
+
+        tbl = self._require(table)
+        query = tuned_query(tbl, tbl.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine"))
         if where:
             query = query.where(where, prefilter=True)
         hits = query.select(["dataset", "id", "uri", "split", "group", "labels", "_distance"]).limit(k).to_list()

@@ -50,15 +50,17 @@ def _quiet_mlflow():
 
 
 def head_signature(head: Any, meta: dict[str, Any], X_example):
-    """Input columns by mode ('vector' or base64 'audio'); outputs from a real prediction."""
+    """Input columns by mode ('vector', or the raw column of the encoder's modality); outputs from a real prediction."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
     from mlflow.types.schema import Array
 
+    from embedforge.tasks.pyfunc import VECTOR, raw_input_of
+
     outputs = head.predict_vectors(X_example)
     out_schema = Schema([ColSpec(_mlflow_type(outputs[c]), c) for c in outputs.columns])
-    if meta["input"] == "audio":
-        return ModelSignature(inputs=Schema([ColSpec("string", "audio")]), outputs=out_schema)
+    if meta["input"] != VECTOR:
+        return ModelSignature(inputs=Schema([ColSpec("string", raw_input_of(meta).column)]), outputs=out_schema)
     return ModelSignature(inputs=Schema([ColSpec(Array("double"), "vector")]), outputs=out_schema)
 
 

@@ -45,6 +45,7 @@ def evaluate(head, feats: Features, prefix: str) -> tuple[dict[str, float], Any]
 
 
 def train_heightceleb(
+    *,
     db_uri: str,
     encoder: str,
     tracking_uri: str,

@@ -5,11 +5,10 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from embedforge.flows.settings import Settings, apply_quiet_env
+from embedforge.registry.settings import Settings, apply_quiet_env
 
 app = typer.Typer(
     help="Frozen foundation-model embeddings, vector tables, tracked heads and served models.",
@@ -22,6 +21,7 @@ COMMAND_MODULES = (
     "embedforge.flows.cli.core",
     "embedforge.flows.cli.benchmark",
     "embedforge.flows.cli.ops",
+    "embedforge.flows.cli.index",
 )
 
 
@@ -46,7 +46,10 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
+    from embedforge.infra.ephemeral import tie_ephemeral_servers
+
     apply_quiet_env()
+    tie_ephemeral_servers()  # a temporary Prefect server dies with this process, even on SIGKILL
     build_app()()
 
 

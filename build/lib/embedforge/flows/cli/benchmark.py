@@ -14,30 +14,38 @@ def _split(text: str) -> list[str]:
 
 
 def benchmark(
-    modality: str = typer.Argument("timeseries", help="timeseries, cardiac or speech"),
+    modality: str = typer.Argument("timeseries", help="a registered modality (`embedforge modalities` lists them)"),
     encoders: str = typer.Option("timeseries/minirocket", help="comma-separated registered encoders"),
     datasets: str = typer.Option("GunPoint,ItalyPowerDemand", help="comma-separated names or folders"),
     augment: str = typer.Option("", help="comma-separated: diff, stats"),
-    heads: str | None = typer.Option(None, help="comma-separated heads (default: logreg, rf, linear, ridge)"),
+    heads: str | None = typer.Option(None, help="comma-separated heads (default: the modality's default heads)"),
     weights: list[str] = typer.Option([], "--weights", help="ENCODER=DIR_OR_HUB_ID (repeatable)"),
+    label: str = typer.Option("label", help="the label classify/* heads predict (e.g. label)"),
+    target: str | None = typer.Option(
+        None, help="the numeric label regress/* heads predict (e.g. heart_rate); default: --label"
+    ),
     output: str | None = typer.Option(None, "--output", help="write the leaderboard CSV here"),
     db: str | None = typer.Option(None),
     tracking_uri: str | None = typer.Option(None),
 ) -> None:
     """Embed each dataset with each encoder (cached), train each head, score, and print the leaderboard."""
     from embedforge.flows.benchmark import run_benchmark
-    from embedforge.flows.params import DEFAULT_HEADS, BenchmarkParams
+    from embedforge.flows.params import BenchmarkParams
 
-    params = BenchmarkParams(
-        modality=modality,
-        encoders=_split(encoders),
-        datasets=_split(datasets),
-        augment=_split(augment),
-        heads=_split(heads) if heads else list(DEFAULT_HEADS),
-        db=db,
-        tracking_uri=tracking_uri,
-        output_csv=output,
-        weights=dict(w.split("=", 1) for w in weights),
+    params = BenchmarkParams.model_validate(
+        {
+            "modality": modality,
+            "encoders": _split(encoders),
+            "datasets": _split(datasets),
+            "augment": _split(augment),
+            "heads": _split(heads or ""),
+            "label": label,
+            "target": target,
+            "db": db,
+            "tracking_uri": tracking_uri,
+            "output_csv": output,
+            "weights": dict(w.split("=", 1) for w in weights),
+        }
     )
     result = run_benchmark(params)
     print_leaderboard(result["rows"])
@@ -48,16 +56,39 @@ def benchmark(
 
 
 def print_leaderboard(rows: list[dict]) -> None:
-    from embedforge.tasks.leaderboard import pivot
+    """One table per task, each cell ``accuracy / macro-F1 / AUC`` or ``MAE / RMSE / R²``, the column's best green."""
+    from embedforge.tasks.report import pivot
+    from embedforge.tasks.scoring import HIGHER_IS_BETTER, METRICS, TITLES
 
-    labels, cols, acc = pivot(rows)
-    table = Table("encoder | augmentation | head", *cols, title="test accuracy")
-    for label, row in zip(labels, acc):
-        best = [v == max(acc[:, j][~(acc[:, j] != acc[:, j])], default=None) for j, v in enumerate(row)]
-        table.add_row(
-            label, *[("" if v != v else (f"[bold green]{v:.3f}[/]" if b else f"{v:.3f}")) for v, b in zip(row, best)]
-        )
-    console.print(table)
+    for task, metrics in METRICS.items():
+        grids = [pivot(rows, m) for m in metrics]
+        labels, cols, primary = grids[0]
+        if not labels:
+            continue
+        targets = sorted({r["label"] for r in rows if r.get("task") == task})
+        title = f"{task} of {', '.join(targets)} (test): " + " / ".join(TITLES[m] for m in metrics)
+        table = Table("encoder | augmentation | head", *cols, title=title)
+        best = _column_best(primary, higher=HIGHER_IS_BETTER[metrics[0]])
+        for i, label in enumerate(labels):
+            cells = []
+            for j in range(len(cols)):
+                text = "" if primary[i, j] != primary[i, j] else " / ".join(_fmt(g[2][i, j]) for g in grids)
+                cells.append(f"[bold green]{text}[/]" if text and primary[i, j] == best[j] else text)
+            table.add_row(label, *cells)
+        console.print(table)
+
+
+def _column_best(values, *, higher: bool) -> list[float | None]:
+    """The best finite value of each column (None for an empty column)."""
+    out = []
+    for col in values.T:
+        finite = col[col == col]
+        out.append((finite.max() if higher else finite.min()) if finite.size else None)
+    return out
+
+
+def _fmt(value: float) -> str:
+    return "-" if value != value else f"{value:.3f}"
 
 
 def register(app: typer.Typer) -> None:

@@ -53,19 +53,22 @@ def embed(
     option: list[str] = typer.Option([], "--option", "-o", help="adapter option KEY=VALUE (repeatable)"),
     shard_size: int = typer.Option(64, help="items per shard task"),
     batch_size: int = typer.Option(16, help="items per forward pass"),
-    device: str = typer.Option("cpu"),
+    device: str = typer.Option("auto", help="torch device; auto: CUDA when present, else CPU"),
     runner: str = typer.Option("thread", help="thread or dask"),
     workers: int = typer.Option(1, help="threads or local Dask workers"),
     dask_address: str | None = typer.Option(None, help="address of an existing Dask scheduler"),
 ) -> None:
     """Embed a dataset through the Prefect embed flow, with progress and a summary."""
-    from embedforge.flows.embed import run_embed
     from embedforge.flows.params import EmbedParams, RunnerParams
-    from embedforge.flows.progress import run_with_progress
-    from embedforge.flows.settings import Settings
+    from embedforge.flows.progress import plan_first, run_with_progress, use_running_stack
+    from embedforge.registry.settings import Settings
     from embedforge.tasks.embed import dataset_name_for, plan_path
     from embedforge.tasks.store import table_name
 
+    try:
+        dataset_name_for(dataset, name)  # a name that would break keys or filters: refused before any work
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--name' / '--dataset'") from None
     settings = Settings()
     params = EmbedParams(
         dataset=dataset,
@@ -77,8 +80,17 @@ def embed(
         shard_size=shard_size,
         batch_size=batch_size,
         device=device,
-        runner=RunnerParams(kind=runner, workers=workers, dask_address=dask_address),
+        runner=RunnerParams.model_validate({"kind": runner, "workers": workers, "dask_address": dask_address}),
+        progress_artifact=False,  # the bar below shows progress; no artifact API call a second
     )
+    use_running_stack()  # before Prefect is imported
+    nothing = plan_first(params)  # before any Prefect server starts
+    if nothing is not None:
+        print_summary(nothing)
+        console.print("nothing to do: every item is stored; no flow run started")
+        return
+    from embedforge.flows.embed import run_embed
+
     plan_file = plan_path(settings.home / "shards", table_name(encoder, weights), dataset_name_for(dataset, name))
     summary = run_with_progress(lambda: run_embed(params), plan_file, f"embedding with {encoder}")
     print_summary(summary)
@@ -96,18 +108,34 @@ def print_summary(summary: dict) -> None:
 
 
 def search(
-    encoder: str = typer.Option(...),
-    query: Path = typer.Option(..., exists=True, help="a file to search with"),
+    encoder: str = typer.Option(..., help="the encoder that made the table; its modality reads the query"),
+    query: Path | None = typer.Option(
+        None, exists=True, help="a file of the encoder's modality (`embedforge modalities`)"
+    ),
+    text: str | None = typer.Option(None, "--text", help="a sentence instead of a file (encoders with a text tower)"),
     k: int = typer.Option(10, "-k", min=1),
     db: str | None = typer.Option(None),
     weights: str | None = typer.Option(None),
     dataset: str | None = typer.Option(None, help="only this dataset"),
+    sheet: Path | None = typer.Option(None, "--sheet", help="also draw the hits as an image (video: middle frames)"),
 ) -> None:
-    """Embed a query file with the table's encoder and print the nearest stored items with their labels."""
-    from embedforge.flows.settings import Settings
-    from embedforge.tasks.search import search_file
+    """Embed a query file (or --text) with the table's encoder and print the nearest stored items with their labels."""
+    from embedforge.modalities.base import ItemError
+    from embedforge.registry.registry import RegistryError
+    from embedforge.registry.settings import Settings
+    from embedforge.tasks.search import search_file, search_text
 
-    hits = search_file(db or Settings().lancedb_uri, encoder, str(query), k, weights, dataset)
+    if (query is None) == (text is None):
+        raise typer.BadParameter("give exactly one of --query FILE or --text SENTENCE")
+    db_uri = db or Settings().lancedb_uri
+    try:
+        if text is not None:
+            hits = search_text(db_uri=db_uri, encoder=encoder, text=text, k=k, weights=weights, dataset=dataset)
+        else:
+            hits = search_file(db_uri=db_uri, encoder=encoder, path=str(query), k=k, weights=weights, dataset=dataset)
+    except (ItemError, LookupError, ValueError, RegistryError) as exc:
+        console.print(f"[red]search failed[/]: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
     table = Table("rank", "distance", "dataset", "id", "group", "split", "labels")
     for rank, hit in enumerate(hits, 1):
         table.add_row(
@@ -120,6 +148,33 @@ def search(
             ", ".join(f"{k}={v}" for k, v in hit["labels"].items()),
         )
     console.print(table)
+    if sheet is not None:
+        _draw_sheet(encoder, hits, sheet)
+
+
+def _draw_sheet(encoder: str, hits: list[dict], path: Path) -> None:
+    """The modality's picture of its hits (``extras["contact_sheet"]``), where it has one."""
+    from embedforge.registry.modalities import modality_of_encoder
+
+    draw = modality_of_encoder(encoder).extras.get("contact_sheet")
+    if draw is None:
+        console.print(f"[red]--sheet[/]: {encoder.split('/')[0]} hits have no picture")
+        raise typer.Exit(1)
+    console.print(f"contact sheet written to {draw(hits, path)}")
+
+
+def modalities() -> None:
+    """List every registered modality: its dataset adapters, query files and what a served model takes."""
+    from embedforge.registry.modalities import modality, modality_names
+
+    table = Table("modality", "sample", "adapters (default first)", "query files", "served input", "default heads")
+    table.columns[0].no_wrap = True
+    for name in modality_names():
+        m = modality(name)
+        raw = f"{m.raw_input.column}: {m.raw_input.description}" if m.raw_input else "-"
+        query = ", ".join(m.query_suffixes) or ("yes" if m.read_query else "-")
+        table.add_row(name, m.sample_type.__name__, ", ".join(m.adapters), query, raw, ", ".join(m.default_heads))
+    console.print(table)
 
 
 def failures(
@@ -129,7 +184,7 @@ def failures(
     weights: str | None = typer.Option(None),
 ) -> None:
     """List items that failed to embed, with the reason recorded for each."""
-    from embedforge.flows.settings import Settings
+    from embedforge.registry.settings import Settings
     from embedforge.tasks.store import VectorStore, table_name
 
     rows = VectorStore(db or Settings().lancedb_uri).failures(
@@ -155,22 +210,22 @@ def train_heightceleb_cmd(
 ) -> None:
     """HeightCeleb recipe: sex classifier, then one regression per sex; logged and registered in MLflow."""
     from embedforge.flows.params import HeightCelebParams
-    from embedforge.flows.train import train_heightceleb_flow
+    from embedforge.flows.train import run_train
 
-    result = train_heightceleb_flow(
-        HeightCelebParams(
-            encoder=encoder,
-            db=db,
-            weights=weights,
-            dataset=dataset,
-            timit_dataset=timit_dataset,
-            regressor=regressor,
-            registered_name=name,
-            alias=alias,
-            tracking_uri=tracking_uri,
-        )
+    params = HeightCelebParams.model_validate(
+        {
+            "encoder": encoder,
+            "db": db,
+            "weights": weights,
+            "dataset": dataset,
+            "timit_dataset": timit_dataset,
+            "regressor": regressor,
+            "registered_name": name,
+            "alias": alias,
+            "tracking_uri": tracking_uri,
+        }
     )
-    print_training(result)
+    print_training(run_train(params))
 
 
 def print_training(result: dict) -> None:
@@ -190,7 +245,7 @@ def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option
     """Offline end-to-end job on embedded defaults: synthetic voices -> GE2E -> LanceDB -> MLflow head."""
     from embedforge.flows.demo import run_demo, where_to_look
     from embedforge.flows.progress import run_with_progress
-    from embedforge.flows.settings import Settings
+    from embedforge.registry.settings import Settings
     from embedforge.tasks.embed import plan_path
     from embedforge.tasks.store import table_name
 
@@ -206,6 +261,6 @@ def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option
 
 def register(app: typer.Typer) -> None:
     """Attach the core commands to the ``embedforge`` app."""
-    for command in (encoders, embed, search, failures, demo):
+    for command in (encoders, modalities, embed, search, failures, demo):
         app.command()(command)
     app.add_typer(train_app, name="train")

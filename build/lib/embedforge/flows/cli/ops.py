@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from embedforge.flows.settings import Settings
+from embedforge.registry.redact import redact
+from embedforge.registry.settings import Settings
 
 console = Console()
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="data directory (default EMBEDFORGE_HOME)")]
@@ -33,7 +34,7 @@ def new_table(*headers: str, title: str) -> Table:
 
 
 def fail(message: str, code: int = 1) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[red]error:[/red] {redact(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -134,13 +135,16 @@ def serve_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the command and exit")] = False,
     home: HomeOpt = None,
 ) -> None:
-    """Serve a registered model over REST with `mlflow models serve` in this environment (no new venv)."""
+    """Serve a registered model over REST: MLflow's scoring server in this environment, behind a request boundary."""
     from embedforge.infra.deploy import serve_command
+    from embedforge.infra.serving import MODEL_ENV
 
     settings = make_settings(home)
     cmd, env = serve_command(settings, model, port, host, workers)
     console.print(
-        f"MLFLOW_TRACKING_URI={env['MLFLOW_TRACKING_URI']} {shlex.join(cmd)}", highlight=False, soft_wrap=True
+        redact(f"{MODEL_ENV}={env[MODEL_ENV]} MLFLOW_TRACKING_URI={env['MLFLOW_TRACKING_URI']} {shlex.join(cmd)}"),
+        highlight=False,
+        soft_wrap=True,
     )
     if dry_run:
         return

@@ -1,9 +1,31 @@
 """Cardiac (ECG/PPG) modality: CSFM-layout preprocessing, encoders and dataset adapters.
 
-Importing registers ``cardiac/csfm-base`` and ``cardiac/spectrum`` and the ``wfdb``, ``ecgarray``
-and ``ecgsim`` adapters; torch, neurokit2 and wfdb load only when they are used.
+Importing registers ``cardiac/csfm-base`` and ``cardiac/spectrum``, the ``ecgsim``, ``wfdb`` and
+``ecgarray`` adapters and the modality entry; torch, neurokit2 and wfdb load only when they are used.
 """
 
 from embedforge.modalities.cardiac import csfm, datasets, signal, spectrum
+from embedforge.modalities.cardiac.raw import QUERY_SUFFIXES, decode_cardiac, read_cardiac
+from embedforge.modalities.cardiac.signal import CardiacSeries
+from embedforge.registry.modalities import Modality, RawInput, register_modality
 
-__all__ = ["csfm", "datasets", "signal", "spectrum"]
+MODALITY = register_modality(
+    Modality(
+        name="cardiac",
+        sample_type=CardiacSeries,
+        adapters=("ecgsim", "wfdb", "ecgarray"),
+        read_query=read_cardiac,
+        raw_input=RawInput(
+            column="series",
+            decode=decode_cardiac,
+            description="base64 bytes of a .npy array or CSV (one column per lead, header names them), 250 Hz",
+            suffix=".npy",
+        ),
+        default_heads=("regress/ridge", "regress/pls", "regress/svr"),  # ecgsim, the default adapter: heart rate
+        default_target="heart_rate",
+        query_suffixes=QUERY_SUFFIXES,
+        description="ECG/PPG recordings cut into 10 s windows",
+    )
+)
+
+__all__ = ["MODALITY", "csfm", "datasets", "signal", "spectrum"]

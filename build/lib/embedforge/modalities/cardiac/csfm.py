@@ -11,7 +11,6 @@ Base and Large checkpoints all load; the embedding is the 768-d (Large: 1024-d) 
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 from embedforge.modalities.base import Encoder, EncoderSpec
 from embedforge.modalities.cardiac import signal
 from embedforge.registry.encoders import register_encoder
+from embedforge.registry.settings import Settings
 
 WEIGHTS_ENV = "EMBEDFORGE_CSFM_WEIGHTS"
 DIM_HEAD = 64  # fixed in every CSFM variant; shapes only reveal heads * dim_head
@@ -34,6 +34,7 @@ INPUT = {
     "clean": "neurokit2 ecg_clean / ppg_clean (default methods)",
     "normalise": "per-channel z-score",
     "crop": "first 10 s; shorter signals zero-padded, padding and missing channels masked",
+    **signal.input_limits(),
 }
 SPEC = EncoderSpec(
     name="cardiac/csfm-base",
@@ -47,7 +48,7 @@ SPEC = EncoderSpec(
 
 def probe() -> str | None:
     """None if a CSFM checkpoint is configured and present, else why not."""
-    configured = os.environ.get(WEIGHTS_ENV)
+    configured = Settings().csfm_weights
     if not configured:
         return (
             f"CSFM weights are gated (academic access agreement); pass a local checkpoint "
@@ -132,14 +133,17 @@ def load_model(path: str | Path, device: str = "cpu"):
 class CSFMEncoder(Encoder):
     """Frozen CSFM: preprocess to 13 x 2500, encode the present channels' patches, return the CLS vector."""
 
-    def __init__(self, model, weights_source: str, device: str = "cpu") -> None:
+    def __init__(self, model, weights_source: str, device: str = "cpu", precision: str = "fp32") -> None:
         cfg = model.cfg
         if (cfg.signal_size, cfg.channels) != (signal.WINDOW, len(signal.LEADS)):
             raise ValueError(
                 f"CSFM checkpoint expects {cfg.channels} x {cfg.signal_size} input; "
                 f"the preprocessing makes {len(signal.LEADS)} x {signal.WINDOW}"
             )
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"CSFM precision must be fp32 or bf16, got {precision!r}")
         self.model, self.device, self.weights_source = model, device, weights_source
+        self.bf16 = precision == "bf16"  # autocast: a recipe option, so its vectors get their own table
         self.spec = dataclasses.replace(SPEC, dim=cfg.dim, input={**INPUT, "patch_size": cfg.patch_size})
 
     def preprocess(self, sample: Any, item_id: str) -> signal.CardiacInput:
@@ -153,16 +157,14 @@ class CSFMEncoder(Encoder):
         patch = self.model.cfg.patch_size
         x = torch.from_numpy(np.stack([i.x for i in inputs])).to(self.device)
         mask = torch.from_numpy(np.stack([i.token_mask(patch) for i in inputs])).to(self.device)
-        with torch.inference_mode():
-            out = self.model(x, mask)
-        return out.float().cpu().numpy()
+        return self.model.embed(x, mask, bf16=self.bf16).cpu().numpy()
 
 
 @register_encoder(SPEC, probe=probe)
-def csfm_base(weights: str | None = None, device: str = "cpu") -> CSFMEncoder:
+def csfm_base(weights: str | None = None, device: str = "cpu", precision: str = "fp32") -> CSFMEncoder:
     """Load CSFM from ``weights`` (a local .pth or a directory with one) or ``$EMBEDFORGE_CSFM_WEIGHTS``."""
-    source = weights or os.environ.get(WEIGHTS_ENV)
+    source = weights or Settings().csfm_weights
     if not source:
         raise FileNotFoundError(probe() or "no CSFM checkpoint given")
     path = find_checkpoint(source)
-    return CSFMEncoder(load_model(path, device), str(path.resolve()), device)
+    return CSFMEncoder(load_model(path, device), str(path.resolve()), device, precision)

@@ -95,6 +95,8 @@ class Transformer(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if key_mask is not None and bool(key_mask.all()):
+            key_mask = None  # nothing masked: the fused (flash / memory-efficient) kernels take no mask
         for attn, ff in self.layers:
             x = attn(x, key_mask) + x
             x = ff(x) + x
@@ -124,6 +126,15 @@ class CSFMSignalEncoder(nn.Module):
         cls = self.cls_token.expand(x.shape[0], 1, -1)
         keep = torch.cat([torch.ones_like(keep[:, :1]), keep], dim=1)
         return self.transformer(torch.cat([cls, tokens], dim=1), keep)[:, 0]
+
+    def embed(self, x: torch.Tensor, token_mask: torch.Tensor, bf16: bool = False, chunk: int = 64) -> torch.Tensor:
+        """Inference in micro-batches (bounded activation memory), optionally under bf16 autocast; float32 out."""
+        device = x.device.type
+        out = []
+        with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+            for start in range(0, len(x), chunk):
+                out.append(self(x[start : start + chunk], token_mask[start : start + chunk]).float())
+        return torch.cat(out) if out else x.new_zeros((0, self.cfg.dim))
 
 
 def _keep_tokens(tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

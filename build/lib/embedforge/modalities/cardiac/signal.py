@@ -23,6 +23,7 @@ TARGET_RATE = 250
 WINDOW_SECONDS = 10
 WINDOW = TARGET_RATE * WINDOW_SECONDS  # 2500 samples
 MIN_SECONDS = 1.0  # the cleaning filters need at least this much signal
+MIN_RATES = {"ECG": 50.0, "PPG": 20.0}  # below these a QRS complex / pulse wave is not resolved: refused
 MAX_NAN_FRACTION = 0.5  # a channel with more missing samples is masked, not interpolated
 
 _ALIASES = {
@@ -147,8 +148,21 @@ def zscore(x: np.ndarray) -> np.ndarray | None:
     return (x - mean) / std
 
 
+def min_rate(lead: str) -> float:
+    """The lowest sampling rate at which this lead's waveform is still resolved."""
+    return MIN_RATES["PPG" if lead == "PPG" else "ECG"]
+
+
+def input_limits() -> dict[str, object]:
+    """What the cardiac encoders declare in their input spec and refuse below."""
+    return {"min_seconds": MIN_SECONDS, "min_sample_rate_hz": dict(MIN_RATES)}
+
+
 def prepare_channel(x: np.ndarray, lead: str, rate: float) -> tuple[np.ndarray | None, str | None]:
     """One channel gap-filled, resampled, cleaned, cut to 10 s and z-scored; None plus why if unusable."""
+    if rate < min_rate(lead):
+        kind = "PPG" if lead == "PPG" else "ECG"
+        return None, f"sampled at {rate:g} Hz, {kind} needs at least {min_rate(lead):g} Hz"
     filled, why = fill_gaps(x)
     if filled is None:
         return None, why

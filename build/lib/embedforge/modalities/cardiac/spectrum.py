@@ -30,6 +30,7 @@ SPEC = EncoderSpec(
         "clean": "neurokit2 ecg_clean / ppg_clean (default methods)",
         "normalise": "per-channel z-score",
         "bands": {"count": BANDS, "low_hz": LOW_HZ, "high_hz": HIGH_HZ, "spacing": "log", "shape": "triangular"},
+        **signal.input_limits(),
     },
     weights="none",
     description="Log relative band power (24 log-spaced bands, 0.5-40 Hz) per ECG/PPG channel slot; a baseline",

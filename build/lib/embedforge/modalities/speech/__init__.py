@@ -1,7 +1,21 @@
 """Speech: audio reading, GE2E and ECAPA speaker encoders, VoxCeleb/TIMIT adapters, height heads."""
 
+from embedforge.modalities.base import Audio
 from embedforge.modalities.speech import ecapa, ge2e, timit, voxceleb  # noqa: F401  (registration side effects)
-from embedforge.modalities.speech.audio import read_audio
-from embedforge.registry.datasets import READERS
+from embedforge.modalities.speech.audio import decode_audio, read_audio
+from embedforge.registry.modalities import Modality, RawInput, register_modality
 
-READERS.register("speech", read_audio)  # a query file for `embedforge search`
+MODALITY = register_modality(
+    Modality(
+        name="speech",
+        sample_type=Audio,
+        adapters=("voxceleb", "timit"),
+        read_query=read_audio,
+        raw_input=RawInput(
+            column="audio", decode=decode_audio, description="base64 WAV/FLAC bytes (or a file:// path)", suffix=".wav"
+        ),
+        default_heads=("classify/logreg", "classify/rf", "classify/linear", "classify/ridge"),
+        query_suffixes=(".wav", ".flac", ".sph"),
+        description="utterances as audio files; speaker embeddings",
+    )
+)

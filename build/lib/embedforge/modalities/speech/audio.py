@@ -2,33 +2,75 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import struct
 from math import gcd
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from embedforge.modalities.base import Audio, Item, ItemError
+from embedforge.modalities.base import Audio, Item, ItemError, file_sha256
+
+MAX_AMPLITUDE = 1e6  # float audio far past full scale is a broken file, not a loud voice
+# Long inputs are embedded window by window and pooled: peak memory does not grow with the clip's length.
+LONG_INPUT = {"window_s": 10.0, "hop_s": 8.0, "pool": "mean of window vectors"}
 
 
 def read_audio(path: str | Path, item_id: str | None = None) -> Audio:
     """Decode a WAV/FLAC/NIST file into channels x samples float32, or raise ItemError naming it."""
-    import soundfile as sf
-
     path = Path(path)
     name = _name(path, item_id)
+    if path.is_dir():
+        raise ItemError(f"{name}: is a directory, not an audio file")
     if not path.is_file():
         raise ItemError(f"{name}: no such audio file")
     if path.stat().st_size == 0:
         raise ItemError(f"{name}: empty file (0 bytes)")
-    _check_riff_complete(path, name)
+    with open(path, "rb") as f:
+        return _decode(f, path.stat().st_size, name)
+
+
+def decode_audio(data: bytes, name: str, max_seconds: float | None = None) -> Audio:
+    """A served request's audio bytes to a checked waveform; longer than ``max_seconds`` (default: Settings'
+    ``max_media_seconds``) is refused from the header, before anything is decoded."""
+    if max_seconds is None:
+        from embedforge.registry.settings import Settings
+
+        max_seconds = Settings().max_media_seconds
+    if not data:
+        raise ItemError(f"{name}: empty audio (0 bytes)")
+    return _decode(io.BytesIO(data), len(data), name, max_seconds)
+
+
+def _decode(f: BinaryIO, size: int, name: str, max_seconds: float | None = None) -> Audio:
+    import soundfile as sf
+
+    _check_riff_complete(f, size, name)
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        f.seek(0)
+        if max_seconds is not None:
+            info = sf.info(f)
+            if info.samplerate > 0 and info.frames / info.samplerate > max_seconds:
+                raise ItemError(
+                    f"{name}: {info.frames / info.samplerate:.1f} s of audio, the limit is {max_seconds:g} s"
+                )
+            f.seek(0)
+        data, rate = sf.read(f, dtype="float32", always_2d=True)
+    except ItemError:
+        raise
     except Exception as exc:  # libsndfile reports corrupt headers as several exception types
-        raise ItemError(f"{name}: cannot decode audio ({exc})") from exc
+        raise ItemError(f"{name}: cannot decode audio ({_reason(exc)})") from exc
     audio = Audio(waveform=np.ascontiguousarray(data.T), sample_rate=int(rate))
     check_audio(audio, name)
     return audio
+
+
+def _reason(exc: Exception) -> str:
+    """libsndfile's own words without the file object's repr."""
+    text = str(exc)
+    return text.rsplit(": ", 1)[-1] if text.startswith("Error opening") else text
 
 
 def read_item(item: Item) -> Audio:
@@ -41,8 +83,17 @@ def read_item(item: Item) -> Audio:
         raise ItemError(f"{item.id} ({item.uri}): {exc}") from exc
 
 
+def audio_file_hash(path: Path) -> str:
+    """The file's sha256; for what cannot be read (a directory named ``x.wav``, no permission) a hash of why,
+    so the scan keeps it as an item that fails at load, naming the file, instead of aborting the run."""
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        return hashlib.sha256(f"unreadable:{path}:{type(exc).__name__}".encode()).hexdigest()
+
+
 def check_audio(audio: Audio, name: str) -> None:
-    """Reject zero-length and non-finite audio with a message naming the item."""
+    """Reject zero-length, non-finite and out-of-range audio with a message naming the item and the cause."""
     wave = np.asarray(audio.waveform)
     if wave.size == 0 or wave.shape[-1] == 0:
         raise ItemError(f"{name}: zero-length audio")
@@ -50,7 +101,34 @@ def check_audio(audio: Audio, name: str) -> None:
         raise ItemError(f"{name}: invalid sample rate {audio.sample_rate}")
     bad = ~np.isfinite(wave)
     if bad.any():
-        raise ItemError(f"{name}: {int(bad.sum())} NaN/inf samples")
+        raise ItemError(f"{name}: {int(bad.sum())} NaN/inf samples (non-finite)")
+    peak = float(np.max(np.abs(wave)))
+    if peak > MAX_AMPLITUDE:
+        raise ItemError(
+            f"{name}: out-of-range samples (peak {peak:.3g}; audio is expected within [-1, 1], "
+            f"refused above {MAX_AMPLITUDE:g})"
+        )
+
+
+def long_windows(n: int, rate: int) -> list[tuple[int, int]]:
+    """Sample spans an encoder embeds separately: the whole input up to one window, else full windows every
+    hop with the last one ending at the end, so a long input costs bounded memory per window."""
+    size, hop = round(LONG_INPUT["window_s"] * rate), round(LONG_INPUT["hop_s"] * rate)
+    if n <= size:
+        return [(0, n)]
+    return [(a, a + size) for a in [*range(0, n - size, hop), n - size]]
+
+
+def pool_windows(vectors: np.ndarray, owners: np.ndarray, n: int, normalise: bool = True) -> np.ndarray:
+    """(windows, d) vectors -> (n, d): each input's windows averaged, then L2-normalised (``normalise``);
+    one window is returned as it is (normalised)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    sums = np.zeros((n, vectors.shape[1]), np.float64)
+    np.add.at(sums, owners, vectors)
+    out = sums / np.bincount(owners, minlength=n)[:, None]
+    if normalise:
+        out = out / np.linalg.norm(out, axis=1, keepdims=True)
+    return out.astype(np.float32)
 
 
 def to_mono(wave: np.ndarray) -> np.ndarray:
@@ -80,24 +158,23 @@ def _name(path: Path, item_id: str | None) -> str:
     return f"{item_id} ({path})" if item_id and item_id != str(path) else str(path)
 
 
-def _check_riff_complete(path: Path, name: str) -> None:
+def _check_riff_complete(f: BinaryIO, size: int, name: str) -> None:
     """libsndfile silently reads what is left of a cut WAV; compare the data chunk to the file size."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+    f.seek(0)
+    head = f.read(12)
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+        return
+    fmt = "<I" if head[:4] == b"RIFF" else ">I"
+    while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            raise ItemError(f"{name}: truncated WAV (no data chunk in {size} bytes)")
+        cid, n = chunk[:4], struct.unpack(fmt, chunk[4:])[0]
+        if cid == b"data":
+            left = size - f.tell()
+            if n not in (0, 0xFFFFFFFF) and left < n:
+                raise ItemError(f"{name}: truncated WAV (header declares {n} data bytes, file holds {left})")
             return
-        fmt = "<I" if head[:4] == b"RIFF" else ">I"
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                raise ItemError(f"{name}: truncated WAV (no data chunk in {size} bytes)")
-            cid, n = chunk[:4], struct.unpack(fmt, chunk[4:])[0]
-            if cid == b"data":
-                left = size - f.tell()
-                if n not in (0, 0xFFFFFFFF) and left < n:
-                    raise ItemError(f"{name}: truncated WAV (header declares {n} data bytes, file holds {left})")
-                return
-            f.seek(n + (n & 1), 1)
-            if f.tell() > size:
-                raise ItemError(f"{name}: truncated WAV (chunk {cid!r} runs past the end of the file)")
+        f.seek(n + (n & 1), 1)
+        if f.tell() > size:
+            raise ItemError(f"{name}: truncated WAV (chunk {cid!r} runs past the end of the file)")

@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 
 from embedforge.modalities.base import Audio, Encoder, EncoderSpec, ItemError
-from embedforge.modalities.speech.audio import prepare
+from embedforge.modalities.speech.audio import LONG_INPUT, long_windows, pool_windows, prepare
 from embedforge.registry.encoders import register_encoder
 
 HUB_ID = "speechbrain/spkrec-ecapa-voxceleb"
 RATE = 16000
 MIN_SAMPLES = RATE // 10  # ECAPA's convolutions need a few frames; refuse < 0.1 s
 MAX_STACK = 32  # equal-length utterances per forward pass
+MAX_STACK_SAMPLES = RATE * 80  # ... and at most 80 s of audio in one pass
 
 SPEC = EncoderSpec(
     name="speech/ecapa-voxceleb",
     dim=192,
-    input={"sample_rate": RATE, "channels": 1, "features": "fbank80", "norm": "sentence-mean"},
+    input={
+        "sample_rate": RATE,
+        "channels": 1,
+        "features": "fbank80",
+        "norm": "sentence-mean",
+        "long_input": LONG_INPUT,
+    },
     weights=HUB_ID,
     description="ECAPA-TDNN speaker embeddings (SpeechBrain, VoxCeleb 1+2)",
     license="Apache-2.0",
@@ -35,7 +41,9 @@ SPEC = EncoderSpec(
 
 def cache_root() -> Path:
     """Where SpeechBrain collects its links: EMBEDFORGE_HOME (default ~/.embedforge)/models/speechbrain."""
-    return Path(os.environ.get("EMBEDFORGE_HOME", "~/.embedforge")).expanduser() / "models" / "speechbrain"
+    from embedforge.registry.settings import Settings
+
+    return Settings().home / "models" / "speechbrain"
 
 
 def savedir_for(source: str) -> Path:
@@ -100,18 +108,23 @@ class EcapaEncoder(Encoder):
         return wave
 
     def encode(self, inputs: list[np.ndarray]) -> np.ndarray:
-        """Bucket by exact length so no utterance is ever padded; results keep input order."""
-        out = np.zeros((len(inputs), self.spec.dim), np.float32)
+        """Bucket windows by exact length so none is ever padded; an utterance over 10 s is embedded in
+        overlapping 10 s windows whose vectors are averaged (memory bounded whatever its length)."""
+        spans = [(i, a, b) for i, wave in enumerate(inputs) for a, b in long_windows(len(wave), RATE)]
+        out = np.zeros((len(spans), self.spec.dim), np.float32)
         buckets: dict[int, list[int]] = {}
-        for i, wave in enumerate(inputs):
-            buckets.setdefault(len(wave), []).append(i)
+        for k, (_, a, b) in enumerate(spans):
+            buckets.setdefault(b - a, []).append(k)
         torch = self._torch
         with torch.inference_mode():
-            for same_length in buckets.values():
-                for start in range(0, len(same_length), MAX_STACK):
-                    idx = same_length[start : start + MAX_STACK]
-                    out[idx] = self._embed(np.stack([inputs[i] for i in idx]))
-        return out
+            for length, same_length in buckets.items():
+                stack = max(1, min(MAX_STACK, MAX_STACK_SAMPLES // length))
+                for start in range(0, len(same_length), stack):
+                    idx = same_length[start : start + stack]
+                    out[idx] = self._embed(np.stack([inputs[i][a:b] for i, a, b in (spans[k] for k in idx)]))
+        if len(spans) == len(inputs):
+            return out
+        return pool_windows(out, np.asarray([i for i, _, _ in spans]), len(inputs), normalise=False)
 
     def _embed(self, waves: np.ndarray) -> np.ndarray:
         """SpeechBrain's own encode_batch on unpadded, equal-length waveforms."""

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from embedforge.modalities.base import Audio, Dataset, Item, file_sha256
-from embedforge.modalities.speech.audio import read_item
+from embedforge.modalities.base import Audio, Dataset, Item
+from embedforge.modalities.speech.audio import audio_file_hash, read_item
 from embedforge.registry.datasets import DATASETS
 
 SPLITS = ("train", "test")
@@ -100,7 +100,7 @@ class TimitDataset(Dataset):
         return Item(
             id=path.relative_to(self.root).as_posix(),
             uri=str(path),
-            content_hash=file_sha256(path),
+            content_hash=audio_file_hash(path),
             labels=labels,
             split=split,
             group=speaker,

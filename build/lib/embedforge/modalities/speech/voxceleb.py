@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
+import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
-from embedforge.modalities.base import Audio, Dataset, Item, file_sha256
-from embedforge.modalities.speech.audio import read_item
+from embedforge.modalities.base import Audio, Dataset, Item
+from embedforge.modalities.speech.audio import audio_file_hash, read_item
 from embedforge.registry.datasets import DATASETS
 
 HEIGHTCELEB_URL = "https://raw.githubusercontent.com/stachu86/HeightCeleb/main/height_celeb.csv"
 SPEAKER_DIR = re.compile(r"^id\d+$")
 AUDIO_SUFFIXES = {".wav", ".flac"}
+log = logging.getLogger(__name__)
 
 
 def read_heightceleb(source: str | Path = HEIGHTCELEB_URL) -> dict[str, dict[str, Any]]:
@@ -27,11 +31,49 @@ def read_heightceleb(source: str | Path = HEIGHTCELEB_URL) -> dict[str, dict[str
             f"cannot read the HeightCeleb table from {source} ({exc}); "
             "pass heightceleb=<local csv path> or heightceleb='none'"
         ) from exc
+    return parse_heightceleb(text, source)
+
+
+def parse_heightceleb(text: str, source: str | Path) -> dict[str, dict[str, Any]]:
+    """The table's text -> speaker id -> labels; a ValueError when it is not a HeightCeleb table."""
     rows = list(csv.DictReader(io.StringIO(text)))
     need = {"VoxCeleb1 ID", "height", "sex", "split"}
     if not rows or not need <= set(rows[0]):
         raise ValueError(f"{source}: not a HeightCeleb table (need columns {sorted(need)})")
     return {r["VoxCeleb1 ID"].strip(): _row_labels(r) for r in rows if r["VoxCeleb1 ID"].strip()}
+
+
+def heightceleb_cache() -> Path:
+    """Where the public table is kept after its first fetch: under the data directory."""
+    from embedforge.registry.settings import Settings
+
+    return Settings().home / "cache" / "height_celeb.csv"
+
+
+def default_heightceleb() -> dict[str, dict[str, Any]]:
+    """The public table from the cache, else fetched (and cached); unreachable: no labels and a warning."""
+    cache = heightceleb_cache()
+    if cache.is_file():
+        try:
+            return read_heightceleb(cache)
+        except ValueError:
+            log.warning("ignoring a corrupt HeightCeleb cache at %s", cache)
+    try:
+        text = _fetch_text(HEIGHTCELEB_URL)
+        table = parse_heightceleb(text, HEIGHTCELEB_URL)
+    except Exception as exc:
+        message = (
+            f"HeightCeleb labels unavailable ({type(exc).__name__}: {exc}); embedding without height/sex labels. "
+            "Pass heightceleb=<local csv path> for labels, or heightceleb=none to silence this"
+        )
+        log.warning(message)
+        warnings.warn(message, stacklevel=3)
+        return {}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(cache)
+    return table
 
 
 def _row_labels(row: dict[str, str]) -> dict[str, Any]:
@@ -74,7 +116,10 @@ class VoxCelebDataset(Dataset):
             raise FileNotFoundError(f"VoxCeleb root {self.root} is not a directory")
         self.speakers_dir = self._find_speakers_dir()
         self.heightceleb = self._table_source(heightceleb)
-        self.table = read_heightceleb(self.heightceleb) if self.heightceleb else {}
+        if self.heightceleb == HEIGHTCELEB_URL and heightceleb is None:
+            self.table = default_heightceleb()  # optional labels: cached, and a failed fetch only warns
+        else:
+            self.table = read_heightceleb(self.heightceleb) if self.heightceleb else {}
 
     def _table_source(self, heightceleb: str | Path | None) -> str | None:
         """None: a ``height_celeb.csv`` beside the data, else the public table; "none": no labels."""
@@ -102,7 +147,7 @@ class VoxCelebDataset(Dataset):
                 Item(
                     id=rel.as_posix(),
                     uri=str(path),
-                    content_hash=file_sha256(path),
+                    content_hash=audio_file_hash(path),
                     labels=dict(row["labels"]),
                     split=row["split"],
                     group=speaker,

@@ -1,3 +1,21 @@
 """Time series: UCR/UEA adapter, frozen forecasters (TiRex, Chronos-Bolt, MOMENT), Mantis, MiniRocket, heads."""
 
-from embedforge.modalities.timeseries import dataset, encoders, heads  # noqa: F401  (registration side effects)
+from embedforge.modalities.base import Series
+from embedforge.modalities.timeseries import dataset, encoders  # noqa: F401  (registration side effects)
+from embedforge.modalities.timeseries.raw import QUERY_SUFFIXES, decode_series, read_series
+from embedforge.registry.modalities import Modality, RawInput, register_modality
+
+MODALITY = register_modality(
+    Modality(
+        name="timeseries",
+        sample_type=Series,
+        adapters=("ucr",),
+        read_query=read_series,
+        raw_input=RawInput(
+            column="series", decode=decode_series, description="base64 bytes of a .npy file or CSV text", suffix=".npy"
+        ),
+        default_heads=("classify/logreg", "classify/rf", "classify/linear", "classify/ridge"),
+        query_suffixes=QUERY_SUFFIXES,
+        description="univariate and multivariate series (channels x time)",
+    )
+)

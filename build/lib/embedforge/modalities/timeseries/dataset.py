@@ -9,6 +9,8 @@ Items are ``train/<i>`` and ``test/<i>``; the content hash is of the float32 (ch
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from embedforge.modalities.base import Dataset, Item, ItemError, Series, array_s
 from embedforge.registry.datasets import DATASETS
 
 SPLITS = ("train", "test")
+COMMENT = ("#", "%")
 
 
 def _aeon_data_dir() -> Path:
@@ -26,20 +29,89 @@ def _aeon_data_dir() -> Path:
     return Path(aeon.datasets.__file__).parent / "data"
 
 
-def read_tsv(path: Path) -> tuple[list[np.ndarray], list[str]]:
+@dataclass(frozen=True)
+class Case:
+    """One series of a split as read: its values and label, or why it cannot be used (naming file and line)."""
+
+    values: np.ndarray | None
+    label: str | None
+    error: str | None = None
+    where: str = ""  # file:line, for the item's uri
+
+
+def _bad(path: Path, n: int, why: str) -> Case:
+    return Case(None, None, f"{path.name} line {n}: {why}", f"{path}:{n}")
+
+
+def read_tsv(path: Path) -> list[Case]:
     """The UCR archive's .tsv: one series per line, label first, "NaN" pads shorter series."""
-    series, labels = [], []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    cases = []
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         parts = line.rstrip("\n").split("\t")
         try:
             values = np.array([float(v) for v in parts[1:]], dtype=np.float32)
         except ValueError as exc:
-            raise ValueError(f"{path}:{n}: not a UCR tsv row ({exc})") from exc
-        series.append(values[None, :])
-        labels.append(_label(parts[0]))
-    return series, labels
+            cases.append(_bad(path, n, f"not a UCR tsv row ({exc})"))
+            continue
+        cases.append(Case(values[None, :], _label(parts[0]), where=f"{path}:{n}"))
+    return cases
+
+
+def read_ts(path: Path) -> list[Case]:
+    """A .ts file (sktime/aeon format) case by case: a bad line fails alone; an unusable file raises ValueError."""
+    lines = path.read_text(errors="replace").splitlines()
+    header, start = _ts_header(lines, path)
+    labelled = header.get("classlabel", "false").split()[0] == "true" or header.get("targetlabel") == "true"
+    dims = int(header["dimensions"]) if header.get("dimensions", "").isdigit() else None
+    cases = []
+    for n, line in enumerate(lines[start:], start + 1):
+        if line.strip() and not line.lstrip().startswith(COMMENT):
+            case = _ts_case(line.strip(), labelled, path, n)
+            dims = dims if dims is not None or case.values is None else case.values.shape[0]
+            if case.values is not None and case.values.shape[0] != dims:
+                case = _bad(path, n, f"{case.values.shape[0]} dimensions, expected {dims}")
+            cases.append(case)
+    if not cases:
+        raise ValueError(f"{path}: no series after @data")
+    return cases
+
+
+def _ts_header(lines: list[str], path: Path) -> tuple[dict[str, str], int]:
+    """The @key value pairs and the index of the first data line; a file without @data is unusable."""
+    if not any(line.strip() for line in lines):
+        raise ValueError(f"{path}: empty .ts file")
+    header: dict[str, str] = {}
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if not text or text.startswith(COMMENT):
+            continue
+        if not text.startswith("@"):
+            raise ValueError(f"{path} line {i + 1}: malformed .ts header (data before @data: {text[:40]!r})")
+        key, _, value = text[1:].partition(" ")
+        if key.lower() == "data":
+            if header.get("timestamps", "false") == "true":
+                raise ValueError(f"{path}: .ts files with @timeStamps true are not supported")
+            return header, i + 1
+        header[key.lower()] = value.strip().lower()
+    raise ValueError(f"{path}: malformed .ts header (no @data line)")
+
+
+def _ts_case(line: str, labelled: bool, path: Path, n: int) -> Case:
+    fields = line.split(":")
+    label = _label(fields.pop().lower()) if labelled and len(fields) > 1 else None  # aeon lower-cases labels
+    if labelled and label is None:
+        return _bad(path, n, "no label after the values")
+    try:
+        rows = [np.array([float(v) for v in f.replace("?", "NaN").split(",")], dtype=np.float32) for f in fields]
+    except ValueError as exc:
+        return _bad(path, n, f"not a number ({exc})")
+    width = max(len(r) for r in rows)
+    values = np.full((len(rows), width), np.nan, dtype=np.float32)
+    for k, row in enumerate(rows):
+        values[k, : len(row)] = row
+    return Case(values, label if labelled else "", where=f"{path}:{n}")
 
 
 def _label(text: str) -> str:
@@ -52,8 +124,8 @@ def _label(text: str) -> str:
     return str(int(value)) if value.is_integer() else text
 
 
-def read_split(source: str, split: str) -> tuple[list[np.ndarray], list[str]]:
-    """Series (each channels x time) and string labels of one split from a folder or a name."""
+def read_cases(source: str, split: str) -> list[Case]:
+    """Every case of one split, from a folder, a shipped set or (online) the archive."""
     path = Path(source)
     if path.is_dir() or source.startswith(("/", ".", "~")):
         return _read_folder(path.expanduser(), split)
@@ -63,24 +135,31 @@ def read_split(source: str, split: str) -> tuple[list[np.ndarray], list[str]]:
     from aeon.datasets import load_classification  # downloads the archive when online
 
     X, y = load_classification(source, split=split)
-    return [np.asarray(x, dtype=np.float32) for x in X], [_label(str(v)) for v in y]
+    return [Case(np.asarray(x, dtype=np.float32), _label(str(v))) for x, v in zip(X, y)]
 
 
-def _read_folder(folder: Path, split: str) -> tuple[list[np.ndarray], list[str]]:
+def read_split(source: str, split: str) -> tuple[list[np.ndarray], list[str]]:
+    """Series (each channels x time) and string labels of one split's usable cases."""
+    good = [c for c in read_cases(source, split) if c.values is not None]
+    return [c.values for c in good], [c.label or "" for c in good]
+
+
+def _read_folder(folder: Path, split: str) -> list[Case]:
     name = folder.name
     ts, tsv = folder / f"{name}_{split.upper()}.ts", folder / f"{name}_{split.upper()}.tsv"
     if ts.is_file():
-        from aeon.datasets import load_from_ts_file
-
-        X, y = load_from_ts_file(str(ts))
-        return [np.asarray(x, dtype=np.float32) for x in X], [_label(str(v)) for v in y]
+        return read_ts(ts)
     if tsv.is_file():
         return read_tsv(tsv)
     raise FileNotFoundError(f"no {ts.name} or {tsv.name} in {folder}")
 
 
 class UCRDataset(Dataset):
-    """One UCR/UEA classification set; both splits are read once and kept in memory."""
+    """One UCR/UEA classification set; both splits are read once and kept in memory.
+
+    A bad case (a text cell, a wrong number of dimensions) is an item that fails at load naming its file and
+    line; an unusable split file (empty, malformed header) is one item ``<split>/<file>`` that fails the same way.
+    """
 
     modality = "timeseries"
 
@@ -90,31 +169,61 @@ class UCRDataset(Dataset):
         self.source = source
 
     @cached_property
-    def _data(self) -> dict[str, tuple[list[np.ndarray], list[str]]]:
-        return {split: read_split(self.source, split) for split in SPLITS}
+    def _data(self) -> dict[str, list[Case] | str]:
+        out: dict[str, list[Case] | str] = {}
+        for split in SPLITS:
+            try:
+                out[split] = read_cases(self.source, split)
+            except (ValueError, OSError) as exc:
+                if isinstance(exc, FileNotFoundError):
+                    raise
+                out[split] = str(exc)
+        return out
 
     def items(self) -> list[Item]:
         out = []
         for split in SPLITS:
-            series, labels = self._data[split]
-            for i, (x, y) in enumerate(zip(series, labels)):
+            cases = self._data[split]
+            if isinstance(cases, str):
+                out.append(self._file_failure(split, cases))
+                continue
+            for i, case in enumerate(cases):
                 out.append(
                     Item(
                         id=f"{split}/{i}",
                         uri=f"ucr:{self.source}#{split}/{i}",
-                        content_hash=array_sha256(x),
-                        labels={"label": y},
+                        content_hash=_case_hash(case),
+                        labels={"label": case.label} if case.values is not None else {},
                         split=split,
                     )
                 )
         return out
 
+    def _file_failure(self, split: str, error: str) -> Item:
+        name = f"{Path(self.source).name}_{split.upper()}"
+        digest = hashlib.sha256(error.encode()).hexdigest()
+        return Item(id=f"{split}/{name}", uri=f"ucr:{self.source}#{split}", content_hash=digest, split=split)
+
     def load(self, item: Item) -> Series:
         split, _, index = item.id.partition("/")
+        cases = self._data.get(split)
+        if isinstance(cases, str):
+            raise ItemError(f"{item.id}: {cases}")
         try:
-            return Series(self._data[split][0][int(index)])
-        except (KeyError, ValueError, IndexError) as exc:
-            raise ItemError(f"{item.id}: no such item in ucr:{self.source}") from exc
+            case = cases[int(index)] if cases is not None else None
+        except (ValueError, IndexError):
+            case = None
+        if case is None:
+            raise ItemError(f"{item.id}: no such item in ucr:{self.source}")
+        if case.values is None:
+            raise ItemError(f"{item.id}: {case.error}")
+        return Series(case.values)
+
+
+def _case_hash(case: Case) -> str:
+    if case.values is not None:
+        return array_sha256(case.values)
+    return hashlib.sha256(f"bad:{case.where}:{case.error}".encode()).hexdigest()
 
 
 DATASETS.register("ucr", lambda arg, **opts: UCRDataset(arg, **opts))

@@ -31,11 +31,9 @@ def _hub_probe(repo: str, files: tuple[str, ...], package: str):
 
 def _package_probe(package: str):
     def probe() -> str | None:
-        try:
-            __import__(package)
-        except Exception as exc:
-            return f"{package} cannot be imported ({exc})"
-        return None
+        from importlib.util import find_spec
+
+        return None if find_spec(package) is not None else f"{package} is not installed"
 
     return probe
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from embedforge.modalities.timeseries.augment import difference
 from embedforge.modalities.timeseries.series import as_channels
 from embedforge.modalities.timeseries.specs import CHRONOS_BOLT_SMALL, TIREX, with_diff
 
+log = logging.getLogger(__name__)
 DEFAULT_RECIPE = {"pooling": "mean-last", "layers": "all", "channels": 1}
 MAX_ROWS = 64  # rows per forward pass
 
@@ -139,11 +141,11 @@ def hub_file(weights: str, filename: str) -> str:
 
 
 def hub_probe(repo_id: str, filenames: tuple[str, ...], package: str) -> str | None:
-    """None when the package imports and the hub files are in the local cache."""
-    try:
-        __import__(package)
-    except Exception as exc:
-        return f"{package} cannot be imported ({exc})"
+    """None when the package is installed and the hub files are in the local cache; imports neither."""
+    from importlib.util import find_spec
+
+    if find_spec(package) is None:
+        return f"{package} is not installed"
     from huggingface_hub import try_to_load_from_cache
 
     for name in filenames:
@@ -153,6 +155,16 @@ def hub_probe(repo_id: str, filenames: tuple[str, ...], package: str) -> str | N
 
 
 # --------------------------------------------------------------------------------------- TiRex
+def tirex_backend(device: str) -> str:
+    """TiRex's fused sLSTM CUDA kernels (the xlstm package) on a GPU, else its torch backend (per-token steps)."""
+    import os
+    from importlib.util import find_spec
+
+    if not str(device).startswith("cuda") or os.environ.get("TIREX_NO_CUDA", "").lower() in ("1", "true", "t"):
+        return "torch"
+    return "cuda" if find_spec("xlstm") is not None else "torch"
+
+
 class TiRexEncoder(HiddenStateEncoder):
     """TiRex (tirex-ts) with the torch sLSTM backend; weights are a Lightning ``model.ckpt``."""
 
@@ -160,7 +172,15 @@ class TiRexEncoder(HiddenStateEncoder):
         from tirex.models.tirex import TiRexZero
 
         source = weights or TIREX.weights
-        self.model = TiRexZero.from_pretrained(hub_file(source, "model.ckpt"), backend="torch", device=device)
+        self.backend = tirex_backend(device)
+        try:
+            self.model = TiRexZero.from_pretrained(hub_file(source, "model.ckpt"), backend=self.backend, device=device)
+        except (ImportError, RuntimeError) as exc:
+            if self.backend == "torch":
+                raise
+            log.warning("TiRex CUDA kernels unavailable (%s); using the torch backend", exc)
+            self.backend = "torch"
+            self.model = TiRexZero.from_pretrained(hub_file(source, "model.ckpt"), backend="torch", device=device)
         self.model.eval()
         self.weights_source = source
         self.patch = self.model.config.input_patch_size
