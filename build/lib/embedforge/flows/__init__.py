@@ -1,1 +1,0 @@
-"""Prefect flows: they only wire tasks together."""

@@ -1,5 +1,0 @@
-"""``python -m embedforge.flows.cli``: the same as the ``embedforge`` console script."""
-
-from embedforge.flows.cli import main
-
-main()

@@ -1,1 +1,0 @@
-"""Operations beside the files they manage: local-stack supervision and deployment registration."""
