@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -68,9 +69,7 @@ def coerce_options(options: dict[str, Any] | None) -> dict[str, Any]:
             try:
                 value = int(value)
             except ValueError:
-                try:
+                with contextlib.suppress(ValueError):
                     value = float(value)
-                except ValueError:
-                    pass
         out[key] = value
     return out

@@ -14,6 +14,7 @@ import copy
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,7 +122,7 @@ def load_moment(weights: str, device: str = "cpu") -> MomentModel:
     """config.json (with ``t5_config``) + model.safetensors from a directory or a hub repository."""
     from safetensors.torch import load_file
 
-    config = json.loads(open(hub_file(weights, "config.json")).read())
+    config = json.loads(Path(hub_file(weights, "config.json")).read_text())
     if "t5_config" not in config:
         raise ValueError(f"{weights}: config.json has no t5_config; not a MOMENT checkpoint")
     state = load_file(hub_file(weights, "model.safetensors"))

@@ -43,10 +43,8 @@ def resample(x: np.ndarray, length: int, align_corners: bool = False) -> np.ndar
     n = x.shape[-1]
     if n == length:
         return x.astype(np.float32, copy=True)
-    if align_corners:
-        pos = np.linspace(0.0, n - 1, length)
-    else:  # sample centres; np.interp clamps at both ends like torch does
-        pos = (np.arange(length) + 0.5) * (n / length) - 0.5
+    # without align_corners: sample centres; np.interp clamps at both ends like torch does
+    pos = np.linspace(0.0, n - 1, length) if align_corners else (np.arange(length) + 0.5) * (n / length) - 0.5
     src = np.arange(n)
     return np.stack([np.interp(pos, src, row) for row in np.atleast_2d(x)]).astype(np.float32)
 

@@ -14,7 +14,6 @@ import urllib.request
 
 import pytest
 
-from embedforge.registry.settings import Settings
 from embedforge.infra.deploy import (
     StackError,
     declared,
@@ -26,6 +25,7 @@ from embedforge.infra.deploy import (
     wait_flow_run,
 )
 from embedforge.infra.stack import project_root, settings_env, stack_down, stack_up, venv_bin
+from embedforge.registry.settings import Settings
 
 
 def free_port() -> int:
@@ -158,9 +158,9 @@ def test_ui_run_with_parameters_embeds_into_lancedb(deployed, arrays_dir):
 @pytest.mark.slow
 def test_run_with_parameters_outside_the_model_is_rejected(deployed):
     s, _, _ = deployed
-    with pytest.raises(StackError, match="409|422"):
+    with pytest.raises(StackError, match=r"409|422"):
         trigger(s, "embed", {"params": {"dataset": "arrays:/x"}})  # encoder missing
-    with pytest.raises(StackError, match="409|422"):
+    with pytest.raises(StackError, match=r"409|422"):
         trigger(s, "embed", {"params": {"dataset": "arrays:/x", "encoder": "test/tiny", "shard_size": 0}})
     assert deployment(s, "embed/embed")["name"] == "embed"
 
@@ -192,7 +192,7 @@ def test_serve_a_registered_model_by_alias(deployed, tmp_path):
     client.set_registered_model_alias("tiny-head", "champion", info.registered_model_version)
     port = free_port()
     env = {**os.environ, **settings_env(s)}
-    log = open(tmp_path / "serve.log", "wb")
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115  (open for the server process's lifetime)
     proc = subprocess.Popen(
         [sys.executable, "-m", "embedforge.flows.cli", "serve", "tiny-head@champion", "--port", str(port)],
         env=env,
@@ -228,7 +228,7 @@ def test_serve_a_registered_model_by_alias(deployed, tmp_path):
 
 @pytest.mark.slow
 def test_scheduler_queues_the_nightly_runs(deployed):
-    """Last: the server's scheduler service (a 60 s loop) fills in upcoming 02:00 runs with the schedule's parameters."""
+    """Last: the scheduler service (a 60 s loop) fills in upcoming 02:00 runs with the schedule's parameters."""
     from embedforge.infra.deploy import api
 
     s, ready, _ = deployed

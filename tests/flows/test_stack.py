@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from embedforge.registry.settings import Settings
 from embedforge.infra.stack import (
     Service,
     StackError,
@@ -31,6 +30,7 @@ from embedforge.infra.stack import (
     stack_up,
     stop_entry,
 )
+from embedforge.registry.settings import Settings
 
 
 def free_port() -> int:

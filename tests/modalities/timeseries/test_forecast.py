@@ -162,7 +162,7 @@ def test_mantis_loads_and_embeds(mantis_dir):
 
 
 def test_missing_weights_file_is_reported(tmp_path):
-    with pytest.raises(FileNotFoundError, match="model.ckpt"):
+    with pytest.raises(FileNotFoundError, match=r"model\.ckpt"):
         build_encoder("timeseries/tirex", weights=str(tmp_path))
 
 
