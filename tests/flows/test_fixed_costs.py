@@ -107,3 +107,26 @@ def _series(path):
     from embedforge.modalities.base import Series
 
     return Series(np.load(path))
+
+
+def test_shard_task_runs_share_one_prefect_client(prefect_harness, arrays_dir, tmp_path, monkeypatch):
+    """Each new Prefect client loads the CA bundle into a new SSL context (~40 ms): count them over 12 shards."""
+    import ssl
+
+    from embedforge.flows.embed import run_embed
+    from embedforge.flows.params import EmbedParams
+
+    made = []
+    real = ssl.create_default_context
+    monkeypatch.setattr(ssl, "create_default_context", lambda *a, **k: made.append(1) or real(*a, **k))
+    params = EmbedParams(
+        dataset=f"arrays:{arrays_dir}",
+        encoder="test/tiny",
+        db=str(tmp_path / "db"),
+        dataset_name="clients",
+        shard_size=1,
+        progress_artifact=False,
+    )
+    summary = run_embed(params)
+    assert summary["embedded"] == 12 and summary["shards"] == 12
+    assert len(made) < 12, f"{len(made)} Prefect clients for 12 shard task runs (one each would be 12+)"
