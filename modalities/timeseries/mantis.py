@@ -28,7 +28,7 @@ def load_mantis(weights: str, device: str = "cpu"):
     hub_file(weights, "config.json")
     model = MantisV1(device=device).from_pretrained(weights).eval()
     with safe_open(weights_file, framework="pt") as f:
-        stored = {k.replace("vit_unit.", "transf_unit.") for k in f}
+        stored = {k.replace("vit_unit.", "transf_unit.") for k in f.keys()}  # noqa: SIM118  (safe_open is not iterable)
     missing = sorted(set(model.state_dict()) - stored)
     if missing:
         raise ValueError(f"{weights}: not a Mantis checkpoint (missing {', '.join(missing[:4])})")
