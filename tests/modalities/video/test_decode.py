@@ -109,3 +109,27 @@ def test_audio_only_zero_frame_truncated_and_garbage_are_named(tmp_path):
     zero = synth.write_video(tmp_path / "zero.mp4", np.zeros((0, 16, 16, 3), np.uint8), codec="libx264")
     with pytest.raises(ItemError, match=r"zero\.mp4: .*(zero-frame|cannot open)"):
         sample_frames(Video(str(zero)), "zero.mp4", k=8)
+
+
+def test_variable_frame_rate_picks_by_timestamp(tmp_path):
+    from fractions import Fraction
+
+    import av
+
+    pts_ms = [0, 40, 80, 400, 440, 1000, 1040, 1080, 1500, 1960]  # bursts and gaps
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width = stream.height = 32
+        stream.pix_fmt, stream.time_base = "yuv420p", Fraction(1, 1000)
+        for pts, img in zip(pts_ms, synth.index_frames(len(pts_ms), 32), strict=True):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    frames = sample_frames(Video(str(path), 0.0, 2.0), "vfr", k=4)  # targets 0.25, 0.75, 1.25, 1.75 s
+    assert _levels(frames) == [2, 4, 7, 8]  # the frame on screen at each target, not the n-th frame
+    assert frames.times == pytest.approx([0.08, 0.44, 1.08, 1.5], abs=0.03)
+    assert sample_frames(Video(str(path)), "vfr", k=5).indices == [1, 3, 5, 7, 9]  # count known: exact indices
