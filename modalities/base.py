@@ -72,6 +72,7 @@ class Encoder(ABC):
 
     spec: EncoderSpec
     weights_source: str  # what was actually loaded (hub id, directory or file)
+    _fingerprint: str | None = None  # computed once, on first use
 
     @abstractmethod
     def preprocess(self, sample: Any, item_id: str) -> Any:
@@ -84,7 +85,7 @@ class Encoder(ABC):
     @property
     def fingerprint(self) -> str:
         """A short hash of the weights, so tables and heads know exactly which model made them."""
-        cached = getattr(self, "_fingerprint", None)
+        cached = self._fingerprint
         if cached is None:
             cached = self._compute_fingerprint()
             self._fingerprint = cached

@@ -40,6 +40,8 @@ class Score:
     r2: float = NAN
     cached: bool = False
     run_id: str | None = None
+    transform: str = "none"  # compact-vector transform of the features (tasks/transforms.py), e.g. pca:32
+    bytes_per_vector: float = NAN
 
 
 def augmentation_sets(augment: list[str]) -> list[tuple[str, ...]]:
@@ -68,7 +70,7 @@ def feature_matrix(feats: Features, combo: tuple[str, ...], dataset_ref: str) ->
     from embedforge.registry.augmentations import AUGMENTATIONS
 
     blocks = [feats.X]
-    raw = [AUGMENTATIONS.get(a).raw_factory for a in combo if AUGMENTATIONS.get(a).raw_factory]
+    raw = [factory for a in combo if (factory := AUGMENTATIONS.get(a).raw_factory) is not None]
     if raw:
         samples = _raw_samples(dataset_ref, feats.ids)
         train = [s for s, sp in zip(samples, feats.split) if sp == "train"]
@@ -84,9 +86,10 @@ def _raw_samples(dataset_ref: str, ids: list[str]) -> list[Any]:
     return [ds.load(by_id[i]) for i in ids]
 
 
-def cache_key(feats: Features, combo: tuple[str, ...], head: str, label: str) -> str:
-    """Same stored vectors (identity + item content), augmentation, head and labels -> same key."""
-    h = hashlib.sha256(json.dumps([feats.identity, combo, head, label], sort_keys=True).encode())
+def cache_key(feats: Features, combo: tuple[str, ...], head: str, label: str, transform: str = "none") -> str:
+    """Same stored vectors (identity + item content), augmentation, transform, head and labels -> same key."""
+    parts = [feats.identity, combo, head, label] + ([transform] if transform != "none" else [])
+    h = hashlib.sha256(json.dumps(parts, sort_keys=True).encode())
     h.update(json.dumps([feats.ids, feats.hashes, feats.split, [lab.get(label) for lab in feats.labels]]).encode())
     return h.hexdigest()[:32]
 
@@ -159,9 +162,11 @@ def score_pair(
     experiment: str,
     options: dict[str, str] | None = None,
     target: str | None = None,
+    transforms: list[str] | None = None,
 ) -> list[dict]:
-    """Every augmentation combination x head for one (encoder, dataset); cached cells are reused, not refit."""
+    """Every augmentation combination x transform x head for one (encoder, dataset); cached cells are reused."""
     from embedforge.tasks.tracking import use_tracking
+    from embedforge.tasks.transforms import transform_features
 
     use_tracking(tracking_uri, experiment)
     labels, scores = head_labels(heads, label, target), []
@@ -169,17 +174,22 @@ def score_pair(
         name = variant_encoder(encoder, combo)
         if name is None:
             continue  # e.g. MiniRocket has no -diff variant
-        feats = load_features(db, name, dataset_name, weights, options)
-        keys = {head: cache_key(feats, combo, head, labels[head]) for head in heads}
-        hits, X = cached_scores(list(keys.values()), encoder, dataset_name), None
-        for head in heads:
-            cell = Cell(encoder=encoder, dataset=dataset_name, combo=combo, head=head, label=labels[head])
-            hit = hits.get(keys[head])
-            if hit is not None and set(METRICS[cell.task]) <= set(hit):
-                scores.append(cell.cached(hit))
-                continue
-            X = feature_matrix(feats, combo, dataset_ref) if X is None else X
-            scores.append(cell.score(feats=feats, X=X, key=keys[head]))
+        feats, base = load_features(db, name, dataset_name, weights, options), None
+        for spec in transforms or ["none"]:
+            keys = {head: cache_key(feats, combo, head, labels[head], spec) for head in heads}
+            hits, X = cached_scores(list(keys.values()), encoder, dataset_name), None
+            for head in heads:
+                cell = Cell(
+                    encoder=encoder, dataset=dataset_name, combo=combo, head=head, label=labels[head], transform=spec
+                )
+                hit = hits.get(keys[head])
+                if hit is not None and set(METRICS[cell.task]) <= set(hit):
+                    scores.append(cell.cached(hit))
+                    continue
+                if X is None:
+                    base = feature_matrix(feats, combo, dataset_ref) if base is None else base
+                    X, nbytes = transform_features(X=base, split=feats.split, spec=spec)
+                scores.append(cell.score(feats=feats, X=X, key=keys[head], bytes_per_vector=nbytes))
     return to_rows(scores)
 
 
@@ -192,6 +202,7 @@ class Cell:
     combo: tuple[str, ...]
     head: str
     label: str
+    transform: str = "none"
 
     @property
     def task(self) -> str:
@@ -216,21 +227,24 @@ class Cell:
             n_test=int(metrics["n_test"]),
             cached=cached,
             run_id=run_id,
+            transform=self.transform,
+            bytes_per_vector=float(metrics.get("bytes_per_vector", NAN)),
             **values,
         )
 
     def cached(self, hit: dict[str, Any]) -> Score:
         return self.result(hit, cached=True, run_id=hit["run_id"])
 
-    def score(self, *, feats: Features, X: np.ndarray, key: str) -> Score:
+    def score(self, *, feats: Features, X: np.ndarray, key: str, bytes_per_vector: int) -> Score:
         """Fit and score the head, and log the cell as one MLflow run with its plot."""
         import mlflow
 
         from embedforge.tasks.scoring import cell_figure
 
         metrics, n_train, n_test, (y, pred) = score_head(feats=feats, X=X, head=self.head, label=self.label)
-        metrics = {**metrics, "n_train": n_train, "n_test": n_test}
+        metrics = {**metrics, "n_train": n_train, "n_test": n_test, "bytes_per_vector": bytes_per_vector}
         name = f"{self.encoder}|{self.dataset}|{self.augmentation}|{self.head}"
+        name += "" if self.transform == "none" else f"|{self.transform}"
         with mlflow.start_run(run_name=name) as run:
             mlflow.set_tags({CACHE_TAG: key, "embedforge.kind": "leaderboard-cell"})
             mlflow.log_params(
@@ -239,6 +253,7 @@ class Cell:
                     "encoder_fingerprint": feats.identity["fingerprint"],
                     "dataset": self.dataset,
                     "augmentation": self.augmentation,
+                    "transform": self.transform,
                     "head": self.head,
                     "task": self.task,
                     "label": self.label,

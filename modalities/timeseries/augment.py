@@ -62,16 +62,18 @@ class PatchStats:
         self.mean_: np.ndarray | None = None
         self.std_: np.ndarray | None = None
 
-    def _raw(self, series: list[Series | np.ndarray]) -> np.ndarray:
+    def _raw(self, series: list[Series | np.ndarray], length: int) -> np.ndarray:
         arrays = [np.atleast_2d(np.asarray(s.values if isinstance(s, Series) else s, dtype=np.float64)) for s in series]
-        return np.stack([patch_stats(fit_length(a, self.length), self.n_patches) for a in arrays])
+        return np.stack([patch_stats(fit_length(a, length), self.n_patches) for a in arrays])
 
     def fit(self, series: list[Series | np.ndarray]) -> PatchStats:
         """Learn the common length (longest training series) and each statistic's mean and std."""
         if not series:
             raise ValueError("PatchStats.fit needs at least one training series")
-        self.length = max(np.atleast_2d(np.asarray(s.values if isinstance(s, Series) else s)).shape[-1] for s in series)
-        raw = self._raw(series)
+        self.length = length = max(
+            np.atleast_2d(np.asarray(s.values if isinstance(s, Series) else s)).shape[-1] for s in series
+        )
+        raw = self._raw(series, length)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             self.mean_ = np.nanmean(raw, axis=0)
@@ -80,9 +82,9 @@ class PatchStats:
 
     def transform(self, series: list[Series | np.ndarray]) -> np.ndarray:
         """(n, channels * patches * 4) float32: z-scored per statistic, then per sample."""
-        if self.mean_ is None:
+        if self.mean_ is None or self.std_ is None or self.length is None:
             raise RuntimeError("PatchStats is not fitted: call fit(train_series) first")
-        z = np.nan_to_num((self._raw(series) - self.mean_) / (self.std_ + EPS), nan=0.0)
+        z = np.nan_to_num((self._raw(series, self.length) - self.mean_) / (self.std_ + EPS), nan=0.0)
         z = (z - z.mean(axis=1, keepdims=True)) / (z.std(axis=1, ddof=1, keepdims=True) + EPS)
         return z.astype(np.float32)
 

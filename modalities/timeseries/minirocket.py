@@ -48,9 +48,10 @@ class MiniRocketEncoder(Encoder):
 
     def __init__(self, n_kernels: int = 10000, seed: int = 0) -> None:
         self.n_kernels, self.seed = n_kernels, seed
-        self.transform = None
+        self.transform: Any = None  # aeon's fitted MiniRocket
         self.spec = MINIROCKET
         self.weights_source = "unfit"
+        self._data_hash = ""
 
     @property
     def dim(self) -> int:

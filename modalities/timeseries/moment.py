@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -74,7 +74,7 @@ class PatchEmbedding(nn.Module):
         m = patch_mask[..., None].to(patches.dtype)
         x = m * self.value_embedding(patches) + (1 - m) * self.mask_embedding
         if hasattr(self, "position_embedding"):
-            x = x + self.position_embedding.pe[:, : x.shape[1]]
+            x = x + cast(torch.Tensor, self.position_embedding.pe)[:, : x.shape[1]]
         return x
 
 
