@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from embedforge.flows.cli.console import console
 
 
 def _split(text: str) -> list[str]:
@@ -18,6 +17,7 @@ def benchmark(
     encoders: str = typer.Option("timeseries/minirocket", help="comma-separated registered encoders"),
     datasets: str = typer.Option("GunPoint,ItalyPowerDemand", help="comma-separated names or folders"),
     augment: str = typer.Option("", help="comma-separated: diff, stats"),
+    transforms: str = typer.Option("none", help="comma-separated compact-vector transforms: none, pca:32, int8, ..."),
     heads: str | None = typer.Option(None, help="comma-separated heads (default: the modality's default heads)"),
     weights: list[str] = typer.Option([], "--weights", help="ENCODER=DIR_OR_HUB_ID (repeatable)"),
     label: str = typer.Option("label", help="the label classify/* heads predict (e.g. label)"),
@@ -38,6 +38,7 @@ def benchmark(
             "encoders": _split(encoders),
             "datasets": _split(datasets),
             "augment": _split(augment),
+            "transforms": _split(transforms) or ["none"],
             "heads": _split(heads or ""),
             "label": label,
             "target": target,

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 
+from embedforge.flows.cli.console import console
 from embedforge.registry.redact import redact
 from embedforge.registry.settings import Settings
 
-console = Console()
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="data directory (default EMBEDFORGE_HOME)")]
 PrefectPortOpt = Annotated[int | None, typer.Option("--prefect-port", help="Prefect server port")]
 MlflowPortOpt = Annotated[int | None, typer.Option("--mlflow-port", help="MLflow server port")]
