@@ -51,6 +51,7 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
                     tracking_uri=tracking,
                     experiment=params.experiment,
                     options=recipe,
+                    transforms=list(params.transforms),
                 )
             )
     rows = [row for f in futures for row in f.result()]

@@ -41,15 +41,21 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _variant(row: dict) -> str:
+    """The augmentation, and the compact-vector transform where there is one: ``stats`` or ``stats + pca:32``."""
+    transform = row.get("transform", "none")
+    return row["augmentation"] if transform in (None, "", "none") else f"{row['augmentation']} + {transform}"
+
+
 def pivot(rows: list[dict], metric: str = "accuracy") -> tuple[list[str], list[str], np.ndarray]:
     """(row labels encoder|augmentation|head, dataset columns, metric matrix with NaN gaps) of the metric's task."""
     task = next(t for t, ms in METRICS.items() if metric in ms)
     rows = [r for r in rows if r.get("task", "classification") == task]
-    keys = sorted({(r["encoder"], r["augmentation"], r["head"]) for r in rows})
+    keys = sorted({(r["encoder"], _variant(r), r["head"]) for r in rows})
     cols = sorted({r["dataset"] for r in rows})
     values = np.full((len(keys), len(cols)), np.nan)
     for r in rows:
-        values[keys.index((r["encoder"], r["augmentation"], r["head"])), cols.index(r["dataset"])] = r[metric]
+        values[keys.index((r["encoder"], _variant(r), r["head"])), cols.index(r["dataset"])] = r[metric]
     return [" | ".join(k) for k in keys], cols, values
 
 
@@ -85,6 +91,7 @@ def _heat_panel(fig, ax, metric: str, labels: list[str], cols: list[str], values
 
 CSV_COLUMNS = ["encoder", "dataset", "augmentation", "head", "accuracy", *METRICS["classification"][1:]]
 CSV_COLUMNS += [*METRICS["regression"], "task", "label", "n_train", "n_test", "cached", "run_id"]
+CSV_COLUMNS += ["transform", "bytes_per_vector"]
 
 
 def _rank(row: dict) -> tuple:
