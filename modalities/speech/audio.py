@@ -134,6 +134,8 @@ def pool_windows(vectors: np.ndarray, owners: np.ndarray, n: int, normalise: boo
 def to_mono(wave: np.ndarray) -> np.ndarray:
     """Average channels (channels x samples, or 1-D) into one float32 channel."""
     wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim == 2 and wave.shape[0] == 1:
+        return wave[0]  # a view: a long mono clip is not copied
     return wave if wave.ndim == 1 else wave.mean(axis=0, dtype=np.float32)
 
 

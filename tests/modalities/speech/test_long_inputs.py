@@ -35,3 +35,17 @@ def test_ge2e_long_clip_vector_equals_its_pooled_window_vectors(ge2e):
     np.testing.assert_allclose(batch[0], batch[2], atol=1e-6)
     np.testing.assert_allclose(batch[0], ge2e.encode([short])[0], atol=1e-5)
     assert abs(float(np.linalg.norm(batch[1])) - 1.0) < 1e-5
+
+
+def test_ge2e_preprocessing_matches_resemblyzer_exactly():
+    from resemblyzer.audio import preprocess_wav as reference
+
+    from embedforge.modalities.speech.ge2e import preprocess_wav
+    from embedforge.modalities.speech.synth import make_voice, synthesize
+
+    rng = np.random.default_rng(11)
+    voice = synthesize(make_voice("id2", "m", 181.0, rng), 3.0, rng).astype(np.float32)
+    wave = np.concatenate([voice * 0.05, np.zeros(16000 * 2, np.float32), voice * 0.05, rng.normal(0, 1e-4, 7777)])
+    ours, theirs = preprocess_wav(wave.astype(np.float32)), reference(wave.astype(np.float32))
+    assert len(theirs) < len(wave)  # the long silence was trimmed
+    np.testing.assert_array_equal(ours, theirs)
