@@ -21,6 +21,7 @@ from embedforge.registry.datasets import DATASETS
 
 SPLITS = ("train", "test")
 COMMENT = ("#", "%")
+MIN_STEPS = 2  # one value is not a series: refused rather than padded into a vector
 
 
 def _aeon_data_dir() -> Path:
@@ -217,6 +218,9 @@ class UCRDataset(Dataset):
             raise ItemError(f"{item.id}: no such item in ucr:{self.source}")
         if case.values is None:
             raise ItemError(f"{item.id}: {case.error}")
+        steps = int(np.flatnonzero(~np.isnan(case.values).all(axis=0)).max(initial=-1)) + 1
+        if steps < MIN_STEPS:
+            raise ItemError(f"{item.id} ({case.where}): a series of {steps} step(s); at least {MIN_STEPS} are needed")
         return Series(case.values)
 
 

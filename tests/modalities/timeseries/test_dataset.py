@@ -127,3 +127,17 @@ def test_unusable_ts_file_is_one_item_failing_with_the_reason(tmp_path, text, wh
     with pytest.raises(ItemError, match=re.escape(why)):
         ds.load(items["train/X_TRAIN"])
     assert ds.load(items["test/0"]).values.shape == (1, 2)
+
+
+def test_a_series_of_one_step_is_refused_with_the_reason(tmp_path):
+    root = tmp_path / "One"
+    root.mkdir()
+    (root / "One_TRAIN.tsv").write_text("1\t0.5\n2\t1.0\t2.0\n")
+    (root / "One_TEST.tsv").write_text("1\t0.5\tNaN\tNaN\n")
+    ds = open_dataset(f"ucr:{root}")
+    items = {it.id: it for it in ds.items()}
+    with pytest.raises(ItemError, match=r"train/0 .*One_TRAIN\.tsv:1\): a series of 1 step"):
+        ds.load(items["train/0"])
+    with pytest.raises(ItemError, match="a series of 1 step"):
+        ds.load(items["test/0"])
+    assert ds.load(items["train/1"]).values.shape == (1, 2)
