@@ -7,9 +7,11 @@ so every reader searches the index the same way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -143,20 +145,23 @@ def tuned_query(tbl, query):
     return apply_search(query, info["search"])
 
 
-def after_write(tbl, min_rows: int | None = None, config: IndexConfig | None = None) -> dict[str, Any]:
+def after_write(
+    tbl, min_rows: int | None = None, config: IndexConfig | None = None, lock: Callable[[], Any] | None = None
+) -> dict[str, Any]:
     """After a commit: scalar indexes once there are rows, an ANN index past ``min_rows``, refresh when stale.
 
     Best effort: the rows are already committed, so a failure here (a concurrent writer) is logged and the
-    next write tries again.
+    next write tries again. ``lock`` (the store's commit lock) is held around compaction, which rewrites
+    fragments a concurrent merge may touch; index builds only add files and run without it.
     """
     try:
-        return _upkeep(tbl, min_rows, config)
+        return _upkeep(tbl, min_rows, config, lock or contextlib.nullcontext)
     except Exception as exc:
         log.warning("index upkeep on %s deferred: %s", tbl.name, exc)
         return {"error": str(exc)}
 
 
-def _upkeep(tbl, min_rows: int | None, config: IndexConfig | None) -> dict[str, Any]:
+def _upkeep(tbl, min_rows: int | None, config: IndexConfig | None, lock: Callable[[], Any]) -> dict[str, Any]:
     rows = tbl.count_rows()
     done: dict[str, Any] = {"scalar": ensure_scalar_indexes(tbl) if rows else []}
     indices = _indices(tbl)
@@ -167,7 +172,8 @@ def _upkeep(tbl, min_rows: int | None, config: IndexConfig | None) -> dict[str, 
     if rows >= min_rows and VECTOR_INDEX not in indices:
         done["vector"] = build_vector_index(tbl, config)
     elif _stale(tbl, indices, rows):
-        tbl.optimize()  # folds new rows into every index (incremental) and compacts small fragments
+        with lock():
+            tbl.optimize()  # folds new rows into every index (incremental) and compacts small fragments
         done["optimized"] = True
     return done
 

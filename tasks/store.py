@@ -191,7 +191,7 @@ class VectorStore:
         """Hook run after each vector-table commit, outside the lock (index upkeep)."""
         from embedforge.tasks.index import after_write
 
-        after_write(tbl)
+        after_write(tbl, lock=lambda: self.commit_lock(tbl.name))
 
     def heal(self, table: str, keys: list[str]) -> int:
         """Delete all but the newest row of each of these keys; returns how many rows went."""
