@@ -25,6 +25,7 @@ VECTOR_INDEX = "vector_idx"
 # BTREE for the near-unique keys, BITMAP for the few-valued dataset column.
 SCALAR_COLUMNS = {"key": "BTREE", "content_hash": "BTREE", "dataset": "BITMAP"}
 REFRESH_FRACTION = 0.1  # fold new rows into the indexes once they are this share of the table
+REBUILD_GROWTH = 4  # rebuild the ANN index (more partitions, search re-tuned) once the table is this much larger
 
 
 class IndexConfig(BaseModel):
@@ -169,13 +170,19 @@ def _upkeep(tbl, min_rows: int | None, config: IndexConfig | None, lock: Callabl
         from embedforge.registry.settings import Settings
 
         min_rows = Settings().ann_min_rows
-    if rows >= min_rows and VECTOR_INDEX not in indices:
-        done["vector"] = build_vector_index(tbl, config)
+    if rows >= min_rows and (VECTOR_INDEX not in indices or _outgrown(tbl, rows)):
+        done["vector"] = build_vector_index(tbl, config)  # partitions sized (and search re-tuned) for today's rows
     elif _stale(tbl, indices, rows):
         with lock():
             tbl.optimize()  # folds new rows into every index (incremental) and compacts small fragments
         done["optimized"] = True
     return done
+
+
+def _outgrown(tbl, rows: int) -> bool:
+    """The table has grown REBUILD_GROWTH-fold since the index was built: its partitions are too few."""
+    info = index_info(tbl)
+    return info is None or rows >= REBUILD_GROWTH * info["rows"]
 
 
 def _stale(tbl, indices: dict[str, Any], rows: int) -> bool:

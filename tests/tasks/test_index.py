@@ -102,3 +102,14 @@ def test_ann_index_is_built_once_a_table_passes_the_threshold(tmp_path):
     done = after_write(store.db.open_table("small"), min_rows=3000)
     assert done["vector"]["rows"] == 3100 and index_info(store.db.open_table("small"))["build"]["num_partitions"] == 1
     assert after_write(store.db.open_table("small"), min_rows=3000) == {"scalar": []}  # once, not per write
+
+
+def test_an_outgrown_index_is_rebuilt_for_the_larger_table(tmp_path):
+    store = VectorStore(str(tmp_path / "db"))
+    store.upsert("grows", IDENTITY, rows(clustered(1000, seed=5)))
+    first = after_write(store.db.open_table("grows"), min_rows=1000)["vector"]
+    store.upsert("grows", IDENTITY, rows(clustered(1500, seed=6), start=1000))  # 2.5x: refreshed, not rebuilt
+    assert "vector" not in after_write(store.db.open_table("grows"), min_rows=1000)
+    store.upsert("grows", IDENTITY, rows(clustered(2000, seed=7), start=2500))  # 4.5x the rows it was built on
+    again = after_write(store.db.open_table("grows"), min_rows=1000)["vector"]
+    assert (first["rows"], again["rows"]) == (1000, 4500) and index_info(store.db.open_table("grows")) == again
