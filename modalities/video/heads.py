@@ -70,6 +70,13 @@ class ZeroShotHead:
             out.append(t / max(float(np.linalg.norm(t)), 1e-12))
         return np.stack(out).astype(np.float32)
 
+    def with_labels(self, labels: list[str]) -> ZeroShotHead:
+        """The same head over other candidate labels (a served zero-shot model takes them in the request)."""
+        if not labels:
+            raise ValueError("zero-shot needs at least one candidate label")
+        classes = [str(v) for v in labels]
+        return ZeroShotHead(self.encoder, self.weights, self.prompts, classes, self.scale).fit()
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, np.float32)
         X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)

@@ -57,6 +57,9 @@ def test_zero_shot_head_from_class_names(clip_table, tiny_clip):
     proba = head.predict_proba(feats.X)
     assert proba.shape == (9, 3) and np.allclose(proba.sum(axis=1), 1)
     assert set(head.predict(feats.X)) <= set(synth.CLASSES)  # random weights: no accuracy claim
+    asked = head.with_labels(["PlayingViolin", "RollingBall"])
+    assert list(asked.classes_) == ["PlayingViolin", "RollingBall"] and asked.predict_proba(feats.X).shape == (9, 2)
+    assert np.allclose(asked.class_vectors_[1], head.class_vectors_[list(head.classes_).index("RollingBall")])
     with pytest.raises(ValueError, match="no text tower"):
         build_head("zero-shot", encoder="video/efficientnet-lite0").fit(None, y)
 
