@@ -75,7 +75,7 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
             execute(module)
             _patch(module)
 
-        spec.loader.exec_module = exec_module
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
 

@@ -88,7 +88,8 @@ class _Scrubbing:
     """A ``send`` that holds error answers until complete and drops their ``stack_trace``."""
 
     def __init__(self, send: Any) -> None:
-        self.send, self.start, self.body = send, None, b""
+        self.send, self.body = send, b""
+        self.start: dict | None = None
 
     async def __call__(self, message: dict) -> None:
         if message["type"] == "http.response.start" and message["status"] >= 400:

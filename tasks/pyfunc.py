@@ -22,7 +22,7 @@ import pandas as pd
 try:
     from mlflow.pyfunc import PythonModel
 except ImportError:  # pragma: no cover - mlflow is a hard dependency; keeps the module importable alone
-    PythonModel = object
+    PythonModel = object  # type: ignore[misc,assignment]
 
 log = logging.getLogger(__name__)
 VECTOR = "vector"

@@ -15,7 +15,8 @@ from embedforge.modalities.base import Audio, Item, ItemError, file_sha256
 
 MAX_AMPLITUDE = 1e6  # float audio far past full scale is a broken file, not a loud voice
 # Long inputs are embedded window by window and pooled: peak memory does not grow with the clip's length.
-LONG_INPUT = {"window_s": 10.0, "hop_s": 8.0, "pool": "mean of window vectors"}
+LONG_WINDOW_S, LONG_HOP_S = 10.0, 8.0
+LONG_INPUT = {"window_s": LONG_WINDOW_S, "hop_s": LONG_HOP_S, "pool": "mean of window vectors"}
 
 
 def read_audio(path: str | Path, item_id: str | None = None) -> Audio:
@@ -113,7 +114,7 @@ def check_audio(audio: Audio, name: str) -> None:
 def long_windows(n: int, rate: int) -> list[tuple[int, int]]:
     """Sample spans an encoder embeds separately: the whole input up to one window, else full windows every
     hop with the last one ending at the end, so a long input costs bounded memory per window."""
-    size, hop = round(LONG_INPUT["window_s"] * rate), round(LONG_INPUT["hop_s"] * rate)
+    size, hop = round(LONG_WINDOW_S * rate), round(LONG_HOP_S * rate)
     if n <= size:
         return [(0, n)]
     return [(a, a + size) for a in [*range(0, n - size, hop), n - size]]

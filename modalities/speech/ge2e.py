@@ -154,7 +154,8 @@ class GE2EEncoder(Encoder):
 
     def _groups(self, spans: list[tuple[int, int, int]]):
         """Consecutive windows whose partials fit one LSTM pass."""
-        group, size = [], 0
+        group: list[tuple[int, tuple[int, int, int]]] = []
+        size = 0
         for k, (i, a, b) in enumerate(spans):
             n = len(self.model.compute_partial_slices(b - a, PARTIAL_RATE, MIN_COVERAGE)[1])
             if group and size + n > MAX_PARTIALS:

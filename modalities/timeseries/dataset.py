@@ -141,8 +141,8 @@ def read_cases(source: str, split: str) -> list[Case]:
 
 def read_split(source: str, split: str) -> tuple[list[np.ndarray], list[str]]:
     """Series (each channels x time) and string labels of one split's usable cases."""
-    good = [c for c in read_cases(source, split) if c.values is not None]
-    return [c.values for c in good], [c.label or "" for c in good]
+    good = [(c.values, c.label or "") for c in read_cases(source, split) if c.values is not None]
+    return [v for v, _ in good], [label for _, label in good]
 
 
 def _read_folder(folder: Path, split: str) -> list[Case]:
