@@ -20,8 +20,10 @@ def build_app():
     from mlflow.pyfunc import scoring_server
     from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
+    from embedforge.registry.redact import install_log_redaction
     from embedforge.registry.settings import Settings
 
+    install_log_redaction()
     local = _download_artifact_from_uri(os.environ[MODEL_ENV])
     app = scoring_server.init(scoring_server.load_model_with_mlflow_config(local))
     return Boundary(app, max_body=max_body_bytes(Settings().max_request_bytes))

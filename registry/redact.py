@@ -25,3 +25,24 @@ def redact(text: Any) -> str:
 def redact_all(values: list[Any]) -> list[str]:
     """Each element redacted (a command line kept as a list)."""
     return [redact(v) for v in values]
+
+
+def install_log_redaction() -> None:
+    """Every log record this process creates from now on (ours, Prefect's, MLflow's) is redacted once, at
+    creation, whatever handler later writes or ships it."""
+    import logging
+
+    make = logging.getLogRecordFactory()
+    if getattr(make, "redacting", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return record
+
+    factory.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

@@ -47,9 +47,11 @@ def build_app() -> typer.Typer:
 
 def main() -> None:
     from embedforge.infra.ephemeral import tie_ephemeral_servers
+    from embedforge.registry.redact import install_log_redaction
 
     apply_quiet_env()
     tie_ephemeral_servers()  # a temporary Prefect server dies with this process, even on SIGKILL
+    install_log_redaction()  # no credentials in any log line this process writes or ships
     build_app()()
 
 

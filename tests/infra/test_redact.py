@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -72,3 +73,24 @@ def test_stack_state_file_keeps_no_backend_password(tmp_path):
         assert pids_file(settings).stat().st_mode & 0o077 == 0  # readable by its owner only
     finally:
         stop_entry(entry)
+
+
+def test_log_lines_are_redacted_whoever_logs_them():
+    import logging
+
+    from embedforge.registry.redact import install_log_redaction
+
+    stream = io.StringIO()
+    logger = logging.getLogger("some.library")
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    before = logging.getLogRecordFactory()
+    try:
+        install_log_redaction()
+        install_log_redaction()  # idempotent
+        logger.warning("connecting to %s", f"postgresql://u:{SECRET}@db/x")
+        logger.warning("plain %d", 3)
+    finally:
+        logging.setLogRecordFactory(before)
+        logger.removeHandler(handler)
+    assert stream.getvalue().splitlines() == ["connecting to postgresql://u:***@db/x", "plain 3"]
