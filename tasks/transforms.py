@@ -67,8 +67,8 @@ def derive(
     }
     table = derived_name(source, name, k)
     data = _derived_rows(rows, transform, X, dict(identity, dim=lineage["dim"], transform=lineage))
+    _save_state(store, table, lineage, transform)  # first: a reader of the new table version finds its state
     tbl = store.db.create_table(table, data, mode="overwrite")
-    _save_state(store, table, lineage, transform)
     after_write(tbl)
     return dict(lineage, table=table)
 
@@ -127,18 +127,45 @@ def search_derived(
     *, store, table: str, vector: np.ndarray, k: int = 10, where: str | None = None, rescore: int = 4
 ) -> list[dict[str, Any]]:
     """Nearest rows of a derived table to a query in the source space; quantized tables rescore candidates."""
-    transform = load_transform(store, table)
+    tbl = store.db.open_table(table)
+    transform = _fitted(store.uri, table, tbl.version, store)
     q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
     if not transform.quantized:
         return store.search(table, transform.apply(q)[0], k, where)
-    query = store.db.open_table(table).search().select(["dataset", "id", "codes"])
-    if where:
-        query = query.where(where)
-    t = query.limit(store.count(table)).to_arrow()
-    codes = np.stack(t["codes"].to_numpy(zero_copy_only=False))
+    codes, ids, datasets = _codes(store.uri, table, tbl.version, where, tbl)
     order = _rescored(transform, q, codes, k, rescore)
-    ids, datasets = t["id"].to_pylist(), t["dataset"].to_pylist()
     return [{"dataset": datasets[i], "id": ids[i], "_distance": float(d)} for i, d in order]
+
+
+_CACHE: dict[tuple, Any] = {}  # (uri, table, version, what) -> fitted transform or codes; a few entries
+
+
+def _cached(key: tuple, make):
+    """Per table version, so a write (a new version) is never served stale."""
+    if key not in _CACHE:
+        if len(_CACHE) >= 8:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = make()
+    return _CACHE[key]
+
+
+def _fitted(uri: str, table: str, version: int, store) -> VectorTransform:
+    """The fitted transform of one table version (queries reuse it)."""
+    return _cached((uri, table, version, "fit"), lambda: load_transform(store, table))
+
+
+def _codes(uri: str, table: str, version: int, where: str | None, tbl) -> tuple[np.ndarray, list, list]:
+    """The compact codes of one table version (and filter), read once: a quantized search scans them."""
+
+    def read():
+        query = tbl.search().select(["dataset", "id", "codes"])
+        if where:
+            query = query.where(where)
+        t = query.limit(max(1, tbl.count_rows())).to_arrow()
+        codes = np.stack(t["codes"].to_numpy(zero_copy_only=False)) if t.num_rows else np.zeros((0, 0), np.uint8)
+        return codes, t["id"].to_pylist(), t["dataset"].to_pylist()
+
+    return _cached((uri, table, version, "codes", where), read)
 
 
 def _rescored(transform: VectorTransform, q: np.ndarray, codes: np.ndarray, k: int, rescore: int):
