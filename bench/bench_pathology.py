@@ -118,8 +118,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats; the best of each is kept")
+    parser.add_argument("--prefetch", type=int, default=64, help="tiles read ahead of the encoder in the flow")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: no OpenMP spin on a shared CPU)")
     args = parser.parse_args()
     DEVICE[0] = args.device
+    os.environ["EMBEDFORGE_TORCH_THREADS"] = str(args.threads)  # read by build_encoder in both timings
 
     from embedforge.registry.settings import apply_quiet_env
 
@@ -129,6 +132,7 @@ def main() -> None:
     from embedforge.tasks.store import VectorStore
 
     options = {"tile_size": args.tile, "mpp": args.mpp}
+    flow_options = {**options, "prefetch": args.prefetch}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("EMBEDFORGE_HOME", tmp)
         cols, rows = (int(v) for v in args.grid.split("x"))
@@ -146,12 +150,12 @@ def main() -> None:
             cpu_bare.append(cpu)
             reads.append(reading / seconds)
             (seconds, summary), cpu = cpu_seconds(flow_run, root, str(Path(tmp) / f"db{rep}"), args.encoder, weights,
-                                                  options, args.batch_size)  # fmt: skip
+                                                  flow_options, args.batch_size)  # fmt: skip
             cold.append(seconds)
             cpu_flow.append(cpu)
     bare_s, cold_s, n = min(bare), min(cold), len(tiles)
     print(f"\nslides={args.slides} tiles={n} ({args.tile}px @ {args.mpp} um/px) encoder={args.encoder} "
-          f"device={args.device} batch={args.batch_size}")  # fmt: skip
+          f"device={args.device} batch={args.batch_size} prefetch={args.prefetch} threads={args.threads}")  # fmt: skip
     print(f"bare loop (read+embed) : {bare_s:7.2f} s  ({n / bare_s:7.1f} tiles/s)  read share {min(reads):.3f}")
     print(f"embed flow (new table) : {cold_s:7.2f} s  ({n / cold_s:7.1f} tiles/s)  embedded={summary['embedded']}")
     print(f"RATIO flow/bare throughput = {bare_s / cold_s:.3f}  (goal >= 0.95)")

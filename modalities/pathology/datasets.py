@@ -63,6 +63,7 @@ class SlideFolder(Dataset):
             raise ValueError(f"slides: {root!r} is not a folder")
         self.label_path = Path(labels) if labels else self.root / "labels.csv"
         o = {**DEFAULTS, **folder_recipe(self.root), **options}  # explicit options win over DIR/tiling.json
+        self.prefetch = int(o.pop("prefetch", type(self).prefetch))  # read-ahead only: not part of the recipe
         mask = {k: v for k, v in o.items() if k not in DEFAULTS}
         self.recipe = {
             "size": int(o["tile_size"]),
@@ -163,7 +164,7 @@ def mask_overrides(options: dict[str, Any]) -> dict[str, float]:
     """Preset overrides (CLAM's names: sthresh, mthresh, close, a_t, a_h, max_n_holes); others are errors."""
     unknown = set(options) - set(PRESETS["biopsy"])
     if unknown:
-        known = sorted(DEFAULTS) + sorted(PRESETS["biopsy"])
+        known = [*sorted(DEFAULTS), "prefetch", *sorted(PRESETS["biopsy"])]
         raise TypeError(f"slides: unknown options {sorted(unknown)}; known: {', '.join(known)}")
     return {k: float(v) for k, v in options.items()}
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from embedforge.modalities.base import ItemError
 
-SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm")
+SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif")
 
 # CLAM's presets (presets/bwh_biopsy.csv, bwh_resection.csv): sthresh, mthresh, close, a_t, a_h, max_n_holes.
 PRESETS: dict[str, dict[str, Any]] = {

@@ -70,6 +70,8 @@ def test_real_svs_tissue_tiles_and_background(tmp_path):
     assert slide.dimensions == (2220, 2967)
     geom, tiles = scan_slide(str(path), "cmu", slide_digest(path), _recipe())
     assert geom.level == 0 and geom.mpp == 0.5 and geom.size == 256
+    ten_x = geometry(slide, "cmu", size=256, mpp=None, magnification=10)  # 20x objective: 512 px read, halved
+    assert (ten_x.extent, ten_x.read, ten_x.level) == (512, 512, 0) and ten_x.mpp == pytest.approx(0.998)
     kept = {(x, y) for x, y, _ in tiles}
     grid = [
         (x, y)
