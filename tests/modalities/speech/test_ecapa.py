@@ -135,7 +135,7 @@ def test_padding_would_have_shifted_embeddings(encoder):
 
 
 def test_preprocess_rejects_too_short_audio(encoder):
-    with pytest.raises(ItemError, match="tiny.*0.1 s"):
+    with pytest.raises(ItemError, match=r"tiny.*0\.1 s"):
         encoder.preprocess(Audio(np.ones((1, 100), np.float32) * 0.1, 16000), "tiny")
 
 

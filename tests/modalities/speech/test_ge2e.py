@@ -65,7 +65,7 @@ def test_preprocess_resamples_and_mixes(ge2e):
 
 
 def test_silence_is_an_item_error(ge2e):
-    with pytest.raises(ItemError, match="quiet-item.*silent"):
+    with pytest.raises(ItemError, match=r"quiet-item.*silent"):
         ge2e.preprocess(Audio(np.zeros((1, 32000), np.float32), 16000), "quiet-item")
 
 

@@ -78,7 +78,7 @@ def test_metrics_by_hand():
 
 
 def test_known_sex_routes_the_regressor(data):
-    (X, h, s, g), (Xt, ht, st, gt) = data
+    (X, h, s, g), (Xt, _ht, st, gt) = data
     head = HeightHead().fit(X, h, s, g)
     flipped = np.where(pd.Series(st).str.lower() == "m", "f", "m")
     a, b = head.predict(Xt, gt), head.predict(Xt, gt, sex=flipped)

@@ -51,7 +51,7 @@ def test_items_join_heightceleb_labels(vox_tree, table_rows, heightceleb_csv):
 
 
 def test_root_may_be_the_folder_of_speaker_dirs(vox_tree, heightceleb_csv):
-    root, male, _, _ = vox_tree
+    root, _male, _, _ = vox_tree
     ids = sorted(it.id for it in open_dataset(f"voxceleb:{root / 'wav'}", heightceleb=str(heightceleb_csv)).items())
     assert ids == sorted(it.id for it in open_dataset(f"voxceleb:{root}", heightceleb=str(heightceleb_csv)).items())
     assert ids[0].split("/")[0].startswith("id")
