@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Column, Table
@@ -23,8 +23,8 @@ def make_settings(
     home: Path | None = None, prefect_port: int | None = None, mlflow_port: int | None = None
 ) -> Settings:
     """Settings from EMBEDFORGE_* variables, overridden by the options given."""
-    given = {"home": home, "prefect_port": prefect_port, "mlflow_port": mlflow_port}
-    return Settings(**{k: v for k, v in given.items() if v is not None})
+    given: dict[str, Any] = {"home": home, "prefect_port": prefect_port, "mlflow_port": mlflow_port}
+    return Settings.model_validate({k: v for k, v in given.items() if v is not None})
 
 
 def new_table(*headers: str, title: str) -> Table:

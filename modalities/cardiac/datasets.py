@@ -235,8 +235,9 @@ def read_array(path: str, layout: str = "auto") -> tuple[np.ndarray, tuple[str, 
 @lru_cache(maxsize=4)
 def _read_array(path: str, layout: str, mtime_ns: int, size: int) -> tuple[np.ndarray, tuple[str, ...]]:
     """Cached per file version, so windows of one file do not re-parse it."""
+    names: tuple[str, ...] = ()
     if path.lower().endswith(".npy"):
-        values, names = np.load(path, allow_pickle=False), ()
+        values = np.load(path, allow_pickle=False)
     else:
         values, names = _read_csv(path)
     values = np.asarray(values, dtype=np.float32)

@@ -216,7 +216,7 @@ def prepare(sample: Series, item_id: str) -> CardiacInput:
         if lead is None or mask[LEADS.index(lead)]:
             problems.append(f"{name}: {'unknown lead' if lead is None else 'duplicate of ' + lead}")
             continue
-        z, why = prepare_channel(row, lead, float(sample.sample_rate))
+        z, why = prepare_channel(row, lead, float(sample.sample_rate or 0.0))  # positive: checked above
         if z is None:
             problems.append(f"{name}: {why}")
             continue
