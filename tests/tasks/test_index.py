@@ -113,3 +113,16 @@ def test_an_outgrown_index_is_rebuilt_for_the_larger_table(tmp_path):
     store.upsert("grows", IDENTITY, rows(clustered(2000, seed=7), start=2500))  # 4.5x the rows it was built on
     again = after_write(store.db.open_table("grows"), min_rows=1000)["vector"]
     assert (first["rows"], again["rows"]) == (1000, 4500) and index_info(store.db.open_table("grows")) == again
+
+
+def test_ivf_pq_with_refine_keeps_recall(tmp_path):
+    store = VectorStore(str(tmp_path / "db"))
+    store.upsert("pq", IDENTITY, rows(clustered(4000, seed=9)))
+    tbl = store.db.open_table("pq")
+    info = build_vector_index(tbl, IndexConfig(index_type="IVF_PQ", num_partitions=4))
+    assert info["build"]["num_sub_vectors"] == 8 and info["search"]["refine_factor"] in (5, 10, 20)
+    recalls = [
+        len({f"{h['dataset']}::{h['id']}" for h in store.search("pq", q, k=10)} & exact_ids(tbl, q)) / 10
+        for q in clustered(30, seed=10)
+    ]
+    assert np.mean(recalls) >= 0.95, np.mean(recalls)
