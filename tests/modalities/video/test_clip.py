@@ -27,6 +27,9 @@ def clip_table(tmp_path, tiny_clip):
                           dataset_name="ucf")  # fmt: skip
     results = [embed_shard(shard_path=p, encoder=ENCODER, db_uri=db, weights=str(tiny_clip)) for p in plan.shards]
     assert sum(r.embedded for r in results) == 9 and not any(r.failures for r in results)
+    again = plan_embedding(dataset=f"ucf101:{root}", encoder=ENCODER, db_uri=db, work_dir=work, weights=str(tiny_clip),
+                           dataset_name="ucf")  # fmt: skip
+    assert (again.pending, again.skipped, again.shards) == (0, 9, [])  # a rerun embeds nothing
     return root, db
 
 
