@@ -82,17 +82,6 @@ class BenchmarkParams(BaseModel):
         "truncate:K, int8, binary (accuracy against bytes per vector)",
     )
 
-    @field_validator("transforms")
-    @classmethod
-    def _known_transforms(cls, value: list[str]) -> list[str]:
-        """``pca:32`` and the like: a registered transform, and K a positive whole number where given."""
-        from embedforge.registry.transforms import TRANSFORMS
-
-        for spec in value:
-            name, sep, k = spec.partition(":")
-            if name != "none" and (name not in TRANSFORMS or (sep and not (k.isdigit() and int(k) > 0))):
-                raise ValueError(f"unknown transform {spec!r}: use none, or one of {TRANSFORMS.names()} with :K")
-        return value
     heads: list[str] = Field(default_factory=list, description="registered heads; empty: the modality's defaults")
     weights: dict[str, str] = Field(default_factory=dict, description="encoder -> hub id or local directory")
     label: str = Field("label", description="label the classify/* heads predict")
@@ -114,3 +103,15 @@ class BenchmarkParams(BaseModel):
         if name not in known:
             raise ValueError(f"unknown modality {name!r}; registered: {', '.join(known)}")
         return name
+
+    @field_validator("transforms")
+    @classmethod
+    def _known_transforms(cls, value: list[str]) -> list[str]:
+        """``pca:32`` and the like: a registered transform, and K a positive whole number where given."""
+        from embedforge.registry.transforms import TRANSFORMS
+
+        for spec in value:
+            name, sep, k = spec.partition(":")
+            if name != "none" and (name not in TRANSFORMS or (sep and not (k.isdigit() and int(k) > 0))):
+                raise ValueError(f"unknown transform {spec!r}: use none, or one of {TRANSFORMS.names()} with :K")
+        return value
