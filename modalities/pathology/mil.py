@@ -105,7 +105,7 @@ class TorchBagHead(BagHead):
         for self.n_epochs_ in range(1, p["max_epochs"] + 1):
             self._epoch(data, target, tr, opt, rng)
             sched.step()
-            score = self._validate([data[i] for i in va], target[va]) if len(va) else (0.0, -self.n_epochs_)
+            score = self._validate([data[i] for i in va], target[va]) if len(va) else (0.0, float(self.n_epochs_))
             if score > best:
                 best, best_state, wait = score, copy.deepcopy(self.model_.state_dict()), 0
             else:
