@@ -62,7 +62,7 @@ class TileEncoder(Encoder):
         if self.size and image.shape[:2] != (self.size, self.size):
             from PIL import Image
 
-            image = np.asarray(Image.fromarray(image).resize((self.size, self.size), Image.BICUBIC))
+            image = np.asarray(Image.fromarray(image).resize((self.size, self.size), Image.Resampling.BICUBIC))
         mean, std = (np.asarray(v, np.float32).reshape(3, 1, 1) for v in self.norm)
         return ((image.transpose(2, 0, 1).astype(np.float32) / 255.0) - mean) / std
 
@@ -100,7 +100,7 @@ class EfficientNetLite0(TileEncoder):
         path = Path(weights) if weights else _effnet_file()
         if path.is_dir():
             path = path / "efficientnet-lite0-57934424.pth"
-        model = timm.create_model("efficientnet_lite0", pretrained=False)
+        model: Any = timm.create_model("efficientnet_lite0", pretrained=False)
         model.load_state_dict(map_in_order(torch.load(path, map_location="cpu", weights_only=True), model, path))
         model.reset_classifier(0)
         self.size = _size(size)
@@ -140,7 +140,7 @@ class ResNet50Trunc(TileEncoder):
         self._finish(model, device, source)
 
     def features(self, batch):
-        m = self.model
+        m: Any = self.model
         x = m.maxpool(m.act1(m.bn1(m.conv1(batch))))
         x = m.layer3(m.layer2(m.layer1(x)))
         return x.mean(dim=(2, 3))
@@ -184,13 +184,14 @@ class UNIEncoder(TileEncoder):
 
             path = Path(hf_hub_download(source, "pytorch_model.bin")).parent
         arch, args = "vit_large_patch16_224", {"img_size": 224, "patch_size": 16, "init_values": 1e-5}
+        args_t: dict[str, Any] = args
         if (path / "config.json").is_file():
             cfg = json.loads((path / "config.json").read_text())
-            arch, args = cfg.get("architecture", arch), {**args, **cfg.get("model_args", {})}
-        model = timm.create_model(arch, pretrained=False, **{**args, "num_classes": 0, "dynamic_img_size": True})
+            arch, args_t = cfg.get("architecture", arch), {**args, **cfg.get("model_args", {})}
+        model = timm.create_model(arch, pretrained=False, **{**args_t, "num_classes": 0, "dynamic_img_size": True})
         model.load_state_dict(torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True))
         self.size = _size(size) or 224
-        self._finish(model, device, source, dim=model.num_features)
+        self._finish(model, device, source, dim=int(model.num_features))  # type: ignore[arg-type]
 
 
 class PLIPEncoder(TileEncoder):
@@ -204,8 +205,9 @@ class PLIPEncoder(TileEncoder):
 
         source = weights or PLIP.weights
         model = CLIPModel.from_pretrained(source)
-        self.size = int(model.config.vision_config.image_size)
-        self._finish(model, device, source, dim=int(model.config.projection_dim))
+        config: Any = model.config
+        self.size = int(config.vision_config.image_size)
+        self._finish(model, device, source, dim=int(config.projection_dim))
 
     def features(self, batch):
         out = self.model.get_image_features(pixel_values=batch)

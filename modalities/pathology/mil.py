@@ -32,6 +32,10 @@ class BagHead:
 
     works_on = "bags"
     classes_: np.ndarray
+    params: dict[str, Any]
+
+    def predict_proba(self, bags: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
 
     def predict(self, bags: list[np.ndarray]) -> np.ndarray:
         return self.classes_[self.predict_proba(bags).argmax(axis=1)]

@@ -16,7 +16,7 @@ from embedforge.tasks.pyfunc import BadRequest, _mlflow_error
 try:
     from mlflow.pyfunc import PythonModel
 except ImportError:  # pragma: no cover - mlflow is a hard dependency
-    PythonModel = object
+    PythonModel = object  # type: ignore[misc,assignment]
 
 TILES = "tiles"
 MAX_TILES = 200_000  # one slide's bag; larger requests are refused, not attempted

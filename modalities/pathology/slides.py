@@ -180,7 +180,7 @@ def read_tile(slide, x: int, y: int, geom: Geometry) -> np.ndarray:
     rgb = Image.new("RGB", region.size, (255, 255, 255))
     rgb.paste(region, mask=region.getchannel("A"))
     if geom.read != geom.size:
-        rgb = rgb.resize((geom.size, geom.size), Image.BILINEAR, reducing_gap=2.0)
+        rgb = rgb.resize((geom.size, geom.size), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return np.asarray(rgb)
 
 
@@ -188,7 +188,8 @@ class SlideCache:
     """A few open slides per process, shared by reader threads (OpenSlide reads are thread-safe)."""
 
     def __init__(self, capacity: int = 8) -> None:
-        self.capacity, self._open, self._lock = capacity, OrderedDict(), threading.Lock()
+        self.capacity, self._lock = capacity, threading.Lock()
+        self._open: OrderedDict[str, Any] = OrderedDict()
 
     def get(self, path: str, name: str):
         with self._lock:

@@ -64,7 +64,7 @@ def log_heatmaps(model, feats, bags, test: list[int], proba: np.ndarray, slides_
 
     from embedforge.registry.datasets import open_dataset
 
-    ds = open_dataset(slides_ref)
+    ds: Any = open_dataset(slides_ref)
     files = {str(p.relative_to(ds.root).with_suffix("")): p for p in ds.slide_files()}
     with tempfile.TemporaryDirectory() as tmp:
         for j, k in enumerate(test):
