@@ -61,3 +61,32 @@ def score_bags(head, *, feats, X: np.ndarray, label: str) -> tuple[dict[str, flo
     y = np.array([bags.y[k] for k in test])
     pred = np.asarray(head.classes_)[proba.argmax(axis=1)].astype(str)
     return bag_metrics(y, proba, head.classes_), len(train), len(test), (y, pred)
+
+
+def cross_validate(
+    head: str, *, feats, X: np.ndarray, label: str = "label", folds: int = 5, seed: int = 0, **params: Any
+) -> dict[str, Any]:
+    """k-fold cross-validation by patient (stratified; a patient's slides share a fold), over all labelled slides."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from embedforge.modalities.pathology.mil import bag_metrics
+    from embedforge.registry.heads import build_head
+
+    bags = bags_from_features(feats, label)
+    labelled = [k for k, y in enumerate(bags.y) if y is not None]
+    y = np.array([bags.y[k] for k in labelled])
+    patients = [feats.labels[bags.rows[k][0]].get("patient") or bags.slides[k] for k in labelled]
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    per_fold, tested = [], []
+    for train, test in splitter.split(np.zeros(len(y)), y, patients):
+        model = build_head(head, **params).fit([bags.bag(X, labelled[i]) for i in train], y[train])
+        proba = model.predict_proba([bags.bag(X, labelled[i]) for i in test])
+        per_fold.append(bag_metrics(y[test], proba, model.classes_))
+        tested.append([bags.slides[labelled[i]] for i in test])
+    names = per_fold[0].keys()
+    return {
+        "folds": per_fold,
+        "tested": tested,
+        "mean": {m: float(np.nanmean([f[m] for f in per_fold])) for m in names},
+        "std": {m: float(np.nanstd([f[m] for f in per_fold])) for m in names},
+    }

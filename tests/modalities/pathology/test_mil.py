@@ -49,3 +49,13 @@ def test_search_by_tile_image_finds_the_tile_and_its_slide(cohort, cohort_db, tm
     assert hits[0]["id"] == item.id
     tumour_ids = {f"{s}/{tx}_{ty}" for s, xy in tumours.items() for tx, ty in xy}
     assert all(h["id"] in tumour_ids for h in hits)  # its nearest neighbours are tumour tiles of other slides
+
+
+def test_cross_validation_by_patient(cohort, cohort_db):
+    from embedforge.modalities.pathology.bags import cross_validate
+
+    feats = load_features(cohort_db, ENCODER, cohort_name(cohort))
+    cv = cross_validate("mil/mean", feats=feats, X=feats.X, folds=4)
+    tested = [s for fold in cv["tested"] for s in fold]
+    assert len(cv["folds"]) == 4 and sorted(tested) == sorted(cohort[1])  # every slide tested exactly once
+    assert cv["mean"]["accuracy"] >= 0.8 and set(cv["std"]) == set(cv["mean"])
