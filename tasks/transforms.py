@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -88,7 +88,7 @@ def _derived_rows(rows: pa.Table, transform: VectorTransform, X: np.ndarray, ide
     cols["embedded_at"] = pa.array([datetime.now(UTC)] * n, type=schema.field("embedded_at").type)
     fields = list(schema)
     if transform.quantized:
-        codes = transform.codes(X)
+        codes = np.asarray(transform.codes(X))
         code_type = pa.int8() if codes.dtype == np.int8 else pa.uint8()
         cols["codes"] = pa.FixedSizeListArray.from_arrays(pa.array(codes.ravel(), type=code_type), codes.shape[1])
         fields.append(pa.field("codes", pa.list_(code_type, codes.shape[1])))
@@ -98,7 +98,7 @@ def _derived_rows(rows: pa.Table, transform: VectorTransform, X: np.ndarray, ide
 
 def _save_state(store, table: str, lineage: dict[str, Any], transform: VectorTransform) -> None:
     buf = io.BytesIO()
-    np.savez(buf, **transform.state)
+    np.savez(buf, **cast(dict[str, Any], transform.state))
     row = pa.Table.from_pylist(
         [{"derived": table, "lineage": json.dumps(lineage), "state": buf.getvalue()}], schema=STATE_SCHEMA
     )
@@ -171,7 +171,7 @@ def _codes(uri: str, table: str, version: int, where: str | None, tbl) -> tuple[
 def _rescored(transform: VectorTransform, q: np.ndarray, codes: np.ndarray, k: int, rescore: int):
     """Coarse top k x rescore on the codes (Hamming for binary), then cosine of the float query on those."""
     if transform.name == "binary":
-        qbits = transform.codes(q)
+        qbits = np.asarray(transform.codes(q))
         coarse = np.unpackbits(np.bitwise_xor(codes, qbits), axis=1).sum(1)
     else:
         dec = transform.decode(codes)

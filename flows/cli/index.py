@@ -34,8 +34,8 @@ def index(
         raise typer.BadParameter(f"table {name!r} is empty: nothing to index")
     ensure_scalar_indexes(tbl)
     try:
-        config = IndexConfig(
-            index_type=index_type, num_partitions=partitions, refine_factor=refine, target_recall=recall
+        config = IndexConfig.model_validate(
+            {"index_type": index_type, "num_partitions": partitions, "refine_factor": refine, "target_recall": recall}
         )
     except ValidationError as exc:
         raise typer.BadParameter(f"{exc.errors()[0]['msg']} (got --type {index_type})") from None

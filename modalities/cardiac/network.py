@@ -10,6 +10,7 @@ checkpoint keys are ignored. Imported only inside factories (it imports torch at
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -97,7 +98,7 @@ class Transformer(nn.Module):
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         if key_mask is not None and bool(key_mask.all()):
             key_mask = None  # nothing masked: the fused (flash / memory-efficient) kernels take no mask
-        for attn, ff in self.layers:
+        for attn, ff in cast("list[tuple[nn.Module, nn.Module]]", self.layers):  # (Attention, FeedForward) pairs
             x = attn(x, key_mask) + x
             x = ff(x) + x
         return self.norm(x)
