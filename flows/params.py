@@ -62,6 +62,24 @@ class HeightCelebParams(BaseModel):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
 
 
+class TrainHeadParams(BaseModel):
+    """Train one registered head on stored vectors of any modality; registered for serving."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoder: str = Field(..., description="encoder whose stored vectors the head uses, e.g. video/efficientnet-lite0")
+    head: str = Field("classify/logreg", description="registered head: classify/* or regress/*")
+    label: str = Field("label", description="the label to learn (a class, or a number for regress/* heads)")
+    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
+    weights: str | None = Field(None, description="the encoder weights the vectors were made with")
+    encoder_options: dict[str, str] = Field(default_factory=dict, description="the encoder recipe of the table")
+    dataset: str | None = Field(None, description="dataset name in the table; default every dataset")
+    registered_name: str | None = Field(None, description="MLflow registered model name")
+    alias: str = Field("champion", description="alias set on the new model version")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+    experiment: str = Field("heads", description="MLflow experiment")
+
+
 class BenchmarkParams(BaseModel):
     """Encoders x datasets x augmentations x heads, scored on each dataset's test split."""
 

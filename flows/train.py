@@ -9,9 +9,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
-from embedforge.flows.params import HeightCelebParams
+from embedforge.flows.params import HeightCelebParams, TrainHeadParams
 from embedforge.registry.settings import Settings
 from embedforge.tasks.train import train_heightceleb
+from embedforge.tasks.train_head import train_head
 
 train_heightceleb_task = task(name="train-heightceleb", retries=1, retry_delay_seconds=5)(train_heightceleb)
 
@@ -48,4 +49,37 @@ def train_heightceleb_flow(params: HeightCelebParams) -> State:
 def run_train(params: HeightCelebParams) -> dict[str, Any]:
     """Run the flow in this process; the caller gets the data of the Completed state it returns."""
     result: Any = train_heightceleb_flow(params)  # Prefect unwraps a returned state into its data
+    return result
+
+
+train_head_task = task(name="train-head", retries=1, retry_delay_seconds=5)(train_head)
+
+
+@flow(name="train-head")
+def train_head_flow(params: TrainHeadParams) -> State:
+    """Any modality's head, trained on stored features only, registered for serving."""
+    settings = Settings()
+    result = train_head_task(
+        db_uri=params.db or settings.lancedb_uri,
+        encoder=params.encoder,
+        head=params.head,
+        label=params.label,
+        tracking_uri=params.tracking_uri or settings.mlflow_uri,
+        artifact_root=settings.mlflow_artifacts if not params.tracking_uri else None,
+        dataset=params.dataset,
+        weights=params.weights,
+        encoder_options=dict(params.encoder_options),
+        registered_name=params.registered_name,
+        alias=params.alias,
+        experiment=params.experiment,
+    )
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
+    models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())
+    create_markdown_artifact(f"{params.head} on {params.encoder}: {metrics}\n\nregistered: {models}", key="head")
+    return Completed(message=f"{metrics}; registered {models}", data=result)
+
+
+def run_train_head(params: TrainHeadParams) -> dict[str, Any]:
+    """Run the flow in this process and return its data."""
+    result: Any = train_head_flow(params)
     return result

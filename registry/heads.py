@@ -18,12 +18,21 @@ HEADS: Registry[Callable[..., Any]] = Registry("head")
 TASKS = ("classification", "regression")
 
 
-def build_head(name: str, **params: Any) -> Any:
-    """Resolve a registry key (loading the built-in catalog first) and build an unfitted head."""
+def build_head(name: str, context: dict[str, Any] | None = None, **params: Any) -> Any:
+    """Resolve a registry key (loading the built-in catalog first) and build an unfitted head.
+
+    ``context`` (e.g. the table's ``encoder`` and ``weights``) reaches only heads whose factory names those
+    parameters: a zero-shot head needs the encoder's text tower, a ridge head needs nothing.
+    """
+    import inspect
+
     from embedforge.registry.catalog import load_catalog
 
     load_catalog()
-    return HEADS.get(name)(**params)
+    factory = HEADS.get(name)
+    accepted = inspect.signature(factory).parameters
+    extra = {k: v for k, v in (context or {}).items() if k in accepted and k not in params}
+    return factory(**extra, **params)
 
 
 def head_task(name: str) -> str:

@@ -96,12 +96,39 @@ def cache_key(feats: Features, combo: tuple[str, ...], head: str, label: str, tr
 
 def score_head(*, feats: Features, X: np.ndarray, head: str, label: str) -> tuple[dict[str, float], int, int, Any]:
     """Fit on the labelled train items, score the labelled test items; (metrics, n_train, n_test, (y, pred))."""
+    from embedforge.registry.heads import build_head
+
+    model = build_head(head, context=head_context(feats))
+    if getattr(model, "works_on", "rows") == "bags":  # slide-level (MIL) heads: rows grouped into bags by the head
+        return model.score_bags(feats=feats, X=X, label=label)
+    fitted = fit_head(feats=feats, X=X, head=head, label=label, model=model)
+    return fitted.metrics, fitted.n_train, fitted.n_test, (fitted.y_test, fitted.pred)
+
+
+def head_context(feats: Features) -> dict[str, Any]:
+    """What a head may ask of the table it trains on: the encoder and the weights that made it."""
+    return {"encoder": feats.identity["name"], "weights": feats.identity.get("weights")}
+
+
+@dataclass
+class FittedHead:
+    """A row head fit on the labelled train items and scored on the labelled test items."""
+
+    model: Any
+    task: str
+    metrics: dict[str, float]
+    n_train: int
+    n_test: int
+    y_test: np.ndarray
+    pred: np.ndarray
+
+
+def fit_head(*, feats: Features, X: np.ndarray, head: str, label: str, model: Any = None) -> FittedHead:
+    """The one place a row head is fit and scored: the leaderboard and `embedforge train head` share it."""
     from embedforge.registry.heads import build_head, head_task
     from embedforge.tasks.scoring import classification_metrics, regression_metrics, targets
 
-    model = build_head(head)
-    if getattr(model, "works_on", "rows") == "bags":  # slide-level (MIL) heads: rows grouped into bags by the head
-        return model.score_bags(feats=feats, X=X, label=label)
+    model = build_head(head, context=head_context(feats)) if model is None else model
     task, where = head_task(head), feats.datasets[0] if feats.datasets else "?"
     try:
         y, known = targets(labels=feats.labels, ids=feats.ids, label=label, task=task)
@@ -117,7 +144,7 @@ def score_head(*, feats: Features, X: np.ndarray, head: str, label: str) -> tupl
     else:
         pred = np.asarray(model.predict(X[test]), dtype=np.float64).ravel()
         metrics = regression_metrics(y[test], pred)
-    return metrics, int(train.sum()), int(test.sum()), (y[test], pred)
+    return FittedHead(model, task, metrics, int(train.sum()), int(test.sum()), y[test], pred)
 
 
 def cached_scores(keys: list[str], encoder: str, dataset: str) -> dict[str, dict[str, Any]]:

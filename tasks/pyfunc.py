@@ -111,11 +111,19 @@ def load_checked_encoder(meta: dict[str, Any]):
 
     ident = meta["encoder"]
     raw_input_of(meta)  # fail at start, not on the first request
-    encoder = build_encoder(ident["name"], weights=meta.get("encoder_weights"))
-    if encoder.fingerprint != ident["fingerprint"] or encoder.spec.dim != ident["dim"]:
+    encoder = build_encoder(ident["name"], weights=meta.get("encoder_weights"), **meta.get("encoder_options", {}))
+    built = encoder.identity()
+    if built["fingerprint"] != ident["fingerprint"] or built["dim"] != ident["dim"]:
         raise RuntimeError(
             f"model was trained on {ident['name']} weights {ident['fingerprint']} (dim {ident['dim']}), "
-            f"but the registry resolves weights {encoder.fingerprint} (dim {encoder.spec.dim}); refusing to serve"
+            f"but the registry resolves weights {built['fingerprint']} (dim {built['dim']}); refusing to serve"
+        )
+    if "input" in ident and json.dumps(built["input"], sort_keys=True, default=str) != json.dumps(
+        ident["input"], sort_keys=True, default=str
+    ):
+        raise RuntimeError(
+            f"model was trained on {ident['name']} with input recipe {ident['input']}, but the rebuilt encoder "
+            f"takes {built['input']}; refusing to serve"
         )
     return encoder
 

@@ -228,6 +228,40 @@ def train_heightceleb_cmd(
     print_training(run_train(params))
 
 
+@train_app.command("head")
+def train_head_cmd(
+    encoder: str = typer.Option(..., help="encoder whose stored vectors the head uses"),
+    head: str = typer.Option("classify/logreg", help="registered head: classify/* or regress/*"),
+    label: str = typer.Option("label", help="the label to learn"),
+    dataset: str | None = typer.Option(None, help="dataset name in the table (default: all)"),
+    db: str | None = typer.Option(None),
+    weights: str | None = typer.Option(None),
+    encoder_option: list[str] = typer.Option([], "--encoder-option", help="the table's encoder recipe KEY=VALUE"),
+    name: str | None = typer.Option(None, help="registered model name"),
+    alias: str = typer.Option("champion"),
+    tracking_uri: str | None = typer.Option(None),
+) -> None:
+    """Any modality: train a head on stored vectors, log it, register a raw-input and a vector-input model."""
+    from embedforge.flows.params import TrainHeadParams
+    from embedforge.flows.train import run_train_head
+
+    params = TrainHeadParams.model_validate(
+        {
+            "encoder": encoder,
+            "head": head,
+            "label": label,
+            "dataset": dataset,
+            "db": db,
+            "weights": weights,
+            "encoder_options": _options(encoder_option),
+            "registered_name": name,
+            "alias": alias,
+            "tracking_uri": tracking_uri,
+        }
+    )
+    print_training(run_train_head(params))
+
+
 def print_training(result: dict) -> None:
     """Metrics table and the registered models."""
     table = Table("metric", "value")

@@ -1,0 +1,86 @@
+"""Any modality's head: trained on stored vectors, logged, registered, and served from raw input or vectors."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from embedforge.modalities.base import Series
+from embedforge.registry.encoders import build_encoder
+from embedforge.tasks.embed import embed_shard, plan_embedding
+from embedforge.tasks.pyfunc import load_checked_encoder
+from embedforge.tasks.train_head import train_head
+
+
+@pytest.fixture
+def stored(arrays_dir, tmp_path):
+    db = str(tmp_path / "db")
+    plan = plan_embedding(
+        dataset=f"arrays:{arrays_dir}", encoder="test/tiny", db_uri=db, work_dir=str(tmp_path / "w"), dataset_name="a"
+    )
+    for shard in plan.shards:
+        embed_shard(shard_path=shard, encoder="test/tiny", db_uri=db)
+    return db
+
+
+def _b64_npy(path) -> str:
+    buf = io.BytesIO()
+    np.save(buf, np.load(path))
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_classifier_is_registered_and_served_from_raw_series_and_vectors(stored, arrays_dir, tmp_path):
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = train_head(
+        db_uri=stored,
+        encoder="test/tiny",
+        head="classify/logreg",
+        label="label",
+        tracking_uri=tracking,
+        registered_name="toy-clf",
+    )
+    assert out["task"] == "classification" and out["metrics"]["accuracy"] >= 0.75
+    assert set(out["models"]) == {"series", "vector"}
+    mlflow.set_tracking_uri(tracking)
+    try:
+        run = mlflow.get_run(out["run_id"])
+        assert "confusion.png" in [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)]
+        raw = mlflow.pyfunc.load_model("models:/toy-clf@champion")
+        head = mlflow.pyfunc.load_model("models:/toy-clf-head@champion")
+        files = sorted(arrays_dir.glob("s*.npy"))[8:]  # the test split
+        by_raw = raw.predict(pd.DataFrame({"series": [_b64_npy(f) for f in files]}))
+        enc = build_encoder("test/tiny")
+        vectors = enc.encode([enc.preprocess(Series(np.load(f)), f.name) for f in files])
+        by_vec = head.predict(pd.DataFrame({"vector": [v.tolist() for v in vectors]}))
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert list(by_raw["label"]) == list(by_vec["label"])
+    assert {"prob", "prob_0", "prob_1"} <= set(by_raw.columns)
+    np.testing.assert_allclose(by_raw["prob_0"] + by_raw["prob_1"], 1.0, atol=1e-6)
+
+
+def test_regressor_predicts_numbers(stored, tmp_path):
+    out = train_head(
+        db_uri=stored,
+        encoder="test/tiny",
+        head="regress/ridge",
+        label="label",
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        registered_name="toy-reg",
+    )
+    assert out["task"] == "regression" and {"mae", "rmse", "r2"} <= set(out["metrics"])
+
+
+def test_a_different_encoder_recipe_is_refused_at_load(stored):
+    from embedforge.tasks.features import load_features
+
+    identity = load_features(stored, "test/tiny").identity
+    meta = {"input": "series", "encoder": {**identity, "input": {**identity["input"], "frames": 4}}}
+    with pytest.raises(RuntimeError, match="input recipe"):
+        load_checked_encoder(meta)
+    load_checked_encoder({"input": "series", "encoder": identity})  # the recorded recipe loads
