@@ -74,7 +74,7 @@ def main() -> None:
         "embed, nothing to do": embed,
     }
     results = {name: median_of(cmd, env, args.trials) for name, cmd in rows.items()}
-    base_wall, base_cpu = results['python -c "import lancedb"']
+    base_wall = results['python -c "import lancedb"'][0]
     print(f"{'command':>28} {'wall s':>7} {'cpu s':>7} {'wall / import lancedb':>22}")
     for name, (wall, cpu) in results.items():
         print(f"{name:>28} {wall:>7.2f} {cpu:>7.2f} {wall / base_wall:>22.2f}")

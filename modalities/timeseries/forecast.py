@@ -39,6 +39,7 @@ class HiddenStateEncoder(Encoder):
     patch: int  # time steps per token
     n_layers: int
     d_model: int
+    model: Any  # the loaded torch module (subclasses set it)
 
     def __init__(
         self, spec: EncoderSpec, diff: bool = False, pooling: str = "mean-last", layers: str = "all", channels: int = 1

@@ -28,6 +28,7 @@ class FrameEncoder(Encoder):
 
     spec: EncoderSpec
     transform: Any  # PIL image -> (3, S, S) tensor, the model's own preprocessing
+    device: str  # torch device the subclass put its model on
 
     def _setup(self, frames: int = 8, fps: float | None = None, pooling: str = "mean", prefetch: int = 2) -> None:
         if pooling not in POOLINGS:
