@@ -107,7 +107,8 @@ def score_head(*, feats: Features, X: np.ndarray, head: str, label: str) -> tupl
 
 def head_context(feats: Features) -> dict[str, Any]:
     """What a head may ask of the table it trains on: the encoder and the weights that made it."""
-    return {"encoder": feats.identity["name"], "weights": feats.identity.get("weights")}
+    found = {"encoder": feats.identity.get("name"), "weights": feats.identity.get("weights")}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 @dataclass
