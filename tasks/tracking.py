@@ -70,9 +70,15 @@ def _mlflow_type(series) -> str:
 
 
 def log_head(
-    head: Any, meta: dict[str, Any], signature, registered_name: str | None, alias: str | None, name: str = "model"
+    head: Any,
+    meta: dict[str, Any],
+    signature,
+    registered_name: str | None,
+    alias: str | None,
+    name: str = "model",
+    python_model: Any = None,
 ) -> dict[str, Any]:
-    """Log a fitted head as an embedforge pyfunc inside the active run, then register and alias it."""
+    """Log a fitted head as an embedforge pyfunc (``HeadModel`` unless given) in the active run; register, alias."""
     import mlflow
 
     from embedforge.tasks.pyfunc import HeadModel
@@ -84,7 +90,7 @@ def log_head(
         with _quiet_mlflow():  # the signature is explicit; the adapter class is importable, not code-in-pickle
             info = mlflow.pyfunc.log_model(
                 name=name,
-                python_model=HeadModel(),
+                python_model=python_model or HeadModel(),
                 artifacts={"head": str(head_path), "meta": str(meta_path)},
                 signature=signature,
                 pip_requirements=PIP_REQUIREMENTS,

@@ -4,7 +4,6 @@ per-tile attention out. Logged as its own pyfunc class, because a row is a bag, 
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -81,25 +80,7 @@ def slide_signature(head, meta: dict[str, Any], example: np.ndarray):
 
 def log_slide_head(head, meta: dict[str, Any], example: np.ndarray, registered_name: str | None, alias: str | None):
     """Log the head as a SlideModel pyfunc in the active run; register and alias it when a name is given."""
-    import joblib
-    import mlflow
+    from embedforge.tasks.tracking import log_head
 
-    from embedforge.tasks.tracking import PIP_REQUIREMENTS, _quiet_mlflow
-
-    with tempfile.TemporaryDirectory() as tmp:
-        head_path, meta_path = Path(tmp) / "head.joblib", Path(tmp) / "meta.json"
-        joblib.dump(head, head_path)
-        meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
-        with _quiet_mlflow():
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=SlideModel(),
-                artifacts={"head": str(head_path), "meta": str(meta_path)},
-                signature=slide_signature(head, meta, example),
-                pip_requirements=PIP_REQUIREMENTS,
-                registered_model_name=registered_name,
-            )
-    version = getattr(info, "registered_model_version", None)
-    if registered_name and alias and version is not None:
-        mlflow.MlflowClient().set_registered_model_alias(registered_name, alias, str(version))
-    return {"model_uri": info.model_uri, "registered_name": registered_name, "version": version, "alias": alias}
+    signature = slide_signature(head, meta, example)
+    return log_head(head, meta, signature, registered_name, alias, python_model=SlideModel())
