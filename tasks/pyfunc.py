@@ -74,7 +74,7 @@ class HeadModel(PythonModel):
 
     def predict(self, context, model_input, params=None):
         try:
-            return self.predict_frame(self.head, self.meta, model_input, self.encoder, self.limits)
+            return self.predict_frame(self.head, self.meta, model_input, self.encoder, self.limits, params)
         except BadRequest as exc:
             raise _mlflow_error(str(exc), "INVALID_PARAMETER_VALUE") from None
         except Exception:  # the caller gets a message; the traceback stays in the server's log
@@ -84,13 +84,19 @@ class HeadModel(PythonModel):
             ) from None
 
     @staticmethod
-    def predict_frame(head, meta: dict[str, Any], frame, encoder=None, limits: Limits | None = None) -> pd.DataFrame:
-        """Rows in, one prediction per row out."""
+    def predict_frame(
+        head, meta: dict[str, Any], frame, encoder=None, limits: Limits | None = None, params: dict | None = None
+    ) -> pd.DataFrame:
+        """Rows in, one prediction per row out; request params (candidate labels) only for heads that take them."""
         frame = pd.DataFrame(frame)
         if meta["input"] == VECTOR:
             X = vectors_from_frame(frame, int(meta["encoder"]["dim"]))
         else:
             X = embed_raw_column(frame, encoder, meta, limits or Limits.from_settings())
+        if params and params.get("labels"):
+            if not getattr(head, "takes_labels", False):
+                raise BadRequest("this model does not take candidate labels; send only the input column")
+            return head.predict_vectors(X, params)
         return head.predict_vectors(X)
 
 

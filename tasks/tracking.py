@@ -50,18 +50,24 @@ def _quiet_mlflow():
 
 
 def head_signature(head: Any, meta: dict[str, Any], X_example):
-    """Input columns by mode ('vector', or the raw column of the encoder's modality); outputs from a real prediction."""
+    """Input columns by mode ('vector', or the raw column of the encoder's modality); outputs from a real prediction.
+
+    Heads that score candidate labels sent with the request (zero-shot) declare a ``labels`` parameter.
+    """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
-    from mlflow.types.schema import Array
+    from mlflow.types.schema import Array, ParamSchema, ParamSpec
 
     from embedforge.tasks.pyfunc import VECTOR, raw_input_of
 
     outputs = head.predict_vectors(X_example)
     out_schema = Schema([ColSpec(_mlflow_type(outputs[c]), c) for c in outputs.columns])
-    if meta["input"] != VECTOR:
-        return ModelSignature(inputs=Schema([ColSpec("string", raw_input_of(meta).column)]), outputs=out_schema)
-    return ModelSignature(inputs=Schema([ColSpec(Array("double"), "vector")]), outputs=out_schema)
+    takes_labels = getattr(head, "takes_labels", False)
+    params = ParamSchema([ParamSpec("labels", "string", [], (-1,))] if takes_labels else [])
+    column = (
+        ColSpec(Array("double"), VECTOR) if meta["input"] == VECTOR else ColSpec("string", raw_input_of(meta).column)
+    )
+    return ModelSignature(inputs=Schema([column]), outputs=out_schema, params=params)
 
 
 def _mlflow_type(series) -> str:

@@ -20,18 +20,27 @@ class ServedHead:
     def __init__(self, model: Any, task: str) -> None:
         self.model, self.task = model, task
 
-    def predict_vectors(self, X: np.ndarray):
+    @property
+    def takes_labels(self) -> bool:
+        """A zero-shot head scores candidate labels sent with the request instead of its training classes."""
+        return hasattr(self.model, "with_labels")
+
+    def predict_vectors(self, X: np.ndarray, params: dict[str, Any] | None = None):
         """Regression: ``prediction``. Classification: ``label``, ``prob`` and one ``prob_<class>`` per class."""
+        labels = list((params or {}).get("labels") or [])
+        model = self.model.with_labels(labels) if labels and self.takes_labels else self.model
+        return self._frame(model, np.asarray(X, dtype=np.float64))
+
+    def _frame(self, model: Any, X: np.ndarray):
         import pandas as pd
 
-        X = np.asarray(X, dtype=np.float64)
         if self.task == "regression":
-            return pd.DataFrame({"prediction": np.asarray(self.model.predict(X), dtype=np.float64).ravel()})
-        out = pd.DataFrame({"label": np.asarray(self.model.predict(X)).astype(str)})
-        if hasattr(self.model, "predict_proba"):
-            proba = np.asarray(self.model.predict_proba(X), dtype=np.float64)
+            return pd.DataFrame({"prediction": np.asarray(model.predict(X), dtype=np.float64).ravel()})
+        out = pd.DataFrame({"label": np.asarray(model.predict(X)).astype(str)})
+        if hasattr(model, "predict_proba"):
+            proba = np.asarray(model.predict_proba(X), dtype=np.float64)
             out["prob"] = proba.max(axis=1)
-            for j, cls in enumerate(self.model.classes_):
+            for j, cls in enumerate(model.classes_):
                 out[f"prob_{cls}"] = proba[:, j]
         return out
 

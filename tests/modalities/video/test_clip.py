@@ -104,3 +104,32 @@ def test_served_input_decodes_base64_with_limits(tmp_path, monkeypatch):
     monkeypatch.setattr(rawmod, "MAX_BYTES", 100)
     with pytest.raises(ItemError, match="over the 100-byte"):
         raw.decode(data, "req")
+
+
+def test_served_zero_shot_model_takes_candidate_labels(clip_table, tiny_clip, tmp_path):
+    import mlflow
+    import pandas as pd
+
+    from embedforge.tasks.train_head import train_head
+
+    root, db = clip_table
+    out = train_head(
+        db_uri=db, encoder=ENCODER, head="zero-shot", label="label", dataset="ucf", weights=str(tiny_clip),
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", registered_name="zs",
+    )  # fmt: skip
+    assert set(out["models"]) == {"video", "vector"}
+    clip = next(root.rglob("*.avi"))
+    request = pd.DataFrame({"video": [base64.b64encode(clip.read_bytes()).decode()]})
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        model = mlflow.pyfunc.load_model("models:/zs@champion")
+        trained = model.predict(request)
+        asked = model.predict(request, params={"labels": ["PlayingViolin", "juggling balls"]})
+        vector_model = mlflow.pyfunc.load_model("models:/zs-head@champion")
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert trained["label"][0] in synth.CLASSES  # random weights: which class is not asserted
+    assert asked["label"][0] in {"PlayingViolin", "juggling balls"}
+    assert {"prob_PlayingViolin", "prob_juggling balls"} <= set(asked.columns)
+    assert np.isclose(asked["prob_PlayingViolin"][0] + asked["prob_juggling balls"][0], 1.0)
+    assert "labels" in [p.name for p in vector_model.metadata.signature.params]
