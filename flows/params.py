@@ -80,6 +80,24 @@ class TrainHeadParams(BaseModel):
     experiment: str = Field("heads", description="MLflow experiment")
 
 
+class SlideHeadParams(BaseModel):
+    """Train a multiple-instance slide head on stored tile vectors; registered as a slide classifier."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoder: str = Field("pathology/efficientnet-lite0", description="encoder whose stored tile vectors form bags")
+    head: str = Field("mil/abmil", description="mil/mean, mil/abmil or mil/r2t")
+    label: str = Field("label", description="slide label to learn")
+    dataset: str | None = Field(None, description="dataset name in the table; default every dataset")
+    slides: str | None = Field(None, description="slides:DIR of the cohort, for attention heatmaps of test slides")
+    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
+    weights: str | None = Field(None, description="the encoder weights the vectors were made with")
+    head_params: dict[str, str] = Field(default_factory=dict, description="head options, e.g. epeg_k=15, region_num=8")
+    registered_name: str | None = Field(None, description="MLflow registered model name")
+    alias: str = Field("champion", description="alias set on the new model version")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+
+
 class BenchmarkParams(BaseModel):
     """Encoders x datasets x augmentations x heads, scored on each dataset's test split."""
 

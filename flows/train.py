@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
-from embedforge.flows.params import HeightCelebParams, TrainHeadParams
+from embedforge.flows.params import HeightCelebParams, SlideHeadParams, TrainHeadParams
 from embedforge.registry.settings import Settings
 from embedforge.tasks.train import train_heightceleb
 from embedforge.tasks.train_head import train_head
@@ -82,4 +82,35 @@ def train_head_flow(params: TrainHeadParams) -> State:
 def run_train_head(params: TrainHeadParams) -> dict[str, Any]:
     """Run the flow in this process and return its data."""
     result: Any = train_head_flow(params)
+    return result
+
+
+@flow(name="train-slide-head")
+def train_slide_head_flow(params: SlideHeadParams) -> State:
+    """Slide heads train on stored tile vectors only; the model serves bags of tile vectors."""
+    from embedforge.modalities.pathology.train import train_slide_head
+    from embedforge.registry.encoders import coerce_options
+
+    settings = Settings()
+    result = task(name="train-slide-head", retries=1, retry_delay_seconds=5)(train_slide_head)(
+        db_uri=params.db or settings.lancedb_uri,
+        encoder=params.encoder,
+        tracking_uri=params.tracking_uri or settings.mlflow_uri,
+        dataset=params.dataset,
+        head=params.head,
+        label=params.label,
+        weights=params.weights,
+        params=coerce_options(dict(params.head_params)),
+        slides=params.slides,
+        registered_name=params.registered_name,
+        alias=params.alias,
+    )
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
+    create_markdown_artifact(f"{params.head} on {params.encoder}: {metrics}", key="slide-head")
+    return Completed(message=metrics, data=result)
+
+
+def run_train_slide_head(params: SlideHeadParams) -> dict[str, Any]:
+    """Run the flow in this process and return its data."""
+    result: Any = train_slide_head_flow(params)
     return result

@@ -262,6 +262,43 @@ def train_head_cmd(
     print_training(run_train_head(params))
 
 
+@train_app.command("slides")
+def train_slides_cmd(
+    encoder: str = typer.Option("pathology/efficientnet-lite0", help="encoder whose stored tile vectors form bags"),
+    head: str = typer.Option("mil/abmil", help="mil/mean, mil/abmil or mil/r2t"),
+    label: str = typer.Option("label", help="slide label to learn"),
+    dataset: str | None = typer.Option(None, help="dataset name in the table (default: all)"),
+    slides: str | None = typer.Option(None, help="slides:DIR of the cohort, for attention heatmaps"),
+    option: list[str] = typer.Option([], "--option", "-o", help="head option KEY=VALUE, e.g. epeg_k=15"),
+    db: str | None = typer.Option(None),
+    weights: str | None = typer.Option(None),
+    name: str | None = typer.Option(None, help="registered model name"),
+    alias: str = typer.Option("champion"),
+    tracking_uri: str | None = typer.Option(None),
+) -> None:
+    """Pathology: a MIL slide head on stored tile vectors, heatmaps in MLflow, registered as a slide classifier."""
+    from embedforge.flows.params import SlideHeadParams
+    from embedforge.flows.train import run_train_slide_head
+
+    params = SlideHeadParams.model_validate(
+        {
+            "encoder": encoder,
+            "head": head,
+            "label": label,
+            "dataset": dataset,
+            "slides": slides,
+            "head_params": _options(option),
+            "db": db,
+            "weights": weights,
+            "registered_name": name,
+            "alias": alias,
+            "tracking_uri": tracking_uri,
+        }
+    )
+    result = run_train_slide_head(params)
+    print_training({**result, "models": {"tiles": result["model"]}})
+
+
 def print_training(result: dict) -> None:
     """Metrics table and the registered models."""
     table = Table("metric", "value")

@@ -33,3 +33,19 @@ def test_r2t_trained_logged_and_served(cohort, cohort_db, tmp_path):
     np.testing.assert_allclose(pred["p_normal"] + pred["p_tumor"], 1, atol=1e-5)
     with pytest.raises(Exception, match="1280 values"):
         model.predict(pd.DataFrame({"tiles": [[[0.0] * 5]]}))
+
+
+@pytest.mark.slow
+def test_train_slides_command_registers_a_slide_classifier(cohort, cohort_db, tmp_path):
+    import subprocess
+    import sys
+
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["--home", str(tmp_path / "home"), "train", "slides", "--db", cohort_db, "--dataset", cohort_name(cohort),
+            "--head", "mil/mean", "--tracking-uri", tracking, "--name", "cli-slides"]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "embedforge.flows.cli", *args], capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "test_accuracy" in done.stdout and "models:/cli-slides@champion" in done.stdout
+    version = mlflow.MlflowClient(tracking).get_model_version_by_alias("cli-slides", "champion")
+    assert str(version.version) == "1"
