@@ -326,8 +326,9 @@ def main() -> None:
     from embedforge.registry.settings import apply_quiet_env
 
     apply_quiet_env()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ.setdefault(var, str(args.threads))
+    os.environ["EMBEDFORGE_TORCH_THREADS"] = str(args.threads)  # build_encoder caps torch to it: bare and flow alike
     import torch
 
     torch.set_num_threads(args.threads)

@@ -20,6 +20,7 @@ from embedforge.tasks.prefetch import prepared
 from embedforge.tasks.store import VectorStore, table_name
 
 log = logging.getLogger(__name__)
+_PLANNED: dict[tuple[str, str, str], Any] = {}  # the adapter the latest plan opened, for its shards in this process
 
 
 @dataclass
@@ -85,6 +86,8 @@ def plan_embedding(
         table=table, dataset=name, total=len(items), skipped=len(items) - len(todo), shards=shards, pending=len(todo)
     )
     plan_path(work_dir, table, name).write_text(json.dumps(asdict(plan)))
+    _PLANNED.clear()  # only the latest: a long-lived worker does not keep every dataset it planned
+    _PLANNED[(dataset, json.dumps(options or {}, sort_keys=True), stamp)] = opened
     return plan
 
 
@@ -173,7 +176,7 @@ def embed_shard(
     if store.has(table):
         store.check_identity(table, store.identity(table), identity)
     reuse = store.vectors_by_hash(table, [it.content_hash for it in items])
-    dataset = cached_dataset(shard["dataset"], shard["options"], shard.get("stamp", ""))
+    dataset = _shard_dataset(shard)
     parity_gate(  # vectors from an accelerator share a table only if they match the CPU's
         (table, device),
         device,
@@ -191,6 +194,13 @@ def embed_shard(
     result.seconds = time.perf_counter() - t0
     Path(shard_path + ".result").write_text(json.dumps(asdict(result)))
     return result
+
+
+def _shard_dataset(shard: dict[str, Any]):
+    """The adapter the plan opened (same ref, options and content stamp), else one opened once per process."""
+    key = (shard["dataset"], json.dumps(shard["options"], sort_keys=True), shard.get("stamp", ""))
+    planned = _PLANNED.get(key)
+    return planned if planned is not None else cached_dataset(shard["dataset"], shard["options"], key[2])
 
 
 def _encode_items(items, reuse, model, dataset, batch_size):
