@@ -64,7 +64,7 @@ def forget_models() -> None:
 
 
 def flow_run(
-    root: Path, table: Path, db: str, encoder: str, weights: str | None, batch_size: int
+    root: Path, table: Path, db: str, encoder: str, weights: str | None, batch_size: int, shard_size: int = 64
 ) -> tuple[float, float, dict]:
     """The embed flow into ``db`` (wall, cpu, summary)."""
     from embedforge.flows.embed import run_embed
@@ -77,7 +77,7 @@ def flow_run(
         weights=weights,
         dataset_name="bench",
         options={"heightceleb": str(table)},
-        shard_size=64,
+        shard_size=shard_size,
         batch_size=batch_size,
     )
     t0, c0 = time.perf_counter(), cpu_seconds()
@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--encoder", default="speech/ge2e")
     parser.add_argument("--weights", default=None)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--shard-size", type=int, default=64, help="items per shard task (EmbedParams default 64)")
     parser.add_argument("--trials", type=int, default=3, help="interleaved bare/flow runs; the best counts")
     parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads on both sides")
     args = parser.parse_args()
@@ -116,22 +117,33 @@ def main() -> None:
         flow(lambda: None, name="warm-up")()  # the ephemeral Prefect API starts outside the timings
         naive_loop(files[:4], args.encoder, args.weights)  # imports and first-call costs outside too
         VectorStore(str(Path(tmp) / "scratch")).tables()  # the one-off LanceDB import (~2 s) as well
-        flow_run(root, table, str(Path(tmp) / "warm-db"), args.encoder, args.weights, args.batch_size)
+        flow_run(root, table, str(Path(tmp) / "warm-db"), args.encoder, args.weights, args.batch_size, args.shard_size)
         bare, flows = [], []
         for trial in range(args.trials):
             bare.append(bare_loop(files, args.encoder, args.weights, args.batch_size))
             forget_models()
             flows.append(
-                flow_run(root, table, str(Path(tmp) / f"db-{trial}"), args.encoder, args.weights, args.batch_size)
+                flow_run(
+                    root,
+                    table,
+                    str(Path(tmp) / f"db-{trial}"),
+                    args.encoder,
+                    args.weights,
+                    args.batch_size,
+                    args.shard_size,
+                )
             )
         naive = naive_loop(files, args.encoder, args.weights)
         db = str(Path(tmp) / "db-0")
-        warm, _, second = flow_run(root, table, db, args.encoder, args.weights, args.batch_size)
+        warm, _, second = flow_run(root, table, db, args.encoder, args.weights, args.batch_size, args.shard_size)
     n = len(files)
     b, bc = min(w for w, _ in bare), min(c for _, c in bare)
     cold, fc = min(w for w, _, _ in flows), min(c for _, c, _ in flows)
     first = flows[0][2]
-    print(f"\nfiles={n} x {args.seconds:.1f}s  encoder={args.encoder}  batch={args.batch_size}  threads={args.threads}")
+    print(
+        f"\nfiles={n} x {args.seconds:.1f}s  encoder={args.encoder}  batch={args.batch_size}  "
+        f"threads={args.threads}  shard={args.shard_size}"
+    )
     print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the end; best of {args.trials} interleaved trials")
     for i, ((bw, bcc), (fw, fcc, _)) in enumerate(zip(bare, flows)):
         print(f"trial {i}: bare {bw:7.2f} s wall {bcc:7.2f} s cpu | flow {fw:7.2f} s wall {fcc:7.2f} s cpu")
