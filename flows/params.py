@@ -31,7 +31,7 @@ class EmbedParams(BaseModel):
     encoder_options: dict[str, str] = Field(
         default_factory=dict, description="encoder recipe, e.g. channels=6, pooling=last"
     )
-    shard_size: int = Field(64, ge=1, le=100_000, description="items per shard task")
+    shard_size: int = Field(256, ge=1, le=100_000, description="items per shard task (a killed run redoes at most one)")
     batch_size: int = Field(16, ge=1, le=4096, description="items per encoder forward")
     device: str = Field("auto", description="torch device; auto: CUDA when present, else CPU (the run records which)")
     runner: RunnerParams = Field(default_factory=RunnerParams)

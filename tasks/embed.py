@@ -65,7 +65,7 @@ def plan_embedding(
     db_uri: str,
     work_dir: str,
     weights: str | None = None,
-    shard_size: int = 64,
+    shard_size: int = 256,
     dataset_name: str | None = None,
     options: dict[str, Any] | None = None,
     encoder_options: dict[str, Any] | None = None,

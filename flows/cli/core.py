@@ -51,7 +51,7 @@ def embed(
     weights: str | None = typer.Option(None, help="hub id or local directory for the encoder's weights"),
     name: str | None = typer.Option(None, help="dataset name in the table"),
     option: list[str] = typer.Option([], "--option", "-o", help="adapter option KEY=VALUE (repeatable)"),
-    shard_size: int = typer.Option(64, help="items per shard task"),
+    shard_size: int = typer.Option(256, help="items per shard task (a killed run redoes at most one)"),
     batch_size: int = typer.Option(16, help="items per forward pass"),
     device: str = typer.Option("auto", help="torch device; auto: CUDA when present, else CPU"),
     runner: str = typer.Option("thread", help="thread or dask"),
