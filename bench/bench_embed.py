@@ -10,25 +10,14 @@ both sides (EMBEDFORGE_TORCH_THREADS, which build_encoder applies), so the ratio
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import tempfile
 import time
 from pathlib import Path
 
+from common import cpu_seconds
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its children (the ephemeral Prefect server runs in one)."""
-    import psutil
-
-    me = psutil.Process()
-    total = sum(me.cpu_times()[:2])
-    for child in me.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            total += sum(child.cpu_times()[:2])
-    return total
 
 
 def bare_loop(files: list[Path], encoder: str, weights: str | None, batch_size: int) -> tuple[float, float]:

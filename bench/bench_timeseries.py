@@ -16,11 +16,12 @@ runs --threads threads (default 1) so that other jobs on the machine disturb the
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import tempfile
 import time
 from pathlib import Path
+
+from common import cpu_seconds
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -146,18 +147,6 @@ def forget_models() -> None:
     for fn in (getattr(embed, "_cached_encoder", None), embed.cached_encoder):
         if hasattr(fn, "cache_clear"):
             fn.cache_clear()
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its children (the ephemeral Prefect server runs in one)."""
-    import psutil
-
-    me = psutil.Process()
-    total = sum(me.cpu_times()[:2])
-    for child in me.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            total += sum(child.cpu_times()[:2])
-    return total
 
 
 def bare_loop(ref: str, encoder: str, weights: str | None, batch_size: int) -> tuple[float, float, int]:
