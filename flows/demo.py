@@ -25,7 +25,7 @@ def run_demo(
     params = EmbedParams(
         dataset=f"voxceleb:{root}",
         encoder=encoder,
-        db=settings.lancedb_uri,
+        db=None,  # the configured store, resolved in the flow: never a parameter Prefect keeps
         dataset_name="demo-voxceleb",
         options={"heightceleb": str(table)},
         shard_size=32,

@@ -6,21 +6,42 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# fields naming a store or a service, and the setting a worker reads the same value from
+_LOCATIONS = {"db": "EMBEDFORGE_DB_URI", "tracking_uri": "EMBEDFORGE_TRACKING_URI", "dask_address": None}
 
-class RunnerParams(BaseModel):
+
+class _Params(BaseModel):
+    """Base of every flow's parameters: strict, and free of credentials (Prefect stores parameters in clear)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # errors never echo a refused secret
+
+    @field_validator(*_LOCATIONS, mode="after", check_fields=False)
+    @classmethod
+    def _no_credentials(cls, value: str | None, info) -> str | None:
+        """A password or token in a URI would be kept in Prefect's database and shown in its UI."""
+        from embedforge.registry.redact import redact
+
+        if value is None or redact(value) == value:
+            return value
+        setting = _LOCATIONS[info.field_name]
+        where = f"set {setting} in the worker's environment" if setting else "use the cluster's own authentication"
+        raise ValueError(
+            f"{info.field_name} carries a credential ({redact(value)}); flow parameters are stored and shown in clear "
+            f"by Prefect: pass it without the secret and {where} (or the store's own variables, e.g. "
+            "AWS_SECRET_ACCESS_KEY, PGPASSWORD)"
+        )
+
+
+class RunnerParams(_Params):
     """Where shard tasks run: threads in the flow's process, or a Dask cluster."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["thread", "dask"] = Field("thread", description="task runner")
     workers: int = Field(1, ge=1, le=256, description="threads, or local Dask workers")
     dask_address: str | None = Field(None, description="scheduler address of an existing Dask cluster")
 
 
-class EmbedParams(BaseModel):
+class EmbedParams(_Params):
     """One dataset through one frozen encoder into the vector store."""
-
-    model_config = ConfigDict(extra="forbid")
 
     dataset: str = Field(..., description="adapter:argument, e.g. voxceleb:/data/vox1 or ucr:GunPoint")
     encoder: str = Field(..., description="registered encoder, e.g. speech/ge2e")
@@ -46,10 +67,8 @@ class EmbedParams(BaseModel):
         return value if value is None else check_name(value)
 
 
-class HeightCelebParams(BaseModel):
+class HeightCelebParams(_Params):
     """Train the HeightCeleb head on vectors already in the store."""
-
-    model_config = ConfigDict(extra="forbid")
 
     encoder: str = Field("speech/ecapa-voxceleb", description="encoder whose stored vectors the head uses")
     db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
@@ -62,10 +81,8 @@ class HeightCelebParams(BaseModel):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
 
 
-class TrainHeadParams(BaseModel):
+class TrainHeadParams(_Params):
     """Train one registered head on stored vectors of any modality; registered for serving."""
-
-    model_config = ConfigDict(extra="forbid")
 
     encoder: str = Field(..., description="encoder whose stored vectors the head uses, e.g. video/efficientnet-lite0")
     head: str = Field("classify/logreg", description="registered head: classify/* or regress/*")
@@ -80,10 +97,8 @@ class TrainHeadParams(BaseModel):
     experiment: str = Field("heads", description="MLflow experiment")
 
 
-class SlideHeadParams(BaseModel):
+class SlideHeadParams(_Params):
     """Train a multiple-instance slide head on stored tile vectors; registered as a slide classifier."""
-
-    model_config = ConfigDict(extra="forbid")
 
     encoder: str = Field("pathology/efficientnet-lite0", description="encoder whose stored tile vectors form bags")
     head: str = Field("mil/abmil", description="mil/mean, mil/abmil or mil/r2t")
@@ -98,10 +113,8 @@ class SlideHeadParams(BaseModel):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
 
 
-class BenchmarkParams(BaseModel):
+class BenchmarkParams(_Params):
     """Encoders x datasets x augmentations x heads, scored on each dataset's test split."""
-
-    model_config = ConfigDict(extra="forbid")
 
     modality: str = Field("timeseries", description="a registered modality: picks the default adapter and heads")
     encoders: list[str] = Field(default_factory=lambda: ["timeseries/minirocket"], min_length=1)

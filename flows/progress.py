@@ -89,7 +89,7 @@ def plan_first(params: Any) -> dict[str, Any] | None:
     plan = plan_embedding(
         dataset=params.dataset,
         encoder=params.encoder,
-        db_uri=params.db,
+        db_uri=params.db or Settings().lancedb_uri,
         work_dir=str(Settings().home / "shards"),
         weights=params.weights,
         shard_size=params.shard_size,
@@ -97,4 +97,4 @@ def plan_first(params: Any) -> dict[str, Any] | None:
         options=params.options,
         encoder_options=params.encoder_options,
     )
-    return None if plan.shards else embed_summary(plan, [], params.db)
+    return None if plan.shards else embed_summary(plan, [], params.db or Settings().lancedb_uri)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from embedforge.registry.settings import Settings, apply_quiet_env
 
@@ -52,7 +53,13 @@ def main() -> None:
     apply_quiet_env()
     tie_ephemeral_servers()  # a temporary Prefect server dies with this process, even on SIGKILL
     install_log_redaction()  # no credentials in any log line this process writes or ships
-    build_app()()
+    try:
+        build_app()()
+    except ValidationError as exc:  # bad parameters are the caller's mistake: a message, not a trace
+        for err in exc.errors(include_url=False, include_input=False):
+            where = ".".join(str(part) for part in err["loc"]) or exc.title
+            typer.echo(f"error: {where}: {err['msg']}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def embed(
     params = EmbedParams(
         dataset=dataset,
         encoder=encoder,
-        db=db or settings.lancedb_uri,
+        db=db,  # None: the worker's own setting, so a configured URI never lands in Prefect's parameters
         weights=weights,
         dataset_name=name,
         options=_options(option),
