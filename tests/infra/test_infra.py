@@ -136,8 +136,20 @@ def test_dockerfile_base_is_pinned_and_installs_the_locked_project():
 
 
 # -- Kubernetes ----------------------------------------------------------------------------------------------
+def k8s_secret_shapes() -> list[dict]:
+    """The example Secrets (not applied by ``kubectl apply -f infra/k8s/``): the shape users fill from a secret store."""
+    return [d for p in sorted((INFRA / "k8s").glob("*.yaml.example")) for d in yaml.safe_load_all(p.read_text()) if d]
+
+
+def test_k8s_applies_no_secret_values():
+    """Nothing applied from the repository holds a credential or a placeholder one could forget to change."""
+    assert not [d["metadata"]["name"] for d in k8s_docs() if d["kind"] == "Secret"]
+    for shape in k8s_secret_shapes():
+        assert shape["kind"] == "Secret" and all(v == "" for v in shape["stringData"].values()), shape
+
+
 def test_k8s_manifests_are_well_formed():
-    docs = k8s_docs()
+    docs = k8s_docs() + k8s_secret_shapes()
     assert {"Namespace", "ConfigMap", "Secret", "Deployment"} <= {d["kind"] for d in docs}
     for d in docs:
         assert d.get("apiVersion") and d.get("kind") and d["metadata"].get("name"), d
@@ -146,7 +158,7 @@ def test_k8s_manifests_are_well_formed():
 
 
 def test_k8s_worker_references_resolve():
-    docs = k8s_docs()
+    docs = k8s_docs() + k8s_secret_shapes()
     by_kind: dict[str, dict[str, dict]] = {}
     for d in docs:
         by_kind.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
@@ -187,7 +199,7 @@ def test_quiet_environment_everywhere(source):
 
 def test_helm_values_match_the_manifests():
     values = helm_values()["worker"]
-    docs = {(d["kind"], d["metadata"]["name"]): d for d in k8s_docs()}
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in k8s_docs() + k8s_secret_shapes()}
     assert ("ConfigMap", values["extraEnvVarsCM"]) in docs and ("Secret", values["extraEnvVarsSecret"]) in docs
     config = docs[("ConfigMap", values["extraEnvVarsCM"])]["data"]
     assert values["config"]["workPool"] == config["EMBEDFORGE_WORK_POOL"] and values["config"]["type"] == "process"
