@@ -52,10 +52,26 @@ def test_window_and_target_fps_pick_the_frame_on_screen(tmp_path):
     assert _levels(seek) == _levels(win)
 
 
-def test_rotation_metadata_turns_frames_upright(tmp_path):
+# Where the coded frame's top-right corner must appear once upright. FFmpeg's own player logic (fftools
+# get_rotation + autorotate): theta = -rotation; 90 -> transpose=clock, 270 -> transpose=cclock, 180 -> both flips.
+# PyAV's ``rotation`` is counterclockwise, so +90 shows the frame turned a quarter counterclockwise.
+UPRIGHT_CORNER = {90: "top-left", -90: "bottom-right", 180: "bottom-left"}
+
+
+def _bright_corner(img: np.ndarray) -> str:
+    h, w = img.shape[0] // 2, img.shape[1] // 2
+    quads = {"top-left": img[:h, :w], "top-right": img[:h, w:], "bottom-left": img[h:, :w], "bottom-right": img[h:, w:]}
+    return max(quads, key=lambda q: float(quads[q].mean()))
+
+
+@pytest.mark.parametrize("rotation", sorted(UPRIGHT_CORNER))
+def test_rotation_metadata_turns_frames_upright_in_the_right_direction(tmp_path, rotation):
     frames = np.zeros((4, 32, 64, 3), np.uint8)
-    path = synth.write_video(tmp_path / "rot.mp4", frames, codec="libx264", rotation=90)
-    assert sample_frames(Video(str(path)), "rot", k=2).images.shape == (2, 64, 32, 3)
+    frames[:, :12, 44:] = 255  # a bright block in the coded frame's top-right corner
+    path = synth.write_video(tmp_path / "rot.mp4", frames, codec="libx264", rotation=rotation)
+    images = sample_frames(Video(str(path)), "rot", k=2).images
+    assert images.shape == ((2, 64, 32, 3) if rotation % 180 else (2, 32, 64, 3))
+    assert {_bright_corner(img) for img in images} == {UPRIGHT_CORNER[rotation]}
 
 
 def test_in_memory_bytes_decode_like_the_file(tmp_path):
