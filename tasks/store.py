@@ -35,6 +35,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _stored_keys(tbl, keys: list[str]) -> Counter:
+    """How many rows each of these keys has in the table (absent keys left out): an indexed read of one column."""
+    found: Counter = Counter()
+    for start in range(0, len(keys), 500):
+        where = sql_in("key", keys[start : start + 500])
+        found.update(tbl.search().where(where).select(["key"]).limit(None).to_arrow()["key"].to_pylist())
+    return found
+
+
 class TableUnavailable(RuntimeError):
     """A table is listed but cannot be opened or created right now (retryable, unlike a configuration error)."""
 
@@ -172,16 +181,37 @@ class VectorStore:
 
     # -- writes -------------------------------------------------------------------------
     def upsert(self, table: str, identity: dict[str, Any], rows: list[dict[str, Any]]) -> int:
-        """Insert new items and replace changed ones in one merge; idempotent on retry, one row per key."""
+        """Insert new items and replace changed ones; idempotent on retry, one row per key (a key's last row wins)."""
+        rows = list({row_key(r["dataset"], r["id"]): r for r in rows}.values())
         if not rows:
             return 0
         tbl = self.ensure_table(table, identity)
         data = self._arrow_rows(rows, tbl.schema)  # built before taking the lock: only the commit is serialised
-        with self.commit_lock(table):
-            self._merge(tbl, data)
-            self._heal_locked(tbl, data["key"].to_pylist())
+        with self.commit_lock(table) as locked:
+            if locked:
+                self._write_locked(tbl, data)
+            else:  # object storage: no lock; the merge's primary-key conflict check keeps one row per key
+                self._merge(tbl, data)
+                self._heal_locked(tbl, data["key"].to_pylist())
         self._after_commit(tbl)
         return len(rows)
+
+    def _write_locked(self, tbl, data: pa.Table) -> None:
+        """Append the keys the table lacks; merge only the stored ones (merge_insert joins the whole table).
+
+        Only valid under the commit lock: no other writer can add one of these keys between lookup and append.
+        """
+        import pyarrow.compute as pc
+
+        stored = _stored_keys(tbl, data["key"].to_pylist())
+        present = pc.is_in(data["key"], value_set=pa.array(list(stored), type=pa.string()))
+        if stored:
+            self._merge(tbl, data.filter(present))
+            doubled = [k for k, n in stored.items() if n > 1]
+            if doubled:  # left by an older version's race: heal them now, the newest (just merged) row is kept
+                self._heal_locked(tbl, doubled)
+        if len(stored) < data.num_rows:
+            tbl.add(data.filter(pc.invert(present)))
 
     @staticmethod
     def _merge(tbl, data: pa.Table) -> None:

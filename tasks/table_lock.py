@@ -20,14 +20,15 @@ def local_root(uri: str) -> Path | None:
 
 
 @contextmanager
-def table_lock(uri: str, table: str) -> Iterator[None]:
+def table_lock(uri: str, table: str) -> Iterator[bool]:
     """Hold ``<db>/.locks/<table>.lock`` exclusively; the kernel releases it if the holder dies (even by SIGKILL).
 
-    Object storage has no such lock: there Lance's commit-conflict detection on the primary key does the work.
+    Yields True while the lock is held. Object storage has no such lock (yields False): there Lance's
+    commit-conflict detection on the primary key does the work.
     """
     root = local_root(uri)
     if root is None:
-        yield
+        yield False
         return
     import fcntl
 
@@ -36,6 +37,6 @@ def table_lock(uri: str, table: str) -> Iterator[None]:
     fd = os.open(folder / f"{table}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield True
     finally:
         os.close(fd)  # closing the descriptor releases the lock
