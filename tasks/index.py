@@ -8,9 +8,11 @@ so every reader searches the index the same way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -48,9 +50,12 @@ def _indices(tbl) -> dict[str, Any]:
     return {i.name: i for i in tbl.list_indices()}
 
 
-def ensure_scalar_indexes(tbl) -> list[str]:
-    """Create the lookup-column indexes once a table has rows; returns the ones created now."""
-    have = {next(iter(i.columns)) for i in tbl.list_indices()}
+def ensure_scalar_indexes(tbl, indices: dict[str, Any] | None = None) -> list[str]:
+    """Create the lookup-column indexes once a table has rows; returns the ones created now.
+
+    ``indices`` (from ``_indices``) spares listing them again when the caller already did.
+    """
+    have = {next(iter(i.columns)) for i in (indices if indices is not None else _indices(tbl)).values()}
     made = []
     for column, kind in SCALAR_COLUMNS.items():
         if column not in have and column in tbl.schema.names:
@@ -171,12 +176,10 @@ def after_write(
 
 def _upkeep(tbl, min_rows: int | None, config: IndexConfig | None, lock: Callable[[], Any]) -> dict[str, Any]:
     rows = tbl.count_rows()
-    done: dict[str, Any] = {"scalar": ensure_scalar_indexes(tbl) if rows else []}
-    indices = _indices(tbl)
+    indices = _indices(tbl)  # listed once a commit: the scalar ones made now are fresh, not stale
+    done: dict[str, Any] = {"scalar": ensure_scalar_indexes(tbl, indices) if rows else []}
     if min_rows is None:
-        from embedforge.registry.settings import Settings
-
-        min_rows = Settings().ann_min_rows
+        min_rows = _ann_min_rows(os.environ.get("EMBEDFORGE_ANN_MIN_ROWS"))
     if rows >= min_rows and (VECTOR_INDEX not in indices or _outgrown(tbl, rows)):
         done["vector"] = build_vector_index(tbl, config)  # partitions sized (and search re-tuned) for today's rows
     elif _stale(tbl, indices, rows):
@@ -184,6 +187,14 @@ def _upkeep(tbl, min_rows: int | None, config: IndexConfig | None, lock: Callabl
             tbl.optimize()  # folds new rows into every index (incremental) and compacts small fragments
         done["optimized"] = True
     return done
+
+
+@functools.lru_cache(maxsize=8)
+def _ann_min_rows(env_value: str | None) -> int:
+    """The ANN threshold from Settings, validated once per value of its variable (not once per commit)."""
+    from embedforge.registry.settings import Settings
+
+    return Settings().ann_min_rows
 
 
 def _outgrown(tbl, rows: int) -> bool:
@@ -197,5 +208,7 @@ def _stale(tbl, indices: dict[str, Any], rows: int) -> bool:
     name = VECTOR_INDEX if VECTOR_INDEX in indices else "key_idx" if "key_idx" in indices else None
     if name is None:
         return False
-    unindexed = tbl.index_stats(name).num_unindexed_rows
+    unindexed = getattr(indices[name], "num_unindexed_rows", None)  # listed with the index (LanceDB >= 0.25)
+    if unindexed is None:
+        unindexed = tbl.index_stats(name).num_unindexed_rows
     return unindexed > max(1000, REFRESH_FRACTION * rows)

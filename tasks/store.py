@@ -63,6 +63,7 @@ class VectorStore:
 
         self.uri = uri
         self.db = lancedb.connect(uri, read_consistency_interval=timedelta(0))
+        self._handles: dict[str, Any] = {}  # opened tables; each still reads the latest version on every call
 
     # -- tables -------------------------------------------------------------------------
     def tables(self) -> list[str]:
@@ -73,13 +74,17 @@ class VectorStore:
         return self._open(table) is not None
 
     def _open(self, table: str):
-        """The table, or None where it does not exist or was never committed."""
+        """The table, or None where it does not exist or was never committed (opened once per store object)."""
+        if table in self._handles:
+            return self._handles[table]
         try:
-            return self.db.open_table(table)
+            tbl = self.db.open_table(table)
         except ValueError as exc:
             if "not found" in str(exc).lower():
                 return None
             raise
+        self._handles[table] = tbl
+        return tbl
 
     def commit_lock(self, table: str):
         """The lock every commit to ``table`` holds (a no-op on object storage)."""
@@ -113,7 +118,8 @@ class VectorStore:
             if tbl is not None:  # another writer created it while we waited
                 return tbl
             try:
-                return self.db.create_table(table, schema=schema)
+                tbl = self._handles[table] = self.db.create_table(table, schema=schema)
+                return tbl
             except (ValueError, OSError, RuntimeError) as exc:  # created concurrently (object storage)
                 tbl = self._open(table)
                 if tbl is None:
@@ -133,11 +139,9 @@ class VectorStore:
     # -- reads --------------------------------------------------------------------------
     def _scan(self, table: str, columns: list[str], where: str | None = None) -> pa.Table:
         tbl = self._open(table)
-        n = tbl.count_rows() if tbl is not None else 0
-        if n == 0:
-            schema = tbl.schema if tbl is not None else None
-            return pa.table({c: pa.array([], type=schema.field(c).type if schema else pa.string()) for c in columns})
-        query = tbl.search().select(columns).limit(n)
+        if tbl is None:
+            return pa.table({c: pa.array([], type=pa.string()) for c in columns})
+        query = tbl.search().select(columns).limit(None)  # every match
         if where:
             query = query.where(where)
         return query.to_arrow()
