@@ -1,7 +1,11 @@
+import json
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 
 from embedforge.tasks.store import IdentityMismatch, VectorStore, table_name
+from embedforge.tasks.table_lock import table_lock
 
 IDENT = {"name": "test/tiny", "dim": 4, "fingerprint": "f1", "weights": "w", "input": {}}
 
@@ -65,3 +69,65 @@ def test_failures_recorded_once_and_cleared(tmp_path):
 def test_table_names_are_stable_and_distinguish_weights():
     assert table_name("speech/ge2e") == "speech__ge2e"
     assert table_name("speech/ge2e", "/a") != table_name("speech/ge2e", "/b")
+
+
+class _SpyStore(VectorStore):
+    """The real store, remembering which keys went through merge_insert (the rest were appended)."""
+
+    def __init__(self, uri):
+        super().__init__(uri)
+        self.merged: list[list[str]] = []
+
+    def _merge(self, tbl, data):
+        self.merged.append(sorted(data["key"].to_pylist()))
+        super()._merge(tbl, data)
+
+
+def _ids_of(keys):
+    return [json.loads(k)[1] for k in keys]
+
+
+def test_locked_upsert_appends_new_keys_and_merges_only_stored_ones(tmp_path):
+    store = _SpyStore(str(tmp_path / "db"))
+    store.upsert("t", IDENT, _rows(4))
+    assert store.merged == []  # nothing stored yet: one append, no join over the table
+    changed = [dict(r, content_hash=r["content_hash"] + "-new") for r in _rows(4, 2)]  # i2, i3 stored; i4, i5 new
+    store.upsert("t", IDENT, changed)
+    assert [_ids_of(keys) for keys in store.merged] == [["i2", "i3"]]
+    assert store.known("t", "d") == {
+        "i0": "h0",
+        "i1": "h1",
+        "i2": "h2-new",
+        "i3": "h3-new",
+        "i4": "h4-new",
+        "i5": "h5-new",
+    }
+    assert store.count("t") == 6
+
+
+def test_unlocked_upsert_merges_every_row(tmp_path):
+    """Object storage has no lock: every key goes through merge_insert, whose primary-key check catches races."""
+
+    class Unlocked(_SpyStore):
+        def commit_lock(self, table):
+            return nullcontext()
+
+    store = Unlocked(str(tmp_path / "db"))
+    store.upsert("t", IDENT, _rows(3))
+    store.upsert("t", IDENT, _rows(2, 2))
+    assert [_ids_of(keys) for keys in store.merged] == [["i0", "i1", "i2"], ["i2", "i3"]]
+    assert sorted(store.known("t", "d")) == ["i0", "i1", "i2", "i3"] and store.count("t") == 4
+
+
+def test_a_key_twice_in_one_upsert_stores_its_last_row(tmp_path):
+    store = VectorStore(str(tmp_path / "db"))
+    first, again = _rows(1)[0], dict(_rows(1)[0], content_hash="h0-last")
+    assert store.upsert("t", IDENT, [first, *_rows(1, 1), again]) == 2
+    assert store.known("t", "d") == {"i0": "h0-last", "i1": "h1"} and store.count("t") == 2
+
+
+def test_lock_says_whether_it_is_held(tmp_path):
+    with table_lock(str(tmp_path / "db"), "t") as held:
+        assert held is True and (tmp_path / "db" / ".locks" / "t.lock").exists()
+    with table_lock("s3://bucket/db", "t") as held:
+        assert held is False
