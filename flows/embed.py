@@ -39,10 +39,11 @@ def task_runner(runner: RunnerParams) -> Any:
 
 def submit_shards(*, shards: list[str], params: EmbedParams, db: str) -> list[ShardResult]:
     """One task per shard on the current flow's runner, with a progress artifact (unless the CLI draws a bar)."""
-    progress = None
-    if params.progress_artifact:
-        progress = _sync(create_progress_artifact, progress=0.0, description=f"{len(shards)} shards to embed")
-    with SyncClientContext.get_or_create():  # task runs copy the submitting context: one client serves them all
+    # Task runs copy the submitting context, and the progress calls find it too: one client serves them all.
+    with SyncClientContext.get_or_create():
+        progress = None
+        if params.progress_artifact:
+            progress = _sync(create_progress_artifact, progress=0.0, description=f"{len(shards)} shards to embed")
         futures = [
             embed_shard_task.submit(
                 shard_path=path,
@@ -55,14 +56,14 @@ def submit_shards(*, shards: list[str], params: EmbedParams, db: str) -> list[Sh
             )
             for path in shards
         ]
-    results, shown = [], time.monotonic()
-    for done in as_completed(futures):
-        results.append(done.result())
-        if progress is None:
-            continue
-        if time.monotonic() - shown > 1.0 or len(results) == len(futures):  # at most one API call a second
-            _sync(update_progress_artifact, artifact_id=progress, progress=100.0 * len(results) / len(futures))
-            shown = time.monotonic()
+        results, shown = [], time.monotonic()
+        for done in as_completed(futures):
+            results.append(done.result())
+            if progress is None:
+                continue
+            if time.monotonic() - shown > 1.0 or len(results) == len(futures):  # at most one API call a second
+                _sync(update_progress_artifact, artifact_id=progress, progress=100.0 * len(results) / len(futures))
+                shown = time.monotonic()
     return results
 
 
