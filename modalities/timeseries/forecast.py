@@ -16,6 +16,8 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,10 @@ from embedforge.modalities.timeseries.specs import CHRONOS_BOLT_SMALL, TIREX, wi
 
 log = logging.getLogger(__name__)
 DEFAULT_RECIPE = {"pooling": "mean-last", "layers": "all", "channels": 1}
-MAX_ROWS = 64  # rows per forward pass
+PRECISIONS = ("fp32", "tf32")  # tf32: CUDA matmuls in TensorFloat-32 (a recorded recipe option; no effect on CPU)
+# rows x tokens of one forward pass: bounds activation memory, and short series get big batches
+TOKENS_PER_FORWARD = {"cpu": 8192, "cuda": 65536}
+Row = tuple[int, int, int, np.ndarray]  # (item, view, channel, series)
 
 
 class HiddenStateEncoder(Encoder):
@@ -40,13 +45,23 @@ class HiddenStateEncoder(Encoder):
     n_layers: int
     d_model: int
     model: Any  # the loaded torch module (subclasses set it)
+    tokens_per_forward: int | None = None  # None: TOKENS_PER_FORWARD of the model's device kind
 
     def __init__(
-        self, spec: EncoderSpec, diff: bool = False, pooling: str = "mean-last", layers: str = "all", channels: int = 1
+        self,
+        spec: EncoderSpec,
+        diff: bool = False,
+        pooling: str = "mean-last",
+        layers: str = "all",
+        channels: int = 1,
+        precision: str = "fp32",
     ) -> None:
-        if pooling not in pool.STRATEGIES or layers not in ("all", "last") or channels < 1:
-            raise ValueError(f"bad recipe: pooling={pooling!r}, layers={layers!r}, channels={channels}")
+        if pooling not in pool.STRATEGIES or layers not in pool.LAYERS or channels < 1 or precision not in PRECISIONS:
+            raise ValueError(
+                f"bad recipe: pooling={pooling!r}, layers={layers!r}, channels={channels}, precision={precision!r}"
+            )
         self.diff, self.pooling, self.layers, self.channels = diff, pooling, layers, channels
+        self.precision = precision
         used_layers = self.n_layers if layers == "all" else 1
         dim = used_layers * self.d_model * channels * (2 if diff else 1)
         recipe = {
@@ -58,6 +73,8 @@ class HiddenStateEncoder(Encoder):
             "n_layers": self.n_layers,
             "d_model": self.d_model,
         }
+        if precision != "fp32":  # only when set, so the identities of existing tables stay as they were
+            recipe["precision"] = precision
         base = with_diff(spec) if diff else spec
         self.spec = replace(base, dim=dim, input={**base.input, **recipe})
 
@@ -68,7 +85,9 @@ class HiddenStateEncoder(Encoder):
     def _compute_fingerprint(self) -> str:
         """Weights hash; a non-default recipe adds its own hash so vectors never mix."""
         base = state_dict_fingerprint(self.model.state_dict())
-        recipe = {"pooling": self.pooling, "layers": self.layers, "channels": self.channels}
+        recipe: dict[str, Any] = {"pooling": self.pooling, "layers": self.layers, "channels": self.channels}
+        if self.precision != "fp32":
+            recipe["precision"] = self.precision
         if recipe == DEFAULT_RECIPE:
             return base
         return base + "+" + hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:6]
@@ -88,6 +107,7 @@ class HiddenStateEncoder(Encoder):
     def encode(self, inputs: list[np.ndarray]) -> np.ndarray:
         if not inputs:
             return np.zeros((0, self.dim), np.float32)
+        views = 2 if self.diff else 1
         rows = [
             (i, v, c, view[c])
             for i, x in enumerate(inputs)
@@ -95,36 +115,86 @@ class HiddenStateEncoder(Encoder):
             for c in range(len(x))
         ]
         pooled = self._pool_rows(rows)
-        out = []
-        for i, x in enumerate(inputs):
-            views = range(2 if self.diff else 1)
-            out.append(
-                np.concatenate([pool.combine_channels([pooled[(i, v, c)] for c in range(len(x))]) for v in views])
-            )
-        return np.stack(out).astype(np.float32)
+        blocks = np.stack([pooled[(i, v, c)] for i, v, c, _ in rows])  # rows are item, view, channel ordered
+        blocks = blocks.reshape(len(inputs) * views, self.channels, *blocks.shape[1:])
+        return pool.combine_rows(blocks).reshape(len(inputs), -1).astype(np.float32)
 
-    def _pool_rows(self, rows: list[tuple[int, int, int, np.ndarray]]) -> dict[tuple, np.ndarray]:
-        """Group rows by length, run the model, pool every row to L2-normalised (layers, dim)."""
-        by_len: dict[int, list] = defaultdict(list)
-        for row in rows:
-            by_len[len(row[3])].append(row)
+    def _pool_rows(self, rows: list[Row]) -> dict[tuple, np.ndarray]:
+        """Run the model chunk by chunk, pool on its device, L2-normalise every row's (layers, dim) on the host."""
         pooled = {}
-        for length, group in by_len.items():
-            n_tokens = self._n_tokens(length)
-            for start in range(0, len(group), MAX_ROWS):
-                chunk = group[start : start + MAX_ROWS]
-                hidden = self._hidden(np.stack([r[3] for r in chunk]))
-                for (i, v, c, _), h in zip(chunk, hidden):
-                    layer = pool.select_layers(pool.pool_tokens(h, n_tokens, self.pooling), self.layers)
-                    pooled[(i, v, c)] = pool.l2_normalize(layer.astype(np.float64))
+        for chunk in self._chunks(rows):
+            series = [r[3] for r in chunk]
+            block = self._pooled(series, [self._n_tokens(len(s)) for s in series])
+            for (i, v, c, _), p in zip(chunk, pool.l2_normalize(block.astype(np.float64))):
+                pooled[(i, v, c)] = p
         return pooled
+
+    def _chunks(self, rows: list[Row]) -> list[list[Row]]:
+        """Rows sharing a forward pass share ``_group_key``; each chunk fits the rows x tokens budget."""
+        groups: dict[int, list[Row]] = defaultdict(list)
+        for row in rows:
+            groups[self._group_key(len(row[3]))].append(row)
+        budget = self.tokens_per_forward or TOKENS_PER_FORWARD.get(self._device().type, TOKENS_PER_FORWARD["cuda"])
+        chunks = []
+        for group in groups.values():
+            size = max(1, budget // max(1, self._forward_tokens(len(group[0][3]))))
+            chunks += [group[start : start + size] for start in range(0, len(group), size)]
+        return chunks
+
+    def _pooled(self, series: list[np.ndarray], n_tokens: list[int]) -> np.ndarray:
+        """One forward pass, pooled where the model runs: (n, kept layers, d_model) float32 on the host."""
+        import torch
+
+        with torch.inference_mode(), self._matmul_precision():
+            block = pool.pool_layers(self._forward(series), n_tokens, self.pooling, self.layers)
+            return block.float().cpu().numpy()
+
+    @contextmanager
+    def _matmul_precision(self) -> Iterator[None]:
+        """TF32 for the forward pass only when asked for and on CUDA; the process-wide setting is restored."""
+        import torch
+
+        if self.precision != "tf32" or self._device().type != "cuda":
+            yield
+            return
+        before = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("high")
+        try:
+            yield
+        finally:
+            torch.set_float32_matmul_precision(before)
+
+    def _device(self) -> Any:
+        """The torch device the model's weights live on."""
+        return next(self.model.parameters()).device
+
+    def _group_key(self, length: int) -> int:
+        """Rows are stacked as (n, T): equal lengths only (a subclass that pads itself may say otherwise)."""
+        return length
+
+    def _forward_tokens(self, length: int) -> int:
+        """Tokens one row of this length costs in a forward pass (for the batch budget)."""
+        return pool.n_context_tokens(length, self.patch)
 
     def _n_tokens(self, length: int) -> int:
         return pool.n_context_tokens(length, self.patch)
 
-    def _hidden(self, batch: np.ndarray) -> np.ndarray:
-        """(n, T) equal-length rows -> (n, tokens, layers, d_model) hidden states."""
+    def _forward(self, series: list[np.ndarray]) -> Any:
+        """Rows of one group -> hidden states on the device: (n, tokens, layers, d) or one (n, tokens, d) a layer."""
+        return self._hidden_tensor(np.stack(series))
+
+    def _hidden_tensor(self, batch: np.ndarray) -> Any:
+        """(n, T) equal-length rows -> hidden states on the model's device (see ``_forward``)."""
         raise NotImplementedError
+
+    def _hidden(self, batch: np.ndarray) -> np.ndarray:
+        """(n, T) rows -> (n, tokens, layers, d_model) on the host: for checks against reference code, not encode."""
+        import torch
+
+        with torch.inference_mode():
+            hidden = self._forward(list(batch))
+            hidden = hidden if isinstance(hidden, torch.Tensor) else torch.stack(list(hidden), dim=2)
+            return hidden.float().cpu().numpy()
 
 
 def hub_file(weights: str, filename: str) -> str:
@@ -190,11 +260,14 @@ class TiRexEncoder(HiddenStateEncoder):
         super().__init__(TIREX, **recipe)
         self.spec = replace(self.spec, input={**self.spec.input, "context": self.model.config.train_ctx_len})
 
-    def _hidden(self, batch: np.ndarray) -> np.ndarray:
+    def _forward_tokens(self, length: int) -> int:
+        """TiRex pads (NaN, left) or cuts every context to its training length: a row always costs that many tokens."""
+        return pool.n_context_tokens(self.model.config.train_ctx_len, self.patch)
+
+    def _hidden_tensor(self, batch: np.ndarray) -> Any:
         import torch
 
-        hidden = self.model._embed_context(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
-        return hidden.float().cpu().numpy()
+        return self.model._embed_context(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
 
 
 # --------------------------------------------------------------------------------- Chronos-Bolt
@@ -215,25 +288,26 @@ class ChronosBoltEncoder(HiddenStateEncoder):
         super().__init__(CHRONOS_BOLT_SMALL, **recipe)
         self.spec = replace(self.spec, input={**self.spec.input, "context": self.context})
 
-    def _hidden(self, batch: np.ndarray) -> np.ndarray:
-        """ChronosBoltModelForForecasting.encode, asking the T5 stack for every layer's output."""
+    def _forward_tokens(self, length: int) -> int:
+        return pool.n_context_tokens(min(length, self.context), self.patch)
+
+    def _hidden_tensor(self, batch: np.ndarray) -> Any:
+        """ChronosBoltModelForForecasting.encode, asking the T5 stack for every layer's output ([REG] dropped)."""
         import torch
 
         m = self.model
-        with torch.inference_mode():
-            context = torch.from_numpy(np.ascontiguousarray(batch[:, -self.context :], dtype=np.float32))
-            context = context.to(m.device)
-            mask = (~torch.isnan(context)).float()
-            context, _ = m.instance_norm(context)
-            patched, patched_mask = m.patch(context), torch.nan_to_num(m.patch(mask), nan=0.0)
-            patched = torch.where(patched_mask > 0.0, patched, 0.0)
-            embeds = m.input_patch_embedding(torch.cat([patched, patched_mask], dim=-1))
-            attention = (patched_mask.sum(dim=-1) > 0).float()
-            n_patch = embeds.shape[1]
-            if m.chronos_config.use_reg_token:
-                reg = m.shared(torch.full((len(batch), 1), m.config.reg_token_id, device=embeds.device))
-                embeds = torch.cat([embeds, reg], dim=-2)
-                attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=-1)
-            out = m.encoder(inputs_embeds=embeds, attention_mask=attention, output_hidden_states=True)
-            hidden = torch.stack(out.hidden_states[1:], dim=2)[:, :n_patch]  # drop [REG]
-        return hidden.float().cpu().numpy()
+        context = torch.from_numpy(np.ascontiguousarray(batch[:, -self.context :], dtype=np.float32))
+        context = context.to(m.device)
+        mask = (~torch.isnan(context)).float()
+        context, _ = m.instance_norm(context)
+        patched, patched_mask = m.patch(context), torch.nan_to_num(m.patch(mask), nan=0.0)
+        patched = torch.where(patched_mask > 0.0, patched, 0.0)
+        embeds = m.input_patch_embedding(torch.cat([patched, patched_mask], dim=-1))
+        attention = (patched_mask.sum(dim=-1) > 0).float()
+        n_patch = embeds.shape[1]
+        if m.chronos_config.use_reg_token:
+            reg = m.shared(torch.full((len(batch), 1), m.config.reg_token_id, device=embeds.device))
+            embeds = torch.cat([embeds, reg], dim=-2)
+            attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=-1)
+        out = m.encoder(inputs_embeds=embeds, attention_mask=attention, output_hidden_states=True)
+        return [h[:, :n_patch] for h in out.hidden_states[1:]]

@@ -108,14 +108,15 @@ class MomentModel(nn.Module):
         self.encoder = T5Stack(t5)
         self.head = PretrainHead(self.d_model, self.patch_len)
 
-    def hidden_states(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x, mask (n, seq_len) -> (n, tokens, layers, d_model), every encoder layer's output."""
+    def hidden_states(self, x: torch.Tensor, mask: torch.Tensor, stacked: bool = True) -> Any:
+        """x, mask (n, seq_len) -> (n, tokens, layers, d_model), every encoder layer's output (a list if unstacked)."""
         x = torch.nan_to_num(self.normalizer(x[:, None, :], mask)[:, 0], nan=0.0, posinf=0.0, neginf=0.0)
         patches = x.unfold(-1, self.patch_len, self.patch_len)
         patch_mask = (mask.unfold(-1, self.patch_len, self.patch_len).sum(-1) == self.patch_len).long()
         embeds = self.patch_embedding(patches, patch_mask)
         out = self.encoder(inputs_embeds=embeds, attention_mask=patch_mask, output_hidden_states=True)
-        return torch.stack(out.hidden_states[1:], dim=2)
+        layers = list(out.hidden_states[1:])
+        return torch.stack(layers, dim=2) if stacked else layers
 
 
 def load_moment(weights: str, device: str = "cpu") -> MomentModel:
@@ -149,18 +150,25 @@ class MomentEncoder(HiddenStateEncoder):
     def _n_tokens(self, length: int) -> int:
         return min(math.ceil(length / self.patch), self.seq_len // self.patch)
 
-    def _hidden(self, batch: np.ndarray) -> np.ndarray:
-        n, length = batch.shape
-        if length > self.seq_len:
-            batch, mask = resample(fill_nan(batch), self.seq_len, align_corners=False), np.ones((n, self.seq_len))
-        else:
-            pad = self.seq_len - length
-            mask = np.concatenate([np.zeros((n, pad)), (~np.isnan(batch)).astype(np.float64)], axis=1)
-            batch = np.concatenate([np.zeros((n, pad), np.float32), batch], axis=1)
-        dev = next(self.model.parameters()).device
-        with torch.inference_mode():
-            hidden = self.model.hidden_states(
-                torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(dev),
-                torch.from_numpy(mask.astype(np.float32)).to(dev),
-            )
-        return hidden.float().cpu().numpy()
+    def _group_key(self, length: int) -> int:
+        """Every row becomes one seq_len grid (left-padded and masked, or resampled): any lengths share a pass."""
+        return 0
+
+    def _forward_tokens(self, length: int) -> int:
+        return self.seq_len // self.patch
+
+    def _grid(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One series on the seq_len grid and its observed mask: left-padded if short, resampled if long."""
+        if len(row) > self.seq_len:
+            return resample(fill_nan(row[None]), self.seq_len, align_corners=False)[0], np.ones(self.seq_len)
+        pad = self.seq_len - len(row)
+        mask = np.concatenate([np.zeros(pad), (~np.isnan(row)).astype(np.float64)])
+        return np.concatenate([np.zeros(pad, np.float32), row]), mask
+
+    def _forward(self, series: list[np.ndarray]) -> Any:
+        """Per-layer hidden states (n, tokens, d_model) on the model's device; no (n, tokens, layers, d) copy."""
+        grids = [self._grid(row) for row in series]
+        dev = self._device()
+        x = torch.from_numpy(np.stack([g for g, _ in grids]).astype(np.float32)).to(dev)
+        mask = torch.from_numpy(np.stack([m for _, m in grids]).astype(np.float32)).to(dev)
+        return self.model.hidden_states(x, mask, stacked=False)
