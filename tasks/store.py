@@ -64,6 +64,7 @@ class VectorStore:
         self.uri = uri
         self.db = lancedb.connect(uri, read_consistency_interval=timedelta(0))
         self._handles: dict[str, Any] = {}  # opened tables; each still reads the latest version on every call
+        self._looked_up: dict[str, tuple[int, set[str], set[str]]] = {}  # table -> (version, keys asked, keys found)
 
     # -- tables -------------------------------------------------------------------------
     def tables(self) -> list[str]:
@@ -151,8 +152,10 @@ class VectorStore:
 
         Seeing two rows of one id (left by an older version's race) heals them first: the newest row is kept.
         """
-        if not self.has(table):
+        tbl = self._open(table)
+        if tbl is None:
             return {}
+        version = tbl.version  # read before the scan: a commit in between leaves it stale, never wrongly fresh
         where = sql_eq("dataset", dataset) if ids is None else sql_in("key", [row_key(dataset, i) for i in ids])
         t = self._scan(table, ["id", "content_hash"], where)
         found = t["id"].to_pylist()
@@ -160,6 +163,9 @@ class VectorStore:
             doubled = [i for i, n in Counter(found).items() if n > 1]
             self.heal(table, [row_key(dataset, i) for i in doubled])
             t = self._scan(table, ["id", "content_hash"], where)
+        elif ids is not None:  # the next upsert of these keys may reuse this lookup (see _still_known)
+            asked = {row_key(dataset, i) for i in ids}
+            self._looked_up[table] = (version, asked, {row_key(dataset, i) for i in found})
         return dict(zip(t["id"].to_pylist(), t["content_hash"].to_pylist()))
 
     def vectors_by_hash(self, table: str, hashes: list[str]) -> dict[str, np.ndarray]:
@@ -207,7 +213,10 @@ class VectorStore:
         """
         import pyarrow.compute as pc
 
-        stored = _stored_keys(tbl, data["key"].to_pylist())
+        keys = data["key"].to_pylist()
+        stored = self._still_known(tbl, keys)
+        if stored is None:
+            stored = _stored_keys(tbl, keys)
         present = pc.is_in(data["key"], value_set=pa.array(list(stored), type=pa.string()))
         if stored:
             self._merge(tbl, data.filter(present))
@@ -220,6 +229,13 @@ class VectorStore:
     @staticmethod
     def _merge(tbl, data: pa.Table) -> None:
         tbl.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(data)
+
+    def _still_known(self, tbl, keys: list[str]) -> Counter | None:
+        """What ``known`` found for these keys, if it asked for all of them and no commit came since; else None."""
+        seen = self._looked_up.pop(tbl.name, None)
+        if seen is None or seen[0] != tbl.version or not seen[1].issuperset(keys):
+            return None
+        return Counter(k for k in keys if k in seen[2])
 
     def _after_commit(self, tbl) -> None:
         """Hook run after each vector-table commit, outside the lock (index upkeep)."""
@@ -324,7 +340,7 @@ class VectorStore:
         from embedforge.tasks.index import tuned_query
 
         tbl = self._require(table)
-        query = tuned_query(tbl, tbl.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine"))
+        query = tuned_query(tbl, tbl.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine"), k)
         if where:
             query = query.where(where, prefilter=True)
         hits = query.select(["dataset", "id", "uri", "split", "group", "labels", "_distance"]).limit(k).to_list()

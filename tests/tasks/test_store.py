@@ -4,6 +4,7 @@ from contextlib import nullcontext
 import numpy as np
 import pytest
 
+import embedforge.tasks.store as store_module
 from embedforge.tasks.store import IdentityMismatch, VectorStore, table_name
 from embedforge.tasks.table_lock import table_lock
 
@@ -131,3 +132,29 @@ def test_lock_says_whether_it_is_held(tmp_path):
         assert held is True and (tmp_path / "db" / ".locks" / "t.lock").exists()
     with table_lock("s3://bucket/db", "t") as held:
         assert held is False
+
+
+def test_upsert_reuses_the_shards_lookup_while_the_table_is_unchanged(tmp_path, monkeypatch):
+    lookups = []
+    real = store_module._stored_keys
+    monkeypatch.setattr(store_module, "_stored_keys", lambda tbl, keys: lookups.append(keys) or real(tbl, keys))
+    store = VectorStore(str(tmp_path / "db"))
+    store.upsert("t", IDENT, _rows(2))
+    assert len(lookups) == 1  # nothing looked up before: the store asks under the lock
+    assert store.known("t", "d", ["i1", "i2", "i3"]) == {"i1": "h1"}
+    store.upsert("t", IDENT, [dict(r, content_hash=r["content_hash"] + "-new") for r in _rows(3, 1)])
+    assert len(lookups) == 1  # known() saw this very version: its answer is still exact
+    assert store.known("t", "d") == {"i0": "h0", "i1": "h1-new", "i2": "h2-new", "i3": "h3-new"}
+
+
+def test_a_commit_after_the_lookup_is_not_missed(tmp_path):
+    """Another writer stores the same keys between a shard's lookup and its commit: still one row per key."""
+    uri = str(tmp_path / "db")
+    mine, other = VectorStore(uri), VectorStore(uri)
+    mine.upsert("t", IDENT, _rows(2))
+    assert mine.known("t", "d", ["i2", "i3"]) == {}
+    other.upsert("t", IDENT, _rows(2, 2))
+    mine.upsert("t", IDENT, [dict(r, content_hash=r["content_hash"] + "-mine") for r in _rows(2, 2)])
+    ids = mine.rows("t")["id"].to_pylist()
+    assert sorted(ids) == ["i0", "i1", "i2", "i3"]
+    assert mine.known("t", "d", ["i2", "i3"]) == {"i2": "h2-mine", "i3": "h3-mine"}
