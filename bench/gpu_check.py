@@ -1,7 +1,7 @@
 """Every registered encoder on CPU and on CUDA with the same batch: items/s, ratio, parity and peak memory, one table.
 
 Weights: the registry's own where its probe says they load here; otherwise random weights at the real shape
-for encoders that have a builder below (TiRex, Chronos-Bolt, CSFM), a fit on GunPoint for MiniRocket; any
+for encoders that have a builder below (TiRex, Chronos-Bolt, MOMENT, CSFM), a fit on GunPoint for MiniRocket; any
 other encoder is listed as skipped with its probe's reason. CUDA rows are skipped cleanly without a GPU.
     .venv/bin/python bench/gpu_check.py --batch 64
     .venv/bin/python bench/gpu_check.py --encoders speech/ge2e,cardiac/csfm-base --batch 256 --cpu-batch 16
@@ -35,6 +35,10 @@ def synthetic_weights(name: str, root: Path) -> str | None:
         from bench_timeseries import random_chronos
 
         return random_chronos(root / "chronos", layers=6, d_model=512)
+    if base == "timeseries/moment-small":
+        from bench_moment import random_moment
+
+        return random_moment(root / "moment")
     if base == "timeseries/minirocket":
         return "ucr:GunPoint"
     if base == "cardiac/csfm-base":
@@ -130,7 +134,8 @@ def main() -> None:
     )
     root = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     wanted = [n for n in args.encoders.split(",") if n] or list(ENCODERS)
-    variants = [(n, {}) for n in wanted] + [("cardiac/csfm-base", {"precision": "bf16"})] * ("cuda" in devices)
+    extra = [("cardiac/csfm-base", {"precision": "bf16"}), ("timeseries/moment-small", {"precision": "tf32"})]
+    variants = [(n, {}) for n in wanted] + [(n, o) for n, o in extra if n in wanted] * ("cuda" in devices)
     for name, options in variants:
         entry = ENCODERS.get(name)
         reason = entry.probe()
@@ -143,7 +148,7 @@ def main() -> None:
             continue
         ref = None
         for device in devices:
-            try:  # bf16 is a GPU option: its reference is the float32 CPU run
+            try:  # bf16 / tf32 are GPU options: their reference is the float32 CPU run
                 cpu = device == "cpu"
                 batch = raw[: args.cpu_batch] if cpu else raw
                 r = run(name, weights, device, batch, {} if cpu and "precision" in options else options)
