@@ -1,8 +1,9 @@
 """Indexes of a vector table: scalar ones for the lookup columns, an ANN one past a size, tuned against exact search.
 
 The vector index's type, build parameters and the search settings tuned for it (``nprobes``, ``refine_factor``,
-``ef``, and the recall@10 they reached against exact search) are recorded in the ``vector`` field's metadata,
-so every reader searches the index the same way.
+``ef``: the fastest measured ones whose recall@10 against exact search reaches the target, see ``ann_tune``) are
+recorded in the ``vector`` field's metadata, so every reader searches the index the same way; readers cache them
+per table version.
 """
 
 from __future__ import annotations
@@ -11,14 +12,27 @@ import contextlib
 import functools
 import json
 import logging
-import math
 import os
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from embedforge.tasks.ann_tune import apply_search, probe_queries, tune_search
+
+__all__ = [
+    "IndexConfig",
+    "after_write",
+    "apply_search",
+    "build_vector_index",
+    "index_info",
+    "probe_queries",
+    "retune_search",
+    "search_settings",
+    "tune_search",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +42,7 @@ VECTOR_INDEX = "vector_idx"
 SCALAR_COLUMNS = {"key": "BTREE", "content_hash": "BTREE", "dataset": "BITMAP"}
 REFRESH_FRACTION = 0.1  # fold new rows into the indexes once they are this share of the table
 REBUILD_GROWTH = 4  # rebuild the ANN index (more partitions, search re-tuned) once the table is this much larger
+_SETTINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # table -> (version, its search settings)
 
 
 class IndexConfig(BaseModel):
@@ -40,9 +55,13 @@ class IndexConfig(BaseModel):
     num_sub_vectors: int | None = Field(None, ge=1, description="PQ sub-vectors; default dim / 8")
     m: int = Field(20, ge=4, description="HNSW edges per node")
     ef_construction: int = Field(150, ge=16)
-    refine_factor: int = Field(5, ge=1, description="re-rank k x this many candidates on the full vectors")
-    target_recall: float = Field(0.97, gt=0, le=1, description="recall@10 vs exact the tuning must reach")
-    probe_queries: int = Field(32, ge=4, le=1000)
+    refine_factor: int = Field(
+        5, ge=1, description="re-rank k x this many on the full vectors; tuning also tries 2x, 4x"
+    )
+    target_recall: float = Field(
+        0.96, gt=0, le=1, description="recall@10 vs exact (held-out rows) the tuning must reach"
+    )
+    probe_queries: int = Field(256, ge=4, le=1000, description="held-out stored rows the tuning queries")
 
 
 def _indices(tbl) -> dict[str, Any]:
@@ -85,8 +104,21 @@ def build_vector_index(tbl, config: IndexConfig | None = None) -> dict[str, Any]
     if "HNSW" in config.index_type:
         build.update(m=config.m, ef_construction=config.ef_construction)
     tbl.create_index(replace=True, name=VECTOR_INDEX, **build)
-    search = tune_search(tbl, build, config)
-    info = {"build": build, "search": search, "rows": rows, "dim": dim, "built_at": datetime.now(UTC).isoformat()}
+    return _tune_and_record(tbl, build, config, rows=rows, dim=dim, built_at=datetime.now(UTC).isoformat())
+
+
+def retune_search(tbl, config: IndexConfig | None = None) -> dict[str, Any]:
+    """Tune the search of the existing index again (another target, another machine) without rebuilding it."""
+    info = index_info(tbl)
+    if info is None or VECTOR_INDEX not in _indices(tbl):
+        raise LookupError(f"table {tbl.name!r} has no recorded vector index to tune")
+    config = config or IndexConfig()
+    return _tune_and_record(tbl, info["build"], config, rows=info["rows"], dim=info["dim"], built_at=info["built_at"])
+
+
+def _tune_and_record(tbl, build: dict[str, Any], config: IndexConfig, **facts: Any) -> dict[str, Any]:
+    """Tune the search settings and record them with the build parameters in the vector field's metadata."""
+    info = {"build": build, "search": tune_search(tbl, build, config), **facts}
     tbl.update_field_metadata({"path": "vector", "metadata": {INDEX_KEY.decode(): json.dumps(info)}})
     log.info("vector index on %s: %s", tbl.name, info)
     return info
@@ -97,65 +129,25 @@ def _sub_vectors(dim: int) -> int:
     return max(d for d in range(1, max(1, dim // 8) + 1) if dim % d == 0)
 
 
-def tune_search(tbl, build: dict[str, Any], config: IndexConfig, k: int = 10) -> dict[str, Any]:
-    """The cheapest refine_factor, then nprobes (and HNSW ef), whose recall@k on probe queries reaches the target."""
-    queries = probe_queries(tbl, config.probe_queries)
-    exact = [set(_ids(tbl.search(q).distance_type("cosine").bypass_vector_index(), k)) for q in queries]
-    parts = build["num_partitions"]
-    steps = sorted({max(1, math.ceil(parts * f)) for f in (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)})
-    best: dict[str, Any] = {"recall_at_10": -1.0}
-    for refine in (config.refine_factor, 2 * config.refine_factor, 4 * config.refine_factor):  # PQ needs more
-        for nprobes in steps:
-            settings = {"nprobes": nprobes, "refine_factor": refine}
-            if "HNSW" in build["index_type"]:
-                settings["ef"] = max(64, 2 * k * refine)  # HNSW must yield the k x refine candidates
-            found = [set(_ids(apply_search(tbl.search(q).distance_type("cosine"), settings), k)) for q in queries]
-            recall = round(float(np.mean([len(f & e) / max(1, len(e)) for f, e in zip(found, exact)])), 4)
-            if recall > best["recall_at_10"]:
-                best = dict(settings, recall_at_10=recall, probes=len(queries))
-            if recall >= config.target_recall:
-                return best
-    return best  # the target was not reached: the best settings found, with the recall they gave
+def search_settings(tbl) -> dict[str, Any] | None:
+    """The recorded search settings of the table's vector index, cached per table version (None: search exactly).
+
+    One version read a query instead of listing the indexes and parsing the schema: any commit (a write, a
+    rebuilt index, new metadata) moves the version, so a stale entry is never used.
+    """
+    version = tbl.version
+    cached = _SETTINGS.get(tbl)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    info = index_info(tbl)  # read after the version: at least as new as the version it is cached under
+    settings = info["search"] if info is not None and VECTOR_INDEX in _indices(tbl) else None
+    _SETTINGS[tbl] = (version, settings)
+    return settings
 
 
-def probe_queries(tbl, n: int, seed: int = 0) -> np.ndarray:
-    """Half stored vectors with noise, half midpoints of two random rows (between clusters: the hard case)."""
-    rows = tbl.count_rows()
-    rng = np.random.default_rng(seed)
-    take = np.sort(rng.choice(rows, size=min(2 * n, rows), replace=False))
-    vectors = tbl.take_offsets(take.tolist()).select(["vector"]).to_arrow()["vector"]
-    x = rng.permutation(np.stack(vectors.to_numpy(zero_copy_only=False)).astype(np.float32))
-    half = max(1, min(n, len(x)) // 2)
-    scale = np.linalg.norm(x[:half], axis=1, keepdims=True) / math.sqrt(x.shape[1])
-    near = x[:half] + 0.1 * scale * rng.standard_normal(x[:half].shape).astype(np.float32)
-    pairs = x[half : half + 2 * (n - half)]
-    between = (pairs[0::2][: len(pairs) // 2] + pairs[1::2][: len(pairs) // 2]) / 2
-    return np.concatenate([near, between]) if len(between) else near
-
-
-def _ids(query, k: int) -> list[Any]:
-    return query.select(["key", "_distance"]).limit(k).to_arrow()["key"].to_pylist()
-
-
-def apply_search(query, settings: dict[str, Any] | None):
-    """Set the recorded nprobes / refine_factor / ef on a LanceDB vector query."""
-    if not settings:
-        return query
-    if settings.get("nprobes"):
-        query = query.nprobes(int(settings["nprobes"]))
-    if settings.get("refine_factor"):
-        query = query.refine_factor(int(settings["refine_factor"]))
-    if settings.get("ef"):
-        query = query.ef(int(settings["ef"]))
-    return query
-
-
-def tuned_query(tbl, query):
-    """A table's vector query with the search settings recorded with its index (exact when there is none)."""
-    info = index_info(tbl)
-    if info is None or VECTOR_INDEX not in _indices(tbl):
-        return query
-    return apply_search(query, info["search"])
+def tuned_query(tbl, query, k: int = 10):
+    """A table's vector query for ``k`` hits with the search settings recorded with its index (exact without one)."""
+    return apply_search(query, search_settings(tbl), k)
 
 
 def after_write(

@@ -3,7 +3,17 @@
 import numpy as np
 import pytest
 
-from embedforge.tasks.index import INDEX_KEY, IndexConfig, after_write, build_vector_index, index_info
+from embedforge.tasks.ann_tune import _dominated, exact_search, probe_queries
+from embedforge.tasks.index import (
+    INDEX_KEY,
+    VECTOR_INDEX,
+    IndexConfig,
+    after_write,
+    build_vector_index,
+    index_info,
+    retune_search,
+    search_settings,
+)
 from embedforge.tasks.store import VectorStore
 
 DIM = 64
@@ -68,8 +78,11 @@ def test_index_type_parameters_and_tuning_are_recorded(indexed):
         "m": 20,
         "ef_construction": 150,
     }
-    assert recorded["search"]["refine_factor"] == 5 and 1 <= recorded["search"]["nprobes"] <= 8
-    assert recorded["search"]["recall_at_10"] >= 0.97 and recorded["rows"] == 20_000
+    search = recorded["search"]
+    assert set(search) <= {"nprobes", "refine_factor", "ef", "recall_at_10", "probes", "p50_ms", "candidates"}
+    assert 1 <= search["nprobes"] <= 8 and search["ef"] >= 10 * (search.get("refine_factor") or 1)
+    assert search["recall_at_10"] >= IndexConfig().target_recall and search["probes"] == IndexConfig().probe_queries
+    assert search["p50_ms"] > 0 and search["candidates"] >= 1 and recorded["rows"] == 20_000
 
 
 def test_index_search_keeps_recall_at_10_against_exact_search(indexed):
@@ -120,9 +133,53 @@ def test_ivf_pq_with_refine_keeps_recall(tmp_path):
     store.upsert("pq", IDENTITY, rows(clustered(4000, seed=9)))
     tbl = store.db.open_table("pq")
     info = build_vector_index(tbl, IndexConfig(index_type="IVF_PQ", num_partitions=4))
-    assert info["build"]["num_sub_vectors"] == 8 and info["search"]["refine_factor"] in (5, 10, 20)
+    assert info["build"]["num_sub_vectors"] == 8 and info["search"]["refine_factor"] in (2, 5, 10, 20)
     recalls = [
         len({f"{h['dataset']}::{h['id']}" for h in store.search("pq", q, k=10)} & exact_ids(tbl, q)) / 10
         for q in clustered(30, seed=10)
     ]
     assert np.mean(recalls) >= 0.95, np.mean(recalls)
+
+
+def test_probe_queries_are_new_points_and_their_exact_answers_match_lance(indexed):
+    _, tbl, _ = indexed
+    queries = probe_queries(tbl, 16)
+    keys, sims = exact_search(tbl, queries, 10)
+    assert queries.shape == (16, DIM) and keys.shape == sims.shape == (16, 10)
+    assert (sims[:, 0] < 0.9999).all()  # no probe is a stored row: a graph index finds those too easily
+    assert (np.diff(sims, axis=1) <= 0).all()
+    for q, row in zip(queries[:4], keys[:4]):
+        lance = tbl.search(q).distance_type("cosine").bypass_vector_index().select(["key", "_distance"]).limit(10)
+        assert lance.to_arrow()["key"].to_pylist() == row.tolist()
+
+
+def test_a_setting_reached_on_every_knob_for_less_dominates():
+    reached = [{"nprobes": 3, "refine_factor": 2, "ef": 64}]
+    assert _dominated({"nprobes": 4, "refine_factor": 2, "ef": 64}, reached)
+    assert not _dominated({"nprobes": 2, "refine_factor": 5, "ef": 100}, reached)  # fewer probes: may be faster
+    assert not _dominated({"nprobes": 8, "ef": 64}, reached)  # no refine costs less on that knob
+
+
+def test_search_settings_follow_the_table_version(tmp_path):
+    store = VectorStore(str(tmp_path / "db"))
+    store.upsert("cached", IDENTITY, rows(clustered(3000, seed=11)))
+    tbl = store.db.open_table("cached")
+    assert search_settings(tbl) is None  # no index: exact search
+    first = build_vector_index(tbl, IndexConfig(num_partitions=2))["search"]
+    assert search_settings(tbl) == first
+    other = VectorStore(str(tmp_path / "db")).db.open_table("cached")  # another reader retunes for more recall
+    again = retune_search(other, IndexConfig(target_recall=1.0, refine_factor=10))["search"]
+    assert again != first and search_settings(tbl) == again  # the first handle sees the new version
+    store.upsert("cached", IDENTITY, rows(clustered(10, seed=12), start=3000))  # a write keeps the index
+    assert search_settings(tbl) == again
+    tbl.drop_index(VECTOR_INDEX)
+    assert search_settings(tbl) is None  # the record alone is not an index: back to exact search
+    with pytest.raises(LookupError, match="no recorded vector index"):
+        retune_search(tbl)
+
+
+def test_more_hits_than_the_tuned_ef_raise_ef_instead_of_failing(indexed):
+    store, _, info = indexed
+    k = 4 * info["search"]["ef"]  # past what HNSW yields with the recorded ef: it is raised to k x refine
+    hits = store.search("synthetic", clustered(1, seed=13)[0], k=k)
+    assert len(hits) == k and [h["_distance"] for h in hits] == sorted(h["_distance"] for h in hits)
