@@ -158,3 +158,13 @@ def test_a_commit_after_the_lookup_is_not_missed(tmp_path):
     ids = mine.rows("t")["id"].to_pylist()
     assert sorted(ids) == ["i0", "i1", "i2", "i3"]
     assert mine.known("t", "d", ["i2", "i3"]) == {"i2": "h2-mine", "i3": "h3-mine"}
+
+
+def test_vectors_by_hash_returns_stored_vectors_of_known_content_only(tmp_path):
+    store = VectorStore(str(tmp_path / "db"))
+    rows = _rows(3)
+    store.upsert("t", IDENT, rows)
+    found = store.vectors_by_hash("t", ["h2", "nope", "h0"])
+    assert sorted(found) == ["h0", "h2"]
+    np.testing.assert_allclose(found["h2"], rows[2]["vector"].astype(np.float32))
+    assert store.vectors_by_hash("t", ["nope"]) == {} and store.vectors_by_hash("absent", ["h0"]) == {}
