@@ -32,6 +32,24 @@ class BadRequest(ValueError):
     """A request the model cannot answer; served as HTTP 400 with this message."""
 
 
+class Records(pd.DataFrame):
+    """A DataFrame whose records (what MLflow's server answers) come from whole columns, not pandas' row boxing.
+
+    MLflow writes a DataFrame answer with ``to_dict(orient="records")``: 0.2 ms for one row, against 0.012 ms
+    here (values boxed as Python scalars alike, so the JSON is the same). Frames derived from it are plain.
+    """
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def to_dict(self, orient: str = "dict", *args, **kwargs):
+        if orient != "records" or args or kwargs:
+            return super().to_dict(orient, *args, **kwargs)
+        names = list(self.columns)
+        return [dict(zip(names, row, strict=True)) for row in self.to_numpy(dtype=object).tolist()]
+
+
 def _mlflow_error(message: str, code: str):
     from mlflow.exceptions import MlflowException
     from mlflow.protos import databricks_pb2
@@ -88,11 +106,10 @@ class HeadModel(PythonModel):
         head, meta: dict[str, Any], frame, encoder=None, limits: Limits | None = None, params: dict | None = None
     ) -> pd.DataFrame:
         """Rows in, one prediction per row out; request params (candidate labels) only for heads that take them."""
-        frame = pd.DataFrame(frame)
         if meta["input"] == VECTOR:
             X = vectors_from_frame(frame, int(meta["encoder"]["dim"]))
         else:
-            X = embed_raw_column(frame, encoder, meta, limits or Limits.from_settings())
+            X = embed_raw_column(pd.DataFrame(frame), encoder, meta, limits or Limits.from_settings())
         if params and params.get("labels"):
             if not getattr(head, "takes_labels", False):
                 raise BadRequest("this model does not take candidate labels; send only the input column")
@@ -134,19 +151,27 @@ def load_checked_encoder(meta: dict[str, Any]):
     return encoder
 
 
-def vectors_from_frame(frame: pd.DataFrame, dim: int) -> np.ndarray:
-    """A 'vector' column of equal-length finite lists -> (n, dim) float32."""
-    if VECTOR not in frame.columns:
-        raise BadRequest(f"expected a 'vector' column, got {list(frame.columns)}")
-    try:
-        X = np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in frame[VECTOR]])
-    except (ValueError, TypeError) as exc:
-        raise BadRequest(f"'vector' must hold equal-length lists of numbers: {exc}") from None
+def vectors_from_frame(frame, dim: int) -> np.ndarray:
+    """A 'vector' column of equal-length finite lists, or a tensor signature's {'vector': (n, dim)} -> float32."""
+    if isinstance(frame, dict) and isinstance(frame.get(VECTOR), np.ndarray):
+        X = np.asarray(frame[VECTOR], dtype=np.float32)  # MLflow already checked it against a (-1, dim) tensor spec
+        X = X.reshape(len(X), -1)
+    else:
+        X = _stacked_column(pd.DataFrame(frame))
     if X.shape[1] != dim:
         raise BadRequest(f"each vector must have {dim} values, got {X.shape[1]}")
     if not np.all(np.isfinite(X)):
         raise BadRequest("vectors contain NaN or inf")
     return X
+
+
+def _stacked_column(frame: pd.DataFrame) -> np.ndarray:
+    if VECTOR not in frame.columns:
+        raise BadRequest(f"expected a 'vector' column, got {list(frame.columns)}")
+    try:
+        return np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for v in frame[VECTOR]])
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"'vector' must hold equal-length lists of numbers: {exc}") from None
 
 
 def embed_raw_column(frame: pd.DataFrame, encoder, meta: dict[str, Any], limits: Limits) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from embedforge.tasks.affine import Affine, binary_proba, fold_binary_classifier, fold_regressor
 from embedforge.tasks.features import Features, load_features
 from embedforge.tasks.tracking import head_signature, log_head, use_tracking
 
@@ -16,12 +17,33 @@ class PerRowHeight:
 
     def __init__(self, head) -> None:
         self.head = head
+        self.affine_ = fold_height_head(head)  # folded once here, at registration; pickled with the view
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Views pickled before folding existed fold when loaded."""
+        self.__dict__.update(state)
+        if "affine_" not in state:
+            self.affine_ = fold_height_head(self.head)
 
     def predict_vectors(self, X: np.ndarray):
-        """The head's own models row by row (a row is its own speaker mean), without grouping overhead."""
-        import pandas as pd
+        """The head's own models row by row (a row is its own speaker mean): one matmul when they fold."""
+        from embedforge.tasks.pyfunc import Records
 
-        head, X = self.head, np.asarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
+        proba, sex, height = self._folded(X) if self.affine_ is not None else self._sklearn(X)
+        columns = {"height_cm": height, "sex": sex.astype(str), "sex_prob": proba.max(axis=1)}
+        return Records(columns, copy=False)  # fresh arrays: nothing to copy
+
+    def _folded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Columns of the map: sex decision, then the height of each sex in the classifier's class order."""
+        Z = self.affine_(X)
+        proba = binary_proba(Z[:, 0])
+        pick = proba.argmax(axis=1)
+        return proba, np.asarray(self.head.sex_model_.classes_)[pick], Z[np.arange(len(X)), 1 + pick]
+
+    def _sklearn(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each sklearn model on its rows: for heads whose models have no affine map."""
+        head = self.head
         proba = head.sex_model_.predict_proba(X)
         sex = np.asarray(head.sex_model_.classes_)[proba.argmax(axis=1)]
         height = np.empty(len(X))
@@ -29,7 +51,21 @@ class PerRowHeight:
             rows = sex == s
             if rows.any():
                 height[rows] = np.ravel(model.predict(X[rows]))
-        return pd.DataFrame({"height_cm": height, "sex": sex.astype(str), "sex_prob": proba.max(axis=1)})
+        return proba, sex, height
+
+
+def fold_height_head(head) -> Affine | None:
+    """One (d, 1 + classes) map: the sex decision, then each sex's height; None if any model is not affine."""
+    dim = int(head.dim_)
+    sex = fold_binary_classifier(head.sex_model_, dim)
+    classes = list(getattr(head.sex_model_, "classes_", ()))
+    if sex is None or not all(c in head.height_models_ for c in classes):
+        return None
+    heights = [fold_regressor(head.height_models_[c], dim) for c in classes]
+    if any(h is None for h in heights):
+        return None
+    maps = [sex, *heights]
+    return Affine(W=np.hstack([m.W for m in maps]), b=np.concatenate([m.b for m in maps]))
 
 
 def _columns(feats: Features) -> tuple[list, np.ndarray, np.ndarray]:
@@ -119,5 +155,22 @@ def _log_models(head, identity, weights, name, alias, X_example) -> dict[str, An
         meta = {"input": mode, "encoder": identity, "encoder_weights": weights, "task": "heightceleb"}
         served = PerRowHeight(head)
         signature = head_signature(served, meta, X_example)
+        if mode == "vector":
+            signature = _tensor_input(signature, int(identity["dim"]))
         out[mode] = log_head(served, meta, signature, reg_name, alias, name=f"model-{mode}")
     return out
+
+
+def _tensor_input(signature, dim: int):
+    """A (-1, dim) float32 tensor named 'vector': MLflow stacks the request's lists in one array, no per-row checks.
+
+    The request formats stay valid ('dataframe_records' with a 'vector' list per row, 'dataframe_split'),
+    and 'inputs' takes the plain list of vectors a plain sklearn model takes.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    from embedforge.tasks.pyfunc import VECTOR
+
+    inputs = Schema([TensorSpec(np.dtype(np.float32), (-1, dim), VECTOR)])
+    return ModelSignature(inputs=inputs, outputs=signature.outputs, params=signature.params)

@@ -69,7 +69,8 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_answering(serv
         "oversized payload": (audio, rows(b64(bytes(500_000))), "byte limit"),
         "oversized request": (audio, rows(b64(bytes(350_000)), b64(bytes(350_000))), "request limit"),
         "wrong column": (audio, {"dataframe_records": [{"wav": "x"}]}, ""),
-        "wrong vector shape": (head, {"dataframe_records": [{"vector": [0.1, 0.2, 0.3]}]}, "256 values"),
+        "wrong vector shape": (head, {"dataframe_records": [{"vector": [0.1, 0.2, 0.3]}]}, "(-1, 256)"),
+        "non-finite vector": (head, {"dataframe_records": [{"vector": [float("inf")] * 256}]}, "NaN or inf"),
     }
     for name, (server, body, expected) in cases.items():
         status, answer = server.post(body)
@@ -79,6 +80,8 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_answering(serv
     assert status == 200
     status, body = head.post({"dataframe_records": [{"vector": [0.0] * 255 + [1.0]}]})
     assert status == 200 and len(body["predictions"]) == 1
+    status, same = head.post({"inputs": [[0.0] * 255 + [1.0]]})  # the tensor signature's plain list of vectors
+    assert status == 200 and same == body
 
 
 def test_local_paths_are_refused_by_default_without_telling_what_exists(servers):
