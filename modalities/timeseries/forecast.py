@@ -6,8 +6,10 @@ channels and LayerNormed (``pooling.embed_hidden``). ``diff=True`` also embeds t
 differences and puts them in front (the order of tirex's ``TiRexEmbedding``), doubling the
 dimension: it is a separate registered encoder (``...-diff``) so its vectors get their own table.
 
-Rows of equal length are batched together; a row never sees padding, so a series gets the same
-vector alone or in any batch (up to float rounding of batched matmuls).
+Rows of equal length are batched together (MOMENT, which puts every row on its own masked 512-step grid,
+batches any lengths), up to a rows x tokens budget per forward pass; a row never sees padding, so a series gets
+the same vector alone or in any batch (up to float rounding of batched matmuls). Tokens are pooled on the
+model's device (``pooling.pool_layers``); only (rows, layers, d_model) is copied to the host.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from embedforge.modalities.timeseries.specs import CHRONOS_BOLT_SMALL, TIREX, wi
 log = logging.getLogger(__name__)
 DEFAULT_RECIPE = {"pooling": "mean-last", "layers": "all", "channels": 1}
 PRECISIONS = ("fp32", "tf32")  # tf32: CUDA matmuls in TensorFloat-32 (a recorded recipe option; no effect on CPU)
-# rows x tokens of one forward pass: bounds activation memory, and short series get big batches
-TOKENS_PER_FORWARD = {"cpu": 8192, "cuda": 65536}
+# rows x tokens of one forward pass: bounds activation memory, and short series get big batches. CPU: 64 rows of
+# MOMENT's 64 tokens as before (more rows gained nothing here, bench_moment); CUDA: 1,024 such rows (~1.3 GB of
+# hidden states at MOMENT-small's shape), to be tuned with bench/gpu_check.py on a GPU
+TOKENS_PER_FORWARD = {"cpu": 4096, "cuda": 65536}
 Row = tuple[int, int, int, np.ndarray]  # (item, view, channel, series)
 
 
