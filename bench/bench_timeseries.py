@@ -11,6 +11,8 @@ larger with jittered copies of every series (a UCR .tsv folder), so fixed costs 
 Wall time is noisy on a shared machine: each side runs --trials times (interleaved) and the best counts;
 CPU seconds (this process and its children, i.e. the ephemeral Prefect server) are printed too, and torch
 runs --threads threads (default 1) so that other jobs on the machine disturb the figures less.
+--tasks also times the flow's tasks called as plain functions (no Prefect), splitting the gap into the
+store's and plan's share and Prefect's.
 """
 
 from __future__ import annotations
@@ -186,6 +188,26 @@ def flow_run(
     return time.perf_counter() - t0, cpu_seconds() - c0, summary
 
 
+def tasks_run(ref: str, encoder: str, weights: str | None, db: str, batch_size: int, shard_size: int, work: str):
+    """The flow's tasks called as plain functions (plan, then every shard): the store's share without Prefect's."""
+    from embedforge.tasks.embed import embed_shard, plan_embedding
+
+    forget_models()
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    plan = plan_embedding(
+        dataset=ref,
+        encoder=encoder,
+        db_uri=db,
+        work_dir=work,
+        weights=weights,
+        shard_size=shard_size,
+        dataset_name="bench",
+    )
+    for path in plan.shards:
+        embed_shard(shard_path=path, encoder=encoder, db_uri=db, weights=weights, batch_size=batch_size)
+    return time.perf_counter() - t0, cpu_seconds() - c0
+
+
 def warm_up(ref: str, encoder: str, weights: str | None, tmp: Path, batch_size: int) -> None:
     """Prefect's ephemeral API, imports, numba JIT and torch first calls: all outside the timings."""
     from prefect import flow
@@ -219,10 +241,13 @@ def bench_embed(args, encoder: str, tmp: Path) -> None:
         weights = forecaster_weights(encoder, tmp / "weights", args.layers, args.d_model)
     fit_on = weights or ref  # MiniRocket's weights are the dataset whose train split fits it
     warm_up(ref, encoder, weights, tmp, args.batch_size)
-    bare, flows = [], []
+    bare, flows, tasks = [], [], []
     for trial in range(args.trials):
         bare.append(bare_loop(ref, encoder, fit_on, args.batch_size))
         flows.append(flow_run(ref, encoder, fit_on, str(tmp / f"db-{trial}"), args.batch_size, args.shard_size))
+        if args.tasks:
+            db, work = str(tmp / f"tasks-db-{trial}"), str(tmp / f"tasks-work-{trial}")
+            tasks.append(tasks_run(ref, encoder, fit_on, db, args.batch_size, args.shard_size, work))
     n, b, f = bare[0][2], min(bare), min(flows)
     print(
         f"\n== embed: {encoder} on {args.dataset} x{repeat} (n={n}, batch={args.batch_size}, "
@@ -235,6 +260,11 @@ def bench_embed(args, encoder: str, tmp: Path) -> None:
     print(f"RATIO flow/bare throughput (wall, {encoder}) = {b[0] / f[0]:.3f}  (goal >= 0.95)")
     cpu_ratio = min(c for _, c, _ in bare) / min(c for _, c, _ in flows)
     print(f"RATIO flow/bare throughput (cpu,  {encoder}) = {cpu_ratio:.3f}")
+    if tasks:  # the same tasks without Prefect: what is left of the gap is the store's and the plan's
+        tw, tc = min(w for w, _ in tasks), min(c for _, c in tasks)
+        print(f"tasks without Prefect: {tw:7.2f} s wall {tc:7.2f} s cpu (best of {len(tasks)})")
+        bare_cpu = min(c for _, c, _ in bare)
+        print(f"RATIO tasks/bare throughput (wall, cpu; {encoder}) = {b[0] / tw:.3f}, {bare_cpu / tc:.3f}")
 
 
 # ------------------------------------------------------------------------------- leaderboard
@@ -303,6 +333,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--shard-size", type=int, default=64)
     parser.add_argument("--trials", type=int, default=2, help="interleaved bare/flow runs; the best counts")
+    parser.add_argument(
+        "--tasks", action="store_true", help="also time the flow's tasks as plain calls (no Prefect), interleaved"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (1: steadier on a shared machine)")
     parser.add_argument("--lb-encoders", default="timeseries/minirocket,timeseries/chronos-bolt-small")
     parser.add_argument("--lb-datasets", default="GunPoint,ItalyPowerDemand,ArrowHead,OSULeaf")
