@@ -59,9 +59,9 @@ class IndexConfig(BaseModel):
         5, ge=1, description="re-rank k x this many on the full vectors; tuning also tries 2x, 4x"
     )
     target_recall: float = Field(
-        0.96, gt=0, le=1, description="recall@10 vs exact (held-out rows) the tuning must reach"
+        0.97, gt=0, le=1, description="recall@10 vs exact search on the probe queries the tuning must reach"
     )
-    probe_queries: int = Field(256, ge=4, le=1000, description="held-out stored rows the tuning queries")
+    probe_queries: int = Field(256, ge=4, le=1000, description="probe queries (stored rows moved) the tuning uses")
 
 
 def _indices(tbl) -> dict[str, Any]:
