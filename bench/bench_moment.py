@@ -143,9 +143,10 @@ def main() -> None:
         wall_b, wall_a = min(r[0] for r in before), min(r[0] for r in after)
         cpu_b, cpu_a = min(r[1] for r in before), min(r[1] for r in after)
         cos = float(cosine_rows(after[0][2], before[0][2]).min())
+        diff = float(np.abs(after[0][2] - before[0][2]).max())
         print(
             f"{label:<14} {len(inputs) / wall_b:>11.1f} {len(inputs) / wall_a:>11.1f} {wall_b / wall_a:>10.2f}x "
-            f"{cpu_b / max(cpu_a, 1e-9):>11.2f}x {cos:>9.6f}",
+            f"{cpu_b / max(cpu_a, 1e-9):>11.2f}x {cos:>9.6f} {diff:>10.1e}",
             flush=True,
         )
 
