@@ -202,6 +202,9 @@ def main() -> None:
     print(f"RATIO head-only, inputs / plain LogReg p50        = {p50['head-inputs'] / p50['plain-mlflow']:.3f}  (idem)")
     print(f"RATIO head-only / head's sex Pipeline p50         = {p50['head'] / p50['twin-mlflow']:.3f}")
     print(f"RATIO head-only / plain LogReg server cpu per req = {cpu_req['head'] / cpu_req['plain-mlflow']:.3f}")
+    print(
+        f"RATIO head-only, inputs / plain LogReg cpu per req = {cpu_req['head-inputs'] / cpu_req['plain-mlflow']:.3f}"
+    )
     print(f"RATIO serving overhead (p50 - predict), head/plain = {over['head'] / over['plain-mlflow']:.3f}")
     print(f"RATIO plain LogReg, embedforge serve / mlflow     = {p50['plain-wrapped'] / p50['plain-mlflow']:.3f}")
 
