@@ -18,6 +18,7 @@ import numpy as np
 EF_STEPS = (40, 64, 100, 160)  # HNSW candidates per partition; raised to k x refine where that is larger
 PROBE_FRACTIONS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
 PROBE_SHIFT = 0.7  # probes lie this many nearest-neighbour distances from a stored row (see probe_queries)
+SCREEN, SCREEN_MARGIN = 64, 0.04  # a setting this far short on the first probes is dropped without the rest
 TIMING_ROUNDS = 2  # the reached settings are timed interleaved, so a load spike hits them all alike
 KNOBS = ("nprobes", "refine_factor", "ef")
 
@@ -47,23 +48,35 @@ def tune_search(tbl, build: dict[str, Any], config, k: int = 10) -> dict[str, An
     reached: list[dict[str, Any]] = []
     best: dict[str, Any] = {"recall_at_10": -1.0}
     for shape in _shapes(build, config.refine_factor, k):
-        for nprobes in _probe_steps(build["num_partitions"]):
-            settings = {"nprobes": nprobes, **shape}
-            if _dominated(settings, reached):
-                break  # a reached setting is no costlier on every knob; more probes only cost more
-            recall = _recall(tbl, settings, queries, exact, k)
+        # a setting no cheaper on any knob than one that reached is never the fastest: only fewer probes are tried
+        steps = [n for n in _probe_steps(build["num_partitions"]) if not _dominated({"nprobes": n, **shape}, reached)]
+        lo, hi, found = 0, len(steps) - 1, None
+        while lo <= hi:  # the fewest probes reaching the target (recall grows with probes): most first, then halve
+            mid = hi if found is None else (lo + hi) // 2
+            settings = {"nprobes": steps[mid], **shape}
+            recall = _recall(tbl, settings, queries, exact, k, config.target_recall)
             candidate = dict(settings, recall_at_10=recall, probes=len(queries))
             best = candidate if recall > best["recall_at_10"] else best
-            if recall >= config.target_recall:
-                reached.append(candidate)
-                break
+            if recall < config.target_recall and found is None:
+                break  # not even with the most probes: this shape cannot reach the target
+            found, hi, lo = (candidate, mid - 1, lo) if recall >= config.target_recall else (found, hi, mid + 1)
+        if found is not None:
+            reached.append(found)
     return _fastest(tbl, reached, queries) if reached else best
 
 
-def _recall(tbl, settings: dict[str, Any], queries: np.ndarray, exact: list[set[Any]], k: int) -> float:
-    """Mean share of the exact k nearest that the index finds with these settings."""
-    found = [set(_keys(apply_search(tbl.search(q).distance_type("cosine"), settings, k))) for q in queries]
-    return round(float(np.mean([len(f & e) / max(1, len(e)) for f, e in zip(found, exact)])), 4)
+def _recall(tbl, settings: dict[str, Any], queries: np.ndarray, exact: list[set[Any]], k: int, target: float) -> float:
+    """Mean share of the exact k nearest that the index finds with these settings.
+
+    A setting already SCREEN_MARGIN short of the target on the first SCREEN probes is not run on the rest.
+    """
+    hits: list[float] = []
+    for i, (q, e) in enumerate(zip(queries, exact)):
+        if i == SCREEN and np.mean(hits) < target - SCREEN_MARGIN:
+            break
+        found = set(_keys(apply_search(tbl.search(q).distance_type("cosine"), settings, k)))
+        hits.append(len(found & e) / max(1, len(e)))
+    return round(float(np.mean(hits)), 4)
 
 
 def _shapes(build: dict[str, Any], refine: int, k: int) -> list[dict[str, Any]]:

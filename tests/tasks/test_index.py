@@ -165,10 +165,10 @@ def test_search_settings_follow_the_table_version(tmp_path):
     store.upsert("cached", IDENTITY, rows(clustered(3000, seed=11)))
     tbl = store.db.open_table("cached")
     assert search_settings(tbl) is None  # no index: exact search
-    first = build_vector_index(tbl, IndexConfig(num_partitions=2))["search"]
+    first = build_vector_index(tbl, IndexConfig(num_partitions=2, probe_queries=32, target_recall=0.5))["search"]
     assert search_settings(tbl) == first
     other = VectorStore(str(tmp_path / "db")).db.open_table("cached")  # another reader retunes for more recall
-    again = retune_search(other, IndexConfig(target_recall=1.0, refine_factor=10))["search"]
+    again = retune_search(other, IndexConfig(probe_queries=32, target_recall=0.99))["search"]
     assert again != first and search_settings(tbl) == again  # the first handle sees the new version
     store.upsert("cached", IDENTITY, rows(clustered(10, seed=12), start=3000))  # a write keeps the index
     assert search_settings(tbl) == again
