@@ -168,6 +168,7 @@ def main() -> None:
     ap.add_argument(
         "--keep", default=None, help="keep the ANN tables here and reuse them (index kept, search re-tuned)"
     )
+    ap.add_argument("--as-tuned", action="store_true", help="with --keep: search as an earlier run tuned, no re-tuning")
     args = ap.parse_args()
     os.environ.setdefault("EMBEDFORGE_ANN_MIN_ROWS", str(10**9))  # the bench builds the index itself
     if args.skip != "ann":
