@@ -51,11 +51,12 @@ class TableUnavailable(RuntimeError):
 class VectorStore:
     """LanceDB wrapper safe for concurrent writers: one row per key (see README, 'Concurrency and crash safety').
 
-    Every commit (create, merge, delete) runs under a per-table lock file on a local database; encoding and
-    reading never wait for it. The key column is declared Lance's primary key, so concurrent merges of the same
-    new keys conflict and retry where no lock exists (object storage). A half-made table (creation killed before
-    its first commit) reads as absent and is rebuilt by the next writer; duplicates left by older versions are
-    healed (newest row per key kept) when a read or a write sees them.
+    Every commit (create, append, merge, delete) runs under a per-table lock file on a local database; encoding
+    and reading never wait for it. Under that lock an upsert appends the keys the table lacks and merges only the
+    stored ones. The key column is declared Lance's primary key, so where no lock exists (object storage) every
+    upsert is a merge, and concurrent merges of the same new keys conflict and retry. A half-made table
+    (creation killed before its first commit) reads as absent and is rebuilt by the next writer; duplicates left
+    by older versions are healed (newest row per key kept) when a read or a write sees them.
     """
 
     def __init__(self, uri: str) -> None:
