@@ -15,7 +15,7 @@ from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from embedforge.flows.params import EmbedParams, RunnerParams
-from embedforge.modalities.runtime import resolve_device
+from embedforge.modalities.runtime import resolve_batch, resolve_device
 from embedforge.registry.settings import Settings
 from embedforge.tasks.embed import ShardResult, embed_shard_task, plan_task
 from embedforge.tasks.report import embed_summary, summary_markdown
@@ -50,7 +50,7 @@ def submit_shards(*, shards: list[str], params: EmbedParams, db: str) -> list[Sh
                 encoder=params.encoder,
                 db_uri=db,
                 weights=params.weights,
-                batch_size=params.batch_size,
+                batch_size=resolve_batch(params.batch_size, params.device),
                 device=params.device,
                 encoder_options=params.encoder_options,
             )
@@ -81,7 +81,8 @@ async def embed_flow(params: EmbedParams) -> State:
     """
     settings = Settings()
     db = params.db or settings.lancedb_uri
-    params = params.model_copy(update={"device": resolve_device(params.device)})  # tasks record the real one
+    device = resolve_device(params.device)  # tasks record the real device and batch size
+    params = params.model_copy(update={"device": device, "batch_size": resolve_batch(params.batch_size, device)})
     work = str(settings.home / "shards")
     plan = plan_task(
         dataset=params.dataset,
@@ -101,7 +102,7 @@ async def embed_flow(params: EmbedParams) -> State:
         results = embed_shards_flow.with_options(task_runner=task_runner(params.runner))(
             shards=plan.shards, params=params, db=db
         )
-    summary = dict(embed_summary(plan, results, db), device=params.device)
+    summary = dict(embed_summary(plan, results, db), device=params.device, batch_size=params.batch_size)
     await acreate_markdown_artifact(summary_markdown(summary), key="embed-summary", description="embed run summary")
     message = "embedded {embedded}, reused {reused}, skipped {skipped}, failed {failed}".format(**summary)
     get_run_logger().info(message)

@@ -53,7 +53,12 @@ class EmbedParams(_Params):
         default_factory=dict, description="encoder recipe, e.g. channels=6, pooling=last"
     )
     shard_size: int = Field(256, ge=1, le=100_000, description="items per shard task (a killed run redoes at most one)")
-    batch_size: int = Field(16, ge=1, le=4096, description="items per encoder forward")
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="items per encoder forward; default 16 on CPU, 64 on a GPU (the run records it)",
+    )
     device: str = Field("auto", description="torch device; auto: CUDA when present, else CPU (the run records which)")
     runner: RunnerParams = Field(default_factory=RunnerParams)
     progress_artifact: bool = Field(True, description="a progress artifact in the UI (off when the CLI draws a bar)")

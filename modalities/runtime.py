@@ -32,6 +32,16 @@ def resolve_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+CPU_BATCH, ACCELERATOR_BATCH = 16, 64  # items per forward: small on shared cores, larger to keep a GPU busy
+
+
+def resolve_batch(batch_size: int | None, device: str) -> int:
+    """An explicit batch size as given; otherwise one suited to the (resolved) device."""
+    if batch_size:
+        return int(batch_size)
+    return CPU_BATCH if device_kind(device) == "cpu" else ACCELERATOR_BATCH
+
+
 def device_kind(device: str | None) -> str:
     """``cuda:1`` -> ``cuda``: tables record the kind of device, not its index."""
     return str(device or "cpu").split(":", 1)[0]

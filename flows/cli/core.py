@@ -52,7 +52,7 @@ def embed(
     name: str | None = typer.Option(None, help="dataset name in the table"),
     option: list[str] = typer.Option([], "--option", "-o", help="adapter option KEY=VALUE (repeatable)"),
     shard_size: int = typer.Option(256, help="items per shard task (a killed run redoes at most one)"),
-    batch_size: int = typer.Option(16, help="items per forward pass"),
+    batch_size: int | None = typer.Option(None, help="items per forward pass; default 16 on CPU, 64 on a GPU"),
     device: str = typer.Option("auto", help="torch device; auto: CUDA when present, else CPU"),
     runner: str = typer.Option("thread", help="thread or dask"),
     workers: int = typer.Option(1, help="threads or local Dask workers"),
