@@ -108,15 +108,26 @@ class _Scrubbing:
             await self.send({"type": "http.response.body", "body": body})
 
 
+MAX_MESSAGE = 1000  # characters of an error message a caller gets back
+
+
 def scrub(body: bytes) -> bytes:
-    """A JSON error answer without its ``stack_trace``; anything else unchanged."""
+    """A JSON error answer without its ``stack_trace`` and without the request MLflow echoes (a 30 MB body would
+    come back whole); its message kept to MAX_MESSAGE characters. Anything else unchanged."""
     try:
         data = json.loads(body)
     except ValueError:
         return body
-    if isinstance(data, dict) and data.pop("stack_trace", None) is not None:
-        return json.dumps(data).encode()
-    return body
+    if not isinstance(data, dict):
+        return body
+    traced = data.pop("stack_trace", None) is not None
+    message = data.get("message")
+    if isinstance(message, str):
+        short = message.split("\nInput: \n", 1)[0]  # MLflow's JSON parse error appends the whole request
+        short = short if len(short) <= MAX_MESSAGE else short[: MAX_MESSAGE - 3] + "..."
+        if short != message:
+            data["message"], traced = short, True
+    return json.dumps(data).encode() if traced else body
 
 
 async def _answer(send: Any, status: int, message: str) -> None:

@@ -124,5 +124,7 @@ def test_bodies_over_the_request_limit_are_refused_before_parsing_and_parse_erro
     status, answer = audio.post(b'{"dataframe_records": [{"audio": "' + b"A" * 3_000_000 + b'"}]}')
     assert_refused(status, answer, "byte limit")
     assert status == 413
+    status, answer = head.post_raw(b'{"inputs": [[1, 2, "SECRET-ECHO' + b"Z" * 5000, "application/json")
+    assert status == 400 and "SECRET-ECHO" not in str(answer) and len(answer["message"]) <= 1000, answer
     status, answer = head.post_raw(b"vector\n[1, 2\n", "text/csv")
     assert 400 <= status < 500 and "Traceback" not in str(answer) and "stack_trace" not in str(answer), answer

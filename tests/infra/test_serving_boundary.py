@@ -58,5 +58,19 @@ def test_error_answers_lose_their_stack_trace():
     assert scrub(b"not json") == b"not json"
 
 
+def test_error_answers_do_not_echo_the_request_and_stay_short():
+    echoed = {
+        "error_code": "BAD_REQUEST",
+        "message": "Ensure that input is valid JSON. Error: 'x'\nInput: \n" + "A" * 9000,
+    }
+    assert json.loads(scrub(json.dumps(echoed).encode())) == {
+        "error_code": "BAD_REQUEST",
+        "message": "Ensure that input is valid JSON. Error: 'x'",
+    }
+    long = json.loads(scrub(json.dumps({"message": "m" * 5000}).encode()))["message"]
+    assert len(long) == 1000 and long.endswith("...")
+    assert scrub(b'{"message": "fine"}') == b'{"message": "fine"}' and scrub(b"[1]") == b"[1]"
+
+
 def test_the_body_limit_fits_the_base64_request_limit():
     assert max_body_bytes(3_000_000) >= 4_000_000
