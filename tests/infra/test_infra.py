@@ -137,7 +137,7 @@ def test_dockerfile_base_is_pinned_and_installs_the_locked_project():
 
 # -- Kubernetes ----------------------------------------------------------------------------------------------
 def k8s_secret_shapes() -> list[dict]:
-    """The example Secrets (not applied by ``kubectl apply -f infra/k8s/``): the shape users fill from a secret store."""
+    """The example Secrets (not applied by ``kubectl apply -f infra/k8s/``): what users fill from a secret store."""
     return [d for p in sorted((INFRA / "k8s").glob("*.yaml.example")) for d in yaml.safe_load_all(p.read_text()) if d]
 
 
