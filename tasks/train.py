@@ -30,13 +30,13 @@ class PerRowHeight:
         from embedforge.tasks.pyfunc import Records
 
         X = np.asarray(X, dtype=np.float64)
-        proba, sex, height = self._folded(X) if self.affine_ is not None else self._sklearn(X)
+        proba, sex, height = self._folded(X, self.affine_) if self.affine_ is not None else self._sklearn(X)
         columns = {"height_cm": height, "sex": sex.astype(str), "sex_prob": proba.max(axis=1)}
         return Records(columns, copy=False)  # fresh arrays: nothing to copy
 
-    def _folded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _folded(self, X: np.ndarray, affine: Affine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Columns of the map: sex decision, then the height of each sex in the classifier's class order."""
-        Z = self.affine_(X)
+        Z = affine(X)
         proba = binary_proba(Z[:, 0])
         pick = proba.argmax(axis=1)
         return proba, np.asarray(self.head.sex_model_.classes_)[pick], Z[np.arange(len(X)), 1 + pick]
@@ -62,9 +62,9 @@ def fold_height_head(head) -> Affine | None:
     if sex is None or not all(c in head.height_models_ for c in classes):
         return None
     heights = [fold_regressor(head.height_models_[c], dim) for c in classes]
-    if any(h is None for h in heights):
+    maps = [sex, *(h for h in heights if h is not None)]
+    if len(maps) != 1 + len(classes):
         return None
-    maps = [sex, *heights]
     return Affine(W=np.hstack([m.W for m in maps]), b=np.concatenate([m.b for m in maps]))
 
 
