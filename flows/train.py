@@ -14,18 +14,26 @@ from embedforge.registry.settings import Settings
 from embedforge.tasks.train import train_heightceleb
 from embedforge.tasks.train_head import train_head
 
+
+def _stores(params: HeightCelebParams | TrainHeadParams | SlideHeadParams) -> dict[str, Any]:
+    """Where a head reads vectors and logs: the parameters, else this worker's settings."""
+    settings = Settings()
+    return {
+        "db_uri": params.db or settings.lancedb_uri,
+        "tracking_uri": params.tracking_uri or settings.mlflow_uri,
+        "artifact_root": settings.mlflow_artifacts if not params.tracking_uri else None,
+    }
+
+
 train_heightceleb_task = task(name="train-heightceleb", retries=1, retry_delay_seconds=5)(train_heightceleb)
 
 
 @flow(name="train-heightceleb")
 def train_heightceleb_flow(params: HeightCelebParams) -> State:
     """Heads train on stored features only: no encoder runs here."""
-    settings = Settings()
     result = train_heightceleb_task(
-        db_uri=params.db or settings.lancedb_uri,
+        **_stores(params),
         encoder=params.encoder,
-        tracking_uri=params.tracking_uri or settings.mlflow_uri,
-        artifact_root=settings.mlflow_artifacts if not params.tracking_uri else None,
         dataset=params.dataset,
         timit_dataset=params.timit_dataset,
         weights=params.weights,
@@ -58,14 +66,11 @@ train_head_task = task(name="train-head", retries=1, retry_delay_seconds=5)(trai
 @flow(name="train-head")
 def train_head_flow(params: TrainHeadParams) -> State:
     """Any modality's head, trained on stored features only, registered for serving."""
-    settings = Settings()
     result = train_head_task(
-        db_uri=params.db or settings.lancedb_uri,
+        **_stores(params),
         encoder=params.encoder,
         head=params.head,
         label=params.label,
-        tracking_uri=params.tracking_uri or settings.mlflow_uri,
-        artifact_root=settings.mlflow_artifacts if not params.tracking_uri else None,
         dataset=params.dataset,
         weights=params.weights,
         encoder_options=dict(params.encoder_options),
@@ -91,11 +96,9 @@ def train_slide_head_flow(params: SlideHeadParams) -> State:
     from embedforge.modalities.pathology.train import train_slide_head
     from embedforge.registry.encoders import coerce_options
 
-    settings = Settings()
     result = task(name="train-slide-head", retries=1, retry_delay_seconds=5)(train_slide_head)(
-        db_uri=params.db or settings.lancedb_uri,
+        **_stores(params),
         encoder=params.encoder,
-        tracking_uri=params.tracking_uri or settings.mlflow_uri,
         dataset=params.dataset,
         head=params.head,
         label=params.label,

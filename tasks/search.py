@@ -25,15 +25,20 @@ def search_file(
     reader = modality_of_encoder(encoder)
     if reader.read_query is None:
         raise ValueError(f"modality {reader.name!r} has no query reader: {encoder} tables cannot be searched by file")
+    store, table, model = _table_and_encoder(db_uri, encoder, weights, encoder_options)
+    vector = model.encode([model.preprocess(_read(reader, path), path)])[0]
+    return store.search(table, vector, k, sql_eq("dataset", dataset) if dataset else None)
+
+
+def _table_and_encoder(db_uri: str, encoder: str, weights: str | None, options: dict[str, Any] | None):
+    """The encoder's table and the encoder itself, refused where the table was made by other weights."""
     store = VectorStore(db_uri)
-    table = table_name(encoder, weights, encoder_options)
+    table = table_name(encoder, weights, options)
     if not store.has(table):
         raise LookupError(f"no table {table!r} in {db_uri}: embed a dataset with {encoder} first")
-    model = cached_encoder(encoder, weights, options=encoder_options)
+    model = cached_encoder(encoder, weights, options=options)
     store.check_identity(table, store.identity(table), model.identity())
-    vector = model.encode([model.preprocess(_read(reader, path), path)])[0]
-    where = sql_eq("dataset", dataset) if dataset else None
-    return store.search(table, vector, k, where)
+    return store, table, model
 
 
 def _read(reader: Modality, path: str) -> Any:
@@ -57,14 +62,8 @@ def search_text(
     encoder_options: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Nearest stored items to a sentence, embedded by the text tower of the same weights (CLIP-style encoders)."""
-    store = VectorStore(db_uri)
-    table = table_name(encoder, weights, encoder_options)
-    if not store.has(table):
-        raise LookupError(f"no table {table!r} in {db_uri}: embed a dataset with {encoder} first")
-    model = cached_encoder(encoder, weights, options=encoder_options)
+    store, table, model = _table_and_encoder(db_uri, encoder, weights, encoder_options)
     if not hasattr(model, "encode_text"):
         raise ValueError(f"{encoder} has no text tower: search its table with --query FILE")
-    store.check_identity(table, store.identity(table), model.identity())
     vector = model.encode_text([text])[0]
-    where = sql_eq("dataset", dataset) if dataset else None
-    return store.search(table, vector, k, where)
+    return store.search(table, vector, k, sql_eq("dataset", dataset) if dataset else None)

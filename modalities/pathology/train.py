@@ -15,6 +15,7 @@ def train_slide_head(
     db_uri: str,
     encoder: str,
     tracking_uri: str,
+    artifact_root: str | None = None,
     dataset: str | None = None,
     head: str = "mil/abmil",
     label: str = "label",
@@ -42,7 +43,7 @@ def train_slide_head(
     metrics = {
         f"test_{k}": v for k, v in bag_metrics(np.array([bags.y[k] for k in test]), proba, model.classes_).items()
     }
-    use_tracking(tracking_uri, experiment)
+    use_tracking(tracking_uri, experiment, artifact_root)
     with mlflow.start_run(run_name=f"{encoder}|{head}") as run:
         mlflow.set_tag("embedforge.kind", "slide-head")
         mlflow.log_params({"encoder": encoder, "encoder_fingerprint": feats.identity["fingerprint"], "head": head,
