@@ -61,6 +61,8 @@ class EncoderSpec:
     weights: str  # default source: hub id, package file, or "none"
     description: str = ""
     license: str = ""
+    reference: str = ""  # the reference implementation its vectors are checked against (tests/reference/)
+    recipe: str = ""  # version of the forward recipe; a change makes a new identity even with the same weights
 
     @property
     def modality(self) -> str:
@@ -92,10 +94,15 @@ class Encoder(ABC):
         return cached
 
     def _compute_fingerprint(self) -> str:
+        """Weights hash, mixed with the recipe version when the spec names one (same weights, other model)."""
         module = getattr(self, "model", None)
         if module is None or not hasattr(module, "state_dict"):
-            return hashlib.sha256(json.dumps(self.spec.input, sort_keys=True).encode()).hexdigest()[:12]
-        return state_dict_fingerprint(module.state_dict())
+            weights = hashlib.sha256(json.dumps(self.spec.input, sort_keys=True).encode()).hexdigest()[:12]
+        else:
+            weights = state_dict_fingerprint(module.state_dict())
+        if not self.spec.recipe:
+            return weights
+        return hashlib.sha256(f"{weights}|recipe={self.spec.recipe}".encode()).hexdigest()[:12]
 
     def identity(self) -> dict[str, Any]:
         """What a vector table and a trained head record about the encoder that made their inputs."""
@@ -105,6 +112,7 @@ class Encoder(ABC):
             "fingerprint": self.fingerprint,
             "weights": self.weights_source,
             "input": self.spec.input,
+            **({"recipe": self.spec.recipe} if self.spec.recipe else {}),
         }
 
 

@@ -130,6 +130,13 @@ class VectorStore:
 
     @staticmethod
     def check_identity(table: str, stored: dict[str, Any], incoming: dict[str, Any]) -> None:
+        old, new = stored.get("recipe"), incoming.get("recipe")
+        if stored.get("name") == incoming.get("name") and old != new:
+            raise IdentityMismatch(
+                f"table {table!r} was written by {stored.get('name')} recipe {old or 'v1 (unversioned)'}, "
+                f"now {new or 'unversioned'}: its vectors are not this model's; refusing to mix them. Write a new "
+                f"table (move or delete {table!r} in the store, or embed under other --weights/options)"
+            )
         for field in ("name", "dim", "fingerprint"):
             if stored.get(field) != incoming.get(field):
                 raise IdentityMismatch(

@@ -29,7 +29,7 @@ def encoders() -> None:
     from embedforge.registry.encoders import ENCODERS
 
     load_catalog()
-    table = Table("encoder", "modality", "dim", "weights source", "loadable here")
+    table = Table("encoder", "modality", "dim", "weights source", "checked against", "loadable here")
     table.columns[0].no_wrap = True
     for name in ENCODERS:
         entry = ENCODERS.get(name)
@@ -39,6 +39,7 @@ def encoders() -> None:
             entry.spec.modality,
             str(entry.spec.dim),
             entry.spec.weights,
+            entry.spec.reference or "-",
             "[green]yes[/]" if reason is None else f"[yellow]no[/]: {reason}",
         )
     console.print(table)
