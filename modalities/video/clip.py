@@ -28,6 +28,8 @@ def spec_for(key: str) -> EncoderSpec:
         weights=f"open_clip:{arch}/{DEFAULT_TAG}",
         description=f"open_clip {arch} image tower per frame, meanP; text tower for queries",
         license="MIT (open_clip); weights per their source",
+        reference=f"open_clip.create_model_and_transforms({arch!r}, pretrained=...) with its own preprocess, "
+        "encode_image per frame / encode_text; tests/reference/test_image_encoders.py",
     )
 
 
