@@ -2,8 +2,13 @@
 datten.py) with its defaults: Linear(d->512)+ReLU+Dropout(0.25); one R-MSA layer (bag zero-padded to a
 ceil(sqrt N) square rounded up to ``region_num``, cut into region_num x region_num regions, 8 heads of 64,
 qkv bias, EPEG = depthwise (k,1) conv with bias on each head's attention logits, k=15, attention output
-dropout 0.1); one CR-MSA layer (crmsa_k=3, 8 heads, no EPEG); pre-LayerNorm with residuals, no FFN, final
-LayerNorm; AB-MIL pooling 512->128->1 without biases; Linear(512->C); xavier-normal init.
+dropout 0.1); one CR-MSA layer (crmsa_k=3, ``crmsa_heads`` heads, no EPEG, always 8 x 8 regions: the
+reference builds it without passing ``region_num`` on, so its TransLayer default of 8 holds whatever
+``region_num`` is; representatives by a (512, k) matrix or, with ``crmsa_mlp``, 512->128 tanh ->k without
+biases); pre-LayerNorm with residuals, no FFN; ``all_shortcut`` adds the encoder's input back before the
+final LayerNorm; AB-MIL pooling 512->128->1 without biases, its activation ``da_act`` (relu, the reference
+class default; tanh in every published training command; gelu); Linear(512->C); xavier-normal init.
+Checked against the reference's own outputs by the golden files of tests/reference/.
 
 One addition: ``n_valid`` marks rows past it as padding a caller added (to batch bags); they are zeroed
 where the reference zero-pads and left out of the pooling, so a padded bag predicts as the unpadded one
@@ -93,17 +98,27 @@ class RegionAttention(nn.Module):
 class CrossRegionAttention(nn.Module):
     """CR-MSA: k representatives per region (softmax over its tokens), attention across regions, dispatched back."""
 
-    def __init__(self, dim: int, region_num: int = 8, crmsa_k: int = 3, **attn) -> None:
+    phi: nn.Module | nn.Parameter
+
+    def __init__(self, dim: int, region_num: int = 8, crmsa_k: int = 3, crmsa_mlp: bool = False, **attn) -> None:
         super().__init__()
         self.region_num, self.attn = region_num, InnerAttention(dim, epeg=False, **attn)
-        self.phi = nn.Parameter(torch.empty(dim, crmsa_k))
-        nn.init.kaiming_uniform_(self.phi, a=math.sqrt(5))
+        if crmsa_mlp:  # the reference's phi MLP: Linear(dim, dim/4, no bias), tanh, Linear(dim/4, k, no bias)
+            self.phi = nn.Sequential(
+                nn.Linear(dim, dim // 4, bias=False), nn.Tanh(), nn.Linear(dim // 4, crmsa_k, bias=False)
+            )
+        else:
+            self.phi = nn.Parameter(torch.empty(dim, crmsa_k))
+            nn.init.kaiming_uniform_(self.phi, a=math.sqrt(5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, length, c = x.shape
         x, h, _, size = square_padding(x, self.region_num)
         regions = region_partition(x.view(b, h, h, c), size).view(-1, size * size, c)
-        logits = torch.einsum("wpc,cn->wpn", regions, self.phi).transpose(1, 2)  # regions, k, tokens
+        if isinstance(self.phi, nn.Module):
+            logits = self.phi(regions).transpose(1, 2)  # regions, k, tokens
+        else:
+            logits = torch.einsum("wpc,cn->wpn", regions, self.phi).transpose(1, 2)
         combine, dispatch = logits.softmax(dim=-1), logits.softmax(dim=1)
         lo, hi = logits.min(dim=-1, keepdim=True)[0], logits.max(dim=-1, keepdim=True)[0]
         dispatch_mm = (logits - lo) / (hi - lo + 1e-8)
@@ -124,35 +139,48 @@ class TransLayer(nn.Module):
         return x + self.attn(_rows_kept(self.norm(x), n_valid))
 
 
+CRMSA_REGION_NUM = 8  # the reference's CR-MSA layer never receives region_num: its TransLayer default holds
+
+
 class RRTEncoder(nn.Module):
-    """One R-MSA layer, then CR-MSA (or identity), then LayerNorm."""
+    """One R-MSA layer, then CR-MSA (or identity), then (with ``all_shortcut``) + the input, then LayerNorm."""
+
+    all_shortcut = False  # class default: encoders pickled before the option existed keep working
 
     def __init__(self, dim: int = 512, region_num: int = 8, heads: int = 8, epeg: bool = True, epeg_k: int = 15,
-                 cr_msa: bool = True, crmsa_k: int = 3, crmsa_heads: int = 8, drop: float = 0.1) -> None:  # fmt: skip
+                 cr_msa: bool = True, crmsa_k: int = 3, crmsa_heads: int = 8, crmsa_mlp: bool = False,
+                 all_shortcut: bool = False, drop: float = 0.1) -> None:  # fmt: skip
         super().__init__()
         inner = {"head_dim": dim // heads, "proj_drop": drop}
         self.rmsa = TransLayer(RegionAttention(dim, region_num, heads=heads, epeg=epeg, epeg_k=epeg_k, **inner), dim)
-        cr_inner = {"head_dim": dim // crmsa_heads, "proj_drop": drop}
-        self.cr_msa = (
-            TransLayer(CrossRegionAttention(dim, region_num, crmsa_k, heads=crmsa_heads, **cr_inner), dim)
-            if cr_msa
-            else None
-        )
+        cr_inner = {"heads": crmsa_heads, "head_dim": dim // crmsa_heads, "proj_drop": drop}
+        cross = CrossRegionAttention(dim, CRMSA_REGION_NUM, crmsa_k, crmsa_mlp, **cr_inner)
+        self.cr_msa = TransLayer(cross, dim) if cr_msa else None
+        self.all_shortcut = all_shortcut
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, n_valid: int | None = None) -> torch.Tensor:
+        shortcut = x
         x = self.rmsa(x, n_valid)
         if self.cr_msa is not None:
             x = self.cr_msa(x, n_valid)
+        if self.all_shortcut:
+            x = x + shortcut
         return self.norm(x)
 
 
-class AttentionPool(nn.Module):
-    """AB-MIL pooling as the reference's DAttention: Linear(512,128,no bias), ReLU, Linear(128,1,no bias)."""
+DA_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
-    def __init__(self, dim: int = 512, hidden: int = 128) -> None:
+
+class AttentionPool(nn.Module):
+    """AB-MIL pooling as the reference's DAttention: Linear(512,128,no bias), ``act``, Linear(128,1,no bias)."""
+
+    def __init__(self, dim: int = 512, hidden: int = 128, act: str = "relu") -> None:
         super().__init__()
-        self.attention = nn.Sequential(nn.Linear(dim, hidden, bias=False), nn.ReLU(), nn.Linear(hidden, 1, bias=False))
+        if act not in DA_ACTIVATIONS:
+            raise ValueError(f"da_act must be one of {sorted(DA_ACTIVATIONS)}, got {act!r}")
+        layers = [nn.Linear(dim, hidden, bias=False), DA_ACTIVATIONS[act](), nn.Linear(hidden, 1, bias=False)]
+        self.attention = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, n_valid: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         a = self.attention(x).transpose(-1, -2)  # B, 1, N
@@ -163,14 +191,17 @@ class AttentionPool(nn.Module):
 
 
 class RRTMIL(nn.Module):
-    """Embed, re-embed (R-MSA + CR-MSA), attention-pool, classify: bag (1, N, d) -> logits (1, C), attention (1, N)."""
+    """Embed, re-embed (R-MSA + CR-MSA), attention-pool, classify: bag (1, N, d) -> logits (1, C), attention (1, N).
 
-    def __init__(self, input_dim: int, n_classes: int, dropout: float = 0.25, **encoder) -> None:
+    ``da_act`` defaults to the reference class's ``relu``; the ``mil/r2t`` head defaults to the published ``tanh``.
+    """
+
+    def __init__(self, input_dim: int, n_classes: int, dropout: float = 0.25, da_act: str = "relu", **encoder) -> None:
         super().__init__()
         self.patch_to_emb = nn.Sequential(nn.Linear(input_dim, 512), nn.ReLU())
         self.dp = nn.Dropout(dropout)
         self.online_encoder = RRTEncoder(dim=512, **encoder)
-        self.pool_fn = AttentionPool(512)
+        self.pool_fn = AttentionPool(512, act=da_act)
         self.predictor = nn.Linear(512, n_classes)
         self.apply(initialize_weights)
 
@@ -192,3 +223,24 @@ def initialize_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.LayerNorm):
             nn.init.constant_(m.bias, 0)
             nn.init.constant_(m.weight, 1.0)
+
+
+def from_reference_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state_dict of the reference's ``RRTMIL`` (modules/rrt.py) under this module's names.
+
+    Its one R-MSA layer is ``online_encoder.layers.0`` here ``online_encoder.rmsa``; its pooling's
+    ``pool_fn.attention.attention`` is ``pool_fn.attention``; every other name is the same.
+    """
+    renames = (
+        ("online_encoder.layers.0.", "online_encoder.rmsa."),
+        ("pool_fn.attention.attention.", "pool_fn.attention."),
+    )
+    out = {}
+    for name, value in state.items():
+        if name.startswith("online_encoder.layers.") and not name.startswith("online_encoder.layers.0."):
+            raise ValueError(f"{name}: only one R-MSA layer (the reference's n_layers=2) is ported")
+        for old, new in renames:
+            if name.startswith(old):
+                name = new + name[len(old) :]
+        out[name] = value
+    return out

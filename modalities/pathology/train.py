@@ -50,8 +50,14 @@ def train_slide_head(
                            "label": label, "train_slides": len(train), "test_slides": len(test),
                            **{f"head_{k}": v for k, v in model.get_params().items()}})  # fmt: skip
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
-        if getattr(model, "val_auc_", None) is not None:
-            mlflow.log_metric("val_auc", float(model.val_auc_))
+        fitted = {
+            "val_auc": "val_auc_",
+            "val_loss": "val_loss_",
+            "best_epoch": "best_epoch_",
+            "epochs_run": "n_epochs_",
+        }
+        found = {k: float(getattr(model, a)) for k, a in fitted.items() if getattr(model, a, None) is not None}
+        mlflow.log_metrics({k: v for k, v in found.items() if np.isfinite(v)})  # the preset is in the head_* params
         if slides:
             log_heatmaps(model, feats, bags, test[:max_heatmaps], proba, slides)
         meta = {"input": "tiles", "encoder": feats.identity, "encoder_weights": weights, "head": head, "task": "slide"}

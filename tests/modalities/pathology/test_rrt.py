@@ -111,3 +111,27 @@ def test_cr_msa_matches_the_reference_einsums():
         out = torch.einsum("w n p c, w n p -> w n p c", out, dispatch).sum(dim=1)
         expected = region_reverse(out.view(-1, size, size, 512), size, h, h).view(1, h * h, 512)[:, :100]
         torch.testing.assert_close(cross(x), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_reference_options_structure():
+    m = RRTMIL(16, 2, region_num=4, crmsa_mlp=True, crmsa_heads=1, crmsa_k=5, all_shortcut=True, da_act="tanh")
+    enc = m.online_encoder
+    assert enc.rmsa.attn.region_num == 4 and enc.cr_msa.attn.region_num == 8  # CR-MSA keeps the reference's 8
+    assert (enc.cr_msa.attn.attn.heads, enc.cr_msa.attn.attn.head_dim) == (1, 512) and enc.all_shortcut
+    phi = enc.cr_msa.attn.phi
+    assert [tuple(layer.weight.shape) for layer in phi if hasattr(layer, "weight")] == [(128, 512), (5, 128)]
+    assert all(layer.bias is None for layer in phi if hasattr(layer, "bias"))
+    assert isinstance(m.pool_fn.attention[1], torch.nn.Tanh)
+    with pytest.raises(ValueError, match="da_act"):
+        RRTMIL(16, 2, da_act="sigmoid")
+
+
+def test_reference_state_dict_names():
+    from embedforge.modalities.pathology.rrt import from_reference_state_dict
+
+    ours = RRTMIL(16, 2).state_dict()
+    ref = {k.replace("online_encoder.rmsa.", "online_encoder.layers.0.").replace(
+        "pool_fn.attention.", "pool_fn.attention.attention."): v for k, v in ours.items()}  # fmt: skip
+    assert from_reference_state_dict(ref).keys() == ours.keys()
+    with pytest.raises(ValueError, match="one R-MSA layer"):
+        from_reference_state_dict({**ref, "online_encoder.layers.1.norm.weight": torch.ones(512)})
