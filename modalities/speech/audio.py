@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
-from math import gcd
 from pathlib import Path
 from typing import BinaryIO
 
@@ -141,18 +140,26 @@ def to_mono(wave: np.ndarray) -> np.ndarray:
 
 
 def resample(wave: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling along the last axis (exact ratio, no FFT wrap-around)."""
+    """``librosa.resample`` with its default ``res_type="soxr_hq"`` (what resemblyzer's ``preprocess_wav`` calls),
+    without importing librosa: soxr's HQ one-shot resampler per channel along the last axis, cut or zero-padded
+    to ``ceil(n * target / source)`` samples, float32."""
+    wave = np.asarray(wave, dtype=np.float32)
     if source_rate == target_rate:
-        return np.asarray(wave, dtype=np.float32)
-    from scipy.signal import resample_poly
+        return wave
+    import soxr
 
-    g = gcd(int(source_rate), int(target_rate))
-    out = resample_poly(wave, int(target_rate) // g, int(source_rate) // g, axis=-1)
-    return out.astype(np.float32)
+    size = int(np.ceil(wave.shape[-1] * (float(target_rate) / source_rate)))
+    rows = wave.reshape(-1, wave.shape[-1])
+    out = np.zeros((len(rows), size), np.float32)
+    for row, src in zip(out, rows):
+        y = soxr.resample(src, source_rate, target_rate, quality="soxr_hq")
+        row[: min(size, len(y))] = y[:size]
+    return out.reshape(*wave.shape[:-1], size)
 
 
 def prepare(audio: Audio, target_rate: int, item_id: str) -> np.ndarray:
-    """Check, mix to mono and resample: the common first step of every speech encoder."""
+    """Check, mix to mono, then resample (librosa's soxr_hq): ``librosa.load(path, sr=None)`` followed by
+    ``librosa.resample``, as resemblyzer's ``preprocess_wav`` reads a file."""
     check_audio(audio, item_id)
     return resample(to_mono(audio.waveform), audio.sample_rate, target_rate)
 

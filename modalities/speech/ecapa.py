@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from embedforge.modalities.base import Audio, Encoder, EncoderSpec, ItemError
-from embedforge.modalities.speech.audio import LONG_INPUT, long_windows, pool_windows, prepare
+from embedforge.modalities.speech.audio import LONG_INPUT, check_audio, long_windows, pool_windows
 from embedforge.registry.encoders import register_encoder
 
 HUB_ID = "speechbrain/spkrec-ecapa-voxceleb"
@@ -31,11 +31,16 @@ SPEC = EncoderSpec(
         "channels": 1,
         "features": "fbank80",
         "norm": "sentence-mean",
+        "resample": "SpeechBrain AudioNormalizer (torchaudio sinc Resample, then channel mean)",
         "long_input": LONG_INPUT,
     },
     weights=HUB_ID,
     description="ECAPA-TDNN speaker embeddings (SpeechBrain, VoxCeleb 1+2)",
     license="Apache-2.0",
+    reference="speechbrain 1.1.2 EncoderClassifier.encode_batch(load_audio(path)) (inputs up to 10 s)",
+    # v2: resampled and mixed by SpeechBrain's own AudioNormalizer, as load_audio does (was scipy resample_poly
+    # after a channel mean): vectors of non-16 kHz inputs changed.
+    recipe="v2",
 )
 
 
@@ -101,8 +106,15 @@ class EcapaEncoder(Encoder):
         self._torch = torch
 
     def preprocess(self, sample: Audio, item_id: str) -> np.ndarray:
-        """16 kHz mono float32; SpeechBrain normalises features per sentence itself."""
-        wave = prepare(sample, RATE, item_id)
+        """16 kHz mono float32 as ``EncoderClassifier.load_audio`` makes it: the classifier's own
+        ``audio_normalizer`` (torchaudio's sinc resampler per channel, then the channel mean). SpeechBrain
+        normalises features per sentence itself."""
+        check_audio(sample, item_id)
+        torch = self._torch
+        channels = np.atleast_2d(np.asarray(sample.waveform, dtype=np.float32))  # channels x samples
+        with torch.inference_mode():
+            mixed = self.classifier.audio_normalizer(torch.from_numpy(channels).T, int(sample.sample_rate))
+        wave = np.ascontiguousarray(mixed.cpu().numpy(), dtype=np.float32)
         if wave.size < MIN_SAMPLES:
             raise ItemError(f"{item_id}: {wave.size / RATE:.3f} s of audio, ECAPA needs at least 0.1 s")
         return wave

@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from embedforge.modalities.base import Audio, Encoder, EncoderSpec, ItemError
-from embedforge.modalities.speech.audio import LONG_INPUT, long_windows, pool_windows, prepare
+from embedforge.modalities.speech.audio import prepare
+from embedforge.modalities.speech.devicemel import DeviceMel, span
 from embedforge.registry.encoders import register_encoder
 
 RATE = 16000
 PARTIAL_RATE = 1.3  # partial windows per second, as in VoiceEncoder.embed_utterance
 MIN_COVERAGE = 0.75
+PARTIAL_FRAMES = 160  # mel frames of one partial (1.6 s)
 INT16_MAX = (2**15) - 1
 MAX_PARTIALS = 128  # per LSTM forward; bounds memory whatever the batch or utterance length
 
@@ -31,11 +33,16 @@ SPEC = EncoderSpec(
         "min_coverage": MIN_COVERAGE,
         "volume_dbfs": -30,
         "vad_trim": True,
-        "long_input": LONG_INPUT,
+        "resample": "soxr_hq (librosa.resample default)",
+        "long_input": "mean of every partial of the whole utterance (partials embedded in chunks, summed)",
     },
     weights="resemblyzer/pretrained.pt",
     description="GE2E LSTM speaker encoder (resemblyzer 0.1.4; VoxCeleb 1+2, LibriSpeech)",
     license="Apache-2.0",
+    reference="resemblyzer 0.1.4 VoiceEncoder.embed_utterance(preprocess_wav(path)) (librosa 0.11 soxr_hq)",
+    # v2: librosa's soxr_hq resampling (was scipy resample_poly) and one mean over all partials of an utterance
+    # of any length (was 10 s windows, pooled): vectors of non-16 kHz or > 10 s inputs changed.
+    recipe="v2",
 )
 
 
@@ -120,12 +127,11 @@ class GE2EEncoder(Encoder):
         _check_complete(torch.load(path, map_location="cpu", weights_only=True), self.model, path)
         self.weights_source = "resemblyzer/pretrained.pt" if weights is None else str(path)
         self._torch = torch
-        from embedforge.modalities.speech.devicemel import DeviceMel
-
-        self._mel = DeviceMel(str(self.model.device))  # mel frames on the model's device, a group at a time
+        self._mel = DeviceMel(str(self.model.device))  # mel frames on the model's device, a chunk at a time
 
     def preprocess(self, sample: Audio, item_id: str) -> np.ndarray:
-        """16 kHz mono, volume raised to -30 dBFS, long silences trimmed (resemblyzer's recipe)."""
+        """``resemblyzer.preprocess_wav`` of a decoded file: mono mix (``librosa.load``), librosa's soxr_hq
+        resampling to 16 kHz, volume raised to -30 dBFS, long silences trimmed."""
         wave = prepare(sample, RATE, item_id)
         if np.linalg.norm(wave) < 1e-6 * np.sqrt(wave.size):  # RMS, without a float64 copy of a long clip
             raise ItemError(f"{item_id}: audio is silent")
@@ -135,55 +141,45 @@ class GE2EEncoder(Encoder):
         return wave
 
     def encode(self, inputs: list[np.ndarray]) -> np.ndarray:
-        """Per window (a whole utterance up to 10 s; longer ones in overlapping 10 s windows): mel partials
-        through the LSTM, averaged, L2-normalised; an utterance's windows pooled the same way.
+        """``VoiceEncoder.embed_utterance`` for each input, whatever its length: every 1.6 s partial it cuts
+        (rate 1.3/s, last one kept at 75 % coverage, zero-padded) through the LSTM, their mean, L2-normalised.
 
-        Windows go through the LSTM in groups of at most ``MAX_PARTIALS`` partials, so peak memory is bounded
-        whatever the length of an utterance or the size of the batch.
+        Partials go through the LSTM ``MAX_PARTIALS`` at a time, their mel frames made on the device for just
+        those partials, and their embeddings are summed per input: peak memory is bounded whatever the length
+        of an utterance or the size of the batch, and the vector is the whole utterance's.
         """
         if not inputs:
             return np.zeros((0, SPEC.dim), np.float32)
-        spans = [(i, a, b) for i, wave in enumerate(inputs) for a, b in long_windows(len(wave), RATE)]
-        windows = np.zeros((len(spans), SPEC.dim), np.float64)
-        for group in self._groups(spans):
-            parts = self._device_partials([inputs[i][a:b] for _, (i, a, b) in group])
-            owner = np.repeat([k for k, _ in group], [len(p) for p in parts])
-            np.add.at(windows, owner, self._forward(self._torch.cat(parts)))
-        windows /= np.linalg.norm(windows, axis=1, keepdims=True)  # each window: its partials' mean direction
-        return pool_windows(windows, np.asarray([i for i, _, _ in spans]), len(inputs))
+        sums = np.zeros((len(inputs), SPEC.dim), np.float64)
+        counts = np.zeros(len(inputs), np.int64)
+        for owners, mels in self._partial_mels(inputs):
+            np.add.at(sums, owners, self._forward(mels))
+            counts += np.bincount(owners, minlength=len(inputs))
+        means = sums / counts[:, None]
+        return (means / np.linalg.norm(means, axis=1, keepdims=True)).astype(np.float32)
 
-    def _groups(self, spans: list[tuple[int, int, int]]):
-        """Consecutive windows whose partials fit one LSTM pass."""
-        group: list[tuple[int, tuple[int, int, int]]] = []
-        size = 0
-        for k, (i, a, b) in enumerate(spans):
-            n = len(self.model.compute_partial_slices(b - a, PARTIAL_RATE, MIN_COVERAGE)[1])
-            if group and size + n > MAX_PARTIALS:
-                yield group
-                group, size = [], 0
-            group.append((k, (i, a, b)))
-            size += n
-        if group:
-            yield group
+    def _mel_slices(self, n_samples: int) -> list[slice]:
+        """The partials' mel frame ranges, as ``embed_utterance`` cuts them."""
+        return self.model.compute_partial_slices(n_samples, PARTIAL_RATE, MIN_COVERAGE)[1]
 
-    def _partials(self, wave: np.ndarray) -> np.ndarray:
-        """Fixed 160-frame mel windows exactly as VoiceEncoder.embed_utterance cuts them."""
-        from resemblyzer.audio import wav_to_mel_spectrogram
-
-        wav_slices, mel_slices = self.model.compute_partial_slices(len(wave), PARTIAL_RATE, MIN_COVERAGE)
-        need = wav_slices[-1].stop
-        if need >= len(wave):
-            wave = np.pad(wave, (0, need - len(wave)))
-        mel = wav_to_mel_spectrogram(wave)
-        return np.stack([mel[s] for s in mel_slices])
-
-    def _device_partials(self, waves: list[np.ndarray]) -> list:
-        """The same partial windows as ``_partials``, their mels computed on the device for a whole group."""
-        cuts = [self.model.compute_partial_slices(len(w), PARTIAL_RATE, MIN_COVERAGE) for w in waves]
-        padded = [np.pad(w, (0, max(0, wav[-1].stop - len(w)))) for w, (wav, _) in zip(waves, cuts)]
-        with self._torch.inference_mode():
-            mels = self._mel(padded)
-            return [self._torch.stack([mel[s] for s in slices]) for mel, (_, slices) in zip(mels, cuts)]
+    def _partial_mels(self, inputs: list[np.ndarray]):
+        """Yield (owner of each partial, (k, 160, 40) mel tensor on the device), k <= ``MAX_PARTIALS``: every
+        partial of every input in order. A chunk's partials of one input are one run of frames, computed from
+        the samples under it (zeros past the end, as ``embed_utterance``'s padding and librosa's centring)."""
+        torch = self._torch
+        jobs = [(i, s.start) for i, wave in enumerate(inputs) for s in self._mel_slices(len(wave))]
+        for c in range(0, len(jobs), MAX_PARTIALS):
+            chunk = jobs[c : c + MAX_PARTIALS]
+            runs: list[tuple[int, list[int]]] = []  # (input, its partials' first frames) in this chunk
+            for i, first in chunk:
+                if runs and runs[-1][0] == i:
+                    runs[-1][1].append(first)
+                else:
+                    runs.append((i, [first]))
+            with torch.inference_mode():
+                mels = self._mel.framed([span(inputs[i], f[0], f[-1] + PARTIAL_FRAMES) for i, f in runs])
+                parts = [mel[a - f[0] : a - f[0] + PARTIAL_FRAMES] for mel, (_, f) in zip(mels, runs) for a in f]
+                yield np.fromiter((i for i, _ in chunk), np.int64, len(chunk)), torch.stack(parts)
 
     def _forward(self, mels) -> np.ndarray:
         """(partials, 160, 40) mels, numpy or already on the device, through the LSTM in bounded chunks."""

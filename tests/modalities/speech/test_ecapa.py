@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -71,15 +73,14 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
 """
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """hyperparams.yaml + every loadable saved by SpeechBrain's own save hooks (random weights)."""
+def write_model_dir(root, seed: int = 0):
+    """hyperparams.yaml + every loadable saved by SpeechBrain's own save hooks (random weights): the on-disk
+    layout of speechbrain/spkrec-ecapa-voxceleb, small channels."""
     from hyperpyyaml import load_hyperpyyaml
     from speechbrain.utils.checkpoints import DEFAULT_SAVE_HOOKS, get_default_hook
 
-    root = tmp_path_factory.mktemp("spkrec-ecapa-local")
     (root / "hyperparams.yaml").write_text(HYPERPARAMS)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     hp = load_hyperpyyaml(HYPERPARAMS, overrides={"pretrained_path": str(root)})
     hp["mean_var_norm_emb"](torch.randn(8, 1, 192), torch.ones(8))
     hp["label_encoder"].update_from_iterable([f"id1000{i}" for i in range(5)])
@@ -87,6 +88,11 @@ def model_dir(tmp_path_factory):
     for name, obj in pretrainer.loadables.items():
         get_default_hook(obj, DEFAULT_SAVE_HOOKS)(obj, pretrainer.paths[name])
     return root
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return write_model_dir(tmp_path_factory.mktemp("spkrec-ecapa-local"))
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +111,8 @@ def test_registered_spec_is_192d_hub_model():
 
 def test_loads_the_saved_weights_through_speechbrain(encoder, model_dir):
     saved = torch.load(model_dir / "embedding_model.ckpt", map_location="cpu", weights_only=True)
-    assert encoder.fingerprint == state_dict_fingerprint(saved)
+    recipe = f"{state_dict_fingerprint(saved)}|recipe={encoder.spec.recipe}"  # the weights' hash, recipe mixed in
+    assert encoder.spec.recipe and encoder.fingerprint == hashlib.sha256(recipe.encode()).hexdigest()[:12]
     assert encoder.identity()["weights"] == str(model_dir.resolve())
     assert type(encoder.classifier).__name__ == "EncoderClassifier"
 

@@ -1,4 +1,6 @@
-"""Long utterances are embedded in bounded windows and pooled: the vector is the pooled window vectors."""
+"""Long utterances in bounded memory. ECAPA: embedded in 10 s windows and pooled (the vector is the pooled
+window vectors). GE2E: every partial of the whole utterance, embedded a chunk at a time and summed (the
+vector is resemblyzer's ``embed_utterance`` of the whole utterance)."""
 
 import numpy as np
 
@@ -19,22 +21,23 @@ def test_pooling_is_mean_then_l2():
     np.testing.assert_allclose(out, [[0.6, 0.8], [2**-0.5, 2**-0.5]], rtol=1e-6)
 
 
-def test_ge2e_long_clip_vector_equals_its_pooled_window_vectors(ge2e):
+def test_ge2e_long_clip_is_one_mean_over_all_its_partials(ge2e, monkeypatch):
+    from embedforge.modalities.speech import ge2e as ge2e_module
     from embedforge.modalities.speech.synth import make_voice, synthesize
 
     rng = np.random.default_rng(7)
     wave = synthesize(make_voice("id1", "f", 165.0, rng), 13.0, rng).astype(np.float32)
-    spans = long_windows(len(wave), 16000)
-    assert len(spans) == 2
-    per_window = ge2e.encode([wave[a:b] for a, b in spans])
-    pooled = per_window.mean(axis=0)
-    pooled /= np.linalg.norm(pooled)
     short = wave[:32000]
+    reference = ge2e.model.embed_utterance(wave)
     batch = ge2e.encode([short, wave, short])
-    np.testing.assert_allclose(batch[1], pooled, atol=1e-5)
+    assert float(batch[1] @ reference) >= 0.99999
+    np.testing.assert_allclose(batch[1], reference, atol=1e-5)
     np.testing.assert_allclose(batch[0], batch[2], atol=1e-6)
     np.testing.assert_allclose(batch[0], ge2e.encode([short])[0], atol=1e-5)
     assert abs(float(np.linalg.norm(batch[1])) - 1.0) < 1e-5
+
+    monkeypatch.setattr(ge2e_module, "MAX_PARTIALS", 3)  # the clip's 16 partials over six LSTM passes
+    np.testing.assert_allclose(ge2e.encode([short, wave, short]), batch, atol=1e-5)
 
 
 def test_ge2e_preprocessing_matches_resemblyzer_exactly():
