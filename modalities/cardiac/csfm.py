@@ -43,6 +43,7 @@ SPEC = EncoderSpec(
     weights="gated: local CSFM-Base checkpoint (.pth)",
     description="CSFM-Base transformer (12 x 768, 12 heads) over 13 ECG/PPG channels, 10 s at 250 Hz; CLS embedding",
     license="CSFM academic access agreement (weights); code MIT-compatible reimplementation",
+    reference="guxiao0822/Cardiac-Sensing-FM network/model.py CSFM, README feature extraction (golden file)",
 )
 
 

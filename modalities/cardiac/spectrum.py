@@ -35,6 +35,7 @@ SPEC = EncoderSpec(
     weights="none",
     description="Log relative band power (24 log-spaced bands, 0.5-40 Hz) per ECG/PPG channel slot; a baseline",
     license="Apache-2.0",
+    reference="numpy/scipy statement of its documented recipe (no outside reference exists)",
 )
 
 

@@ -4,7 +4,9 @@ Items are tiles (id ``<slide>/<x>_<y>``, group = slide id); their labels carry t
 level-0 coordinates, level and mpp. A slide that cannot be read, or shows no tissue, becomes one item
 (id = slide id) whose load raises the reason, so the embed run records it as a failure and goes on.
 Options (tile_size, mpp or magnification, preset, otsu, tissue, CLAM's mask thresholds) come from the
-command, else from ``DIR/tiling.json``, else the defaults. The embed planner cuts one shard per slide
+command, else from ``DIR/tiling.json``, else the defaults. The tissue mask is CLAM's, computed at CLAM's
+segmentation level (``slides.segment_tissue``); a tile is kept when its tissue fraction in that mask passes
+``tissue``. The embed planner cuts one shard per slide
 (``shard_by = "group"``), so a slide's tiles are committed together; ``prefetch`` bounds how many decoded
 tiles wait for the encoder.
 """
@@ -30,9 +32,9 @@ from embedforge.modalities.pathology.slides import (
     geometry,
     open_slide,
     read_tile,
+    segment_tissue,
     thumbnail,
     tile_grid,
-    tissue_mask,
 )
 from embedforge.registry.datasets import DATASETS
 
@@ -132,8 +134,7 @@ def scan_slide(path: str, sid: str, digest: str, recipe: str) -> tuple[Geometry,
         slide = open_slide(path, sid)
         try:
             geom = geometry(slide, sid, r["size"], r["mpp"], r["magnification"])
-            image, scale = thumbnail(slide, mask_downsample(geom.extent))
-            mask = tissue_mask(image, scale, r["preset"], r["otsu"], **r["mask"])
+            mask, scale = segment_tissue(slide, r["preset"], r["otsu"], **r["mask"])
             tiles = tile_grid(mask, scale, slide.dimensions, geom.extent, r["tissue"])
         finally:
             slide.close()
@@ -167,11 +168,6 @@ def mask_overrides(options: dict[str, Any]) -> dict[str, float]:
         known = [*sorted(DEFAULTS), "prefetch", *sorted(PRESETS["biopsy"])]
         raise TypeError(f"slides: unknown options {sorted(unknown)}; known: {', '.join(known)}")
     return {k: float(v) for k, v in options.items()}
-
-
-def mask_downsample(extent: int) -> float:
-    """CLAM segments near 64x; finer for small tiles, so a tile spans at least 16 mask pixels a side."""
-    return float(max(1.0, min(64.0, extent / 16)))
 
 
 def slide_thumbnail(path: str, max_side: int = 1024) -> tuple[np.ndarray, float]:

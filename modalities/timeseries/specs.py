@@ -17,6 +17,7 @@ TIREX = EncoderSpec(
     weights="NX-AI/TiRex",
     description="TiRex 35M xLSTM forecaster; all 12 blocks' hidden states pooled over the series' tokens",
     license="NXAI Community License",
+    reference="tirex-ts TiRexEmbedding (its own recipe)",
 )
 CHRONOS_BOLT_SMALL = EncoderSpec(
     name="timeseries/chronos-bolt-small",
@@ -25,6 +26,7 @@ CHRONOS_BOLT_SMALL = EncoderSpec(
     weights="amazon/chronos-bolt-small",
     description="Chronos-Bolt small; all 6 T5 encoder layers pooled over the series' patch tokens ([REG] dropped)",
     license="Apache-2.0",
+    reference="chronos-forecasting ChronosBoltPipeline.embed, all layers (hidden-state recipe)",
 )
 MOMENT_SMALL = EncoderSpec(
     name="timeseries/moment-small",
@@ -41,6 +43,7 @@ MOMENT_SMALL = EncoderSpec(
     weights="AutonLab/MOMENT-1-small",
     description="MOMENT-1-small T5 encoder (masked reconstruction); all 8 layers pooled over the series' patches",
     license="MIT",
+    reference="momentfm MOMENT.embed, all layers (hidden-state recipe; golden file)",
 )
 MANTIS = EncoderSpec(
     name="timeseries/mantis",
@@ -49,6 +52,7 @@ MANTIS = EncoderSpec(
     weights="paris-noah/Mantis-8M",
     description="Mantis-8M time-series classification foundation model (CLS token per channel)",
     license="MIT",
+    reference="mantis-tsfm MantisTrainer.transform after the README's F.interpolate resize",
 )
 MINIROCKET = EncoderSpec(
     name="timeseries/minirocket",
@@ -64,6 +68,7 @@ MINIROCKET = EncoderSpec(
     weights="none (fit on a dataset's train split: weights='ucr:NAME')",
     description="MiniRocket random-convolution transform (aeon 1.6), fit on the training split",
     license="BSD-3-Clause",
+    reference="aeon MiniRocket (same seed, same train split)",
 )
 
 

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from embedforge.modalities.base import ItemError
-from embedforge.modalities.pathology.datasets import mask_downsample, scan_slide, slide_digest
-from embedforge.modalities.pathology.slides import geometry, open_slide, read_tile, thumbnail, tissue_mask
+from embedforge.modalities.pathology.datasets import scan_slide, slide_digest
+from embedforge.modalities.pathology.slides import (
+    geometry,
+    open_slide,
+    read_tile,
+    segment_tissue,
+    segmentation_level,
+    tissue_mask,
+)
 from tests.modalities.pathology.synth import write_slide
 
 
@@ -82,12 +89,15 @@ def test_real_svs_tissue_tiles_and_background(tmp_path):
     for x, y in kept:
         assert x >= 0 and x + geom.extent <= 2220 and y >= 0 and y + geom.extent <= 2967
     coloured = {}
-    for x, y in grid:  # tissue from the tile's own pixels, independent of the thumbnail mask
+    for x, y in grid:  # tissue from the tile's own pixels, independent of the tissue mask
         saturation = cv2.cvtColor(read_tile(slide, x, y, geom), cv2.COLOR_RGB2HSV)[:, :, 1]
         coloured[x, y] = float((saturation > 20).mean())
     assert all(coloured[t] >= 0.25 for t in kept)
     assert all(t in kept for t in grid if coloured[t] >= 0.8)
     assert all(t not in kept for t in grid if coloured[t] < 0.1)
-    image, scale = thumbnail(slide, mask_downsample(geom.extent))
-    biopsy, resection = tissue_mask(image, scale, "biopsy"), tissue_mask(image, scale, "resection")
+    assert segmentation_level(slide) == 0  # one level: CLAM segments level 0, kernels in level-0 pixels
+    (biopsy, scale), (resection, _) = segment_tissue(slide, "biopsy"), segment_tissue(slide, "resection")
+    assert biopsy.shape == (2967, 2220) and scale == (1.0, 1.0)
     assert resection.sum() < biopsy.sum()  # resection's larger minimum area drops this small region's pieces
+    image = np.asarray(slide.read_region((0, 0), 0, slide.dimensions))
+    np.testing.assert_array_equal(tissue_mask(image, 1.0, "biopsy"), biopsy)  # the same mask from pixels in memory
