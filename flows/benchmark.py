@@ -16,9 +16,10 @@ from embedforge.registry.settings import Settings
 from embedforge.tasks.embed import dataset_name_for, pending_count
 from embedforge.tasks.leaderboard import augmentation_sets, publish, score_pair, variant_encoder
 from embedforge.tasks.resolve import dataset_ref, recipe_for, weights_for
+from embedforge.tasks.retry import transient
 
-score_task = task(name="score-heads", retries=1, retry_delay_seconds=2)(score_pair)
-publish_task = task(name="publish-leaderboard", retries=1, retry_delay_seconds=2)(publish)
+score_task = task(name="score-heads", retries=1, retry_delay_seconds=2, retry_condition_fn=transient)(score_pair)
+publish_task = task(name="publish-leaderboard", retries=1, retry_delay_seconds=2, retry_condition_fn=transient)(publish)
 
 
 @flow(name="benchmark", task_runner=task_runner(RunnerParams(workers=2)))

@@ -95,11 +95,16 @@ class TrainHeadParams(_Params):
     db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
     weights: str | None = Field(None, description="the encoder weights the vectors were made with")
     encoder_options: dict[str, str] = Field(default_factory=dict, description="the encoder recipe of the table")
-    dataset: str | None = Field(None, description="dataset name in the table; default every dataset")
+    dataset: str | None = Field(
+        None, description="dataset name in the table; required when it holds several (a,b trains over several)"
+    )
     registered_name: str | None = Field(None, description="MLflow registered model name")
-    alias: str = Field("champion", description="alias set on the new model version")
+    alias: str = Field("champion", description="alias set on the new model version when the split checks pass")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
     experiment: str = Field("heads", description="MLflow experiment")
+    allow_small: bool = Field(
+        False, description="train although a class lacks training items or the test set is tiny (never @champion)"
+    )
 
 
 class SlideHeadParams(_Params):

@@ -11,6 +11,7 @@ from prefect.states import Completed
 
 from embedforge.flows.params import HeightCelebParams, SlideHeadParams, TrainHeadParams
 from embedforge.registry.settings import Settings
+from embedforge.tasks.retry import transient
 from embedforge.tasks.train import train_heightceleb
 from embedforge.tasks.train_head import train_head
 
@@ -25,7 +26,9 @@ def _stores(params: HeightCelebParams | TrainHeadParams | SlideHeadParams) -> di
     }
 
 
-train_heightceleb_task = task(name="train-heightceleb", retries=1, retry_delay_seconds=5)(train_heightceleb)
+train_heightceleb_task = task(name="train-heightceleb", retries=1, retry_delay_seconds=5, retry_condition_fn=transient)(
+    train_heightceleb
+)
 
 
 @flow(name="train-heightceleb")
@@ -60,7 +63,7 @@ def run_train(params: HeightCelebParams) -> dict[str, Any]:
     return result
 
 
-train_head_task = task(name="train-head", retries=1, retry_delay_seconds=5)(train_head)
+train_head_task = task(name="train-head", retries=1, retry_delay_seconds=5, retry_condition_fn=transient)(train_head)
 
 
 @flow(name="train-head")
@@ -77,6 +80,7 @@ def train_head_flow(params: TrainHeadParams) -> State:
         registered_name=params.registered_name,
         alias=params.alias,
         experiment=params.experiment,
+        allow_small=params.allow_small,
     )
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
     models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())
@@ -96,7 +100,9 @@ def train_slide_head_flow(params: SlideHeadParams) -> State:
     from embedforge.modalities.pathology.train import train_slide_head
     from embedforge.registry.encoders import coerce_options
 
-    result = task(name="train-slide-head", retries=1, retry_delay_seconds=5)(train_slide_head)(
+    result = task(name="train-slide-head", retries=1, retry_delay_seconds=5, retry_condition_fn=transient)(
+        train_slide_head
+    )(
         **_stores(params),
         encoder=params.encoder,
         dataset=params.dataset,

@@ -17,6 +17,7 @@ from embedforge.modalities.runtime import parity_gate, probe_inputs
 from embedforge.registry.datasets import open_dataset
 from embedforge.tasks.cache import cached_dataset, cached_encoder
 from embedforge.tasks.prefetch import prepared
+from embedforge.tasks.retry import transient
 from embedforge.tasks.store import VectorStore, table_name
 
 log = logging.getLogger(__name__)
@@ -280,20 +281,6 @@ def _failure(item: Item, exc: Exception) -> dict[str, Any]:
     return {"id": item.id, "uri": item.uri, "content_hash": item.content_hash, "error": message}
 
 
-def _transient(task, task_run, state) -> bool:
-    """Retry I/O and commit conflicts, not configuration errors that would fail again."""
-    from embedforge.registry.registry import RegistryError
-    from embedforge.tasks.store import IdentityMismatch
-
-    try:
-        state.result()
-    except (RegistryError, IdentityMismatch, ValueError, TypeError):
-        return False
-    except Exception:
-        return True
-    return False
-
-
 _TASKS: dict[str, tuple[Callable[..., Any], str]] = {
     "plan_task": (plan_embedding, "plan-embedding"),
     "embed_shard_task": (embed_shard, "embed-shard"),
@@ -307,6 +294,6 @@ def __getattr__(name: str):
     from prefect import task
 
     fn, task_name = _TASKS[name]
-    wrapped: Any = task(name=task_name, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)(fn)
+    wrapped: Any = task(name=task_name, retries=2, retry_delay_seconds=2, retry_condition_fn=transient)(fn)
     globals()[name] = wrapped
     return wrapped

@@ -13,6 +13,7 @@ import numpy as np
 from embedforge.tasks.features import Features, load_features
 from embedforge.tasks.filters import mlflow_str
 from embedforge.tasks.scoring import METRICS, NAN
+from embedforge.tasks.splits import SplitReport
 
 CACHE_TAG = "embedforge.cache_key"
 
@@ -122,12 +123,20 @@ class FittedHead:
     n_test: int
     y_test: np.ndarray
     pred: np.ndarray
+    split: SplitReport | None = None
 
 
-def fit_head(*, feats: Features, X: np.ndarray, head: str, label: str, model: Any = None) -> FittedHead:
-    """The one place a row head is fit and scored: the leaderboard and `embedforge train head` share it."""
+def fit_head(
+    *, feats: Features, X: np.ndarray, head: str, label: str, model: Any = None, allow_small: bool = False
+) -> FittedHead:
+    """The one place a row head is fit and scored: the leaderboard and `embedforge train head` share it.
+
+    Test items whose content is in the training split are dropped (and reported); a split that cannot give an
+    honest score raises ``SplitError`` before fitting unless ``allow_small``.
+    """
     from embedforge.registry.heads import build_head, head_task
     from embedforge.tasks.scoring import classification_metrics, regression_metrics, targets
+    from embedforge.tasks.splits import check_split, leak_mask
 
     model = build_head(head, context=head_context(feats)) if model is None else model
     task, where = head_task(head), feats.datasets[0] if feats.datasets else "?"
@@ -139,13 +148,16 @@ def fit_head(*, feats: Features, X: np.ndarray, head: str, label: str, model: An
     train, test = (split == "train") & known, (split == "test") & known
     if not train.any() or not test.any():
         raise ValueError(f"{where}: need train and test items labelled {label!r}")
+    leaks = leak_mask(feats.hashes, train, test)
+    test &= ~leaks
+    report = check_split(y, train, test, task, [feats.ids[i] for i in np.flatnonzero(leaks)], allow_small)
     model = model.fit(X[train], y[train])
     if task == "classification":
         metrics, pred = classification_metrics(model, X[test], y[test])
     else:
         pred = np.asarray(model.predict(X[test]), dtype=np.float64).ravel()
         metrics = regression_metrics(y[test], pred)
-    return FittedHead(model, task, metrics, int(train.sum()), int(test.sum()), y[test], pred)
+    return FittedHead(model, task, metrics, int(train.sum()), int(test.sum()), y[test], pred, report)
 
 
 def cached_scores(keys: list[str], encoder: str, dataset: str) -> dict[str, dict[str, Any]]:

@@ -132,3 +132,23 @@ def _markdown_table(labels: list[str], cols: list[str], values: np.ndarray) -> s
         cells = " | ".join("" if np.isnan(v) else f"{v:.3f}" for v in row)
         lines.append(f"| {label.replace('|', '/')} | {cells} |")
     return "\n".join(lines)
+
+
+def failure_verdict(summary: dict[str, Any], max_failures: str | None = None) -> str | None:
+    """Why a finished embed run counts as failed, or None.
+
+    Nothing stored while items failed is always a failure (a wrong adapter, a missing set). ``max_failures``,
+    a count (``3``) or a fraction of the items (``0.05``), makes partial failure one too.
+    """
+    failed, stored = summary["failed"], summary["embedded"] + summary["reused"] + summary["skipped"]
+    if not failed and not summary["items"]:
+        return f"dataset {summary['dataset']!r} holds no items: check the path and the adapter's layout"
+    if failed and not stored:
+        return f"nothing was embedded and {failed} item(s) failed"
+    if not failed or max_failures in (None, ""):
+        return None
+    limit = float(max_failures)
+    allowed = limit * max(summary["items"], 1) if 0 < limit < 1 else limit
+    if failed > allowed:
+        return f"{failed} of {summary['items']} item(s) failed (--max-failures {max_failures})"
+    return None

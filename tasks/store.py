@@ -194,9 +194,10 @@ class VectorStore:
         return found
 
     def rows(self, table: str, dataset: str | None = None) -> pa.Table:
-        """Every stored row (optionally of one dataset) as Arrow, vectors included."""
+        """Every stored row (optionally of one dataset, or of several named ``a,b``) as Arrow, vectors included."""
         cols = ["dataset", "id", "uri", "content_hash", "split", "group", "labels", "vector"]
-        where = sql_eq("dataset", dataset) if dataset else None
+        names = [d.strip() for d in (dataset or "").split(",") if d.strip()]
+        where = (sql_eq("dataset", names[0]) if len(names) == 1 else sql_in("dataset", names)) if names else None
         return self._scan(table, cols, where).sort_by([("dataset", "ascending"), ("id", "ascending")])
 
     def count(self, table: str) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 
 PIP_REQUIREMENTS = ["embedforge"]  # the local environment serves the model; nothing is inferred
 
@@ -70,6 +71,16 @@ def head_signature(head: Any, meta: dict[str, Any], X_example):
     return ModelSignature(inputs=Schema([column]), outputs=out_schema, params=params)
 
 
+def vector_example(X_example, tensor: bool = False) -> Any:
+    """One stored vector as the vector model's request body: a ``vector`` column, or the tensor the signature names."""
+    row = np.asarray(X_example[:1], dtype=np.float32 if tensor else np.float64)
+    if tensor:
+        return {"vector": row}
+    import pandas as pd
+
+    return pd.DataFrame({"vector": [row[0].tolist()]})
+
+
 def _mlflow_type(series) -> str:
     kind = series.dtype.kind
     return {"f": "double", "i": "long", "b": "boolean"}.get(kind, "string")
@@ -83,8 +94,13 @@ def log_head(
     alias: str | None,
     name: str = "model",
     python_model: Any = None,
+    input_example: Any = None,
 ) -> dict[str, Any]:
-    """Log a fitted head as an embedforge pyfunc (``HeadModel`` unless given) in the active run; register, alias."""
+    """Log a fitted head as an embedforge pyfunc (``HeadModel`` unless given) in the active run; register, alias.
+
+    ``input_example`` (a request body MLflow stores and shows beside the signature) is validated by MLflow by
+    loading the logged model and predicting it, so a model that cannot answer its own example warns at log time.
+    """
     import mlflow
 
     from embedforge.tasks.pyfunc import HeadModel
@@ -101,6 +117,7 @@ def log_head(
                 signature=signature,
                 pip_requirements=PIP_REQUIREMENTS,
                 registered_model_name=registered_name,
+                input_example=input_example,
             )
     version = getattr(info, "registered_model_version", None)
     if registered_name and alias and version is not None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from embedforge.tasks.affine import Affine, binary_proba, fold_binary_classifier, fold_regressor
 from embedforge.tasks.features import Features, load_features
-from embedforge.tasks.tracking import head_signature, log_head, use_tracking
+from embedforge.tasks.tracking import head_signature, log_head, use_tracking, vector_example
 
 
 class PerRowHeight:
@@ -155,9 +155,11 @@ def _log_models(head, identity, weights, name, alias, X_example) -> dict[str, An
         meta = {"input": mode, "encoder": identity, "encoder_weights": weights, "task": "heightceleb"}
         served = PerRowHeight(head)
         signature = head_signature(served, meta, X_example)
+        example = None
         if mode == "vector":
             signature = _tensor_input(signature, int(identity["dim"]))
-        out[mode] = log_head(served, meta, signature, reg_name, alias, name=f"model-{mode}")
+            example = vector_example(X_example, tensor=True)
+        out[mode] = log_head(served, meta, signature, reg_name, alias, name=f"model-{mode}", input_example=example)
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from pathlib import Path
 
 import typer
@@ -29,6 +30,7 @@ COMMAND_MODULES = (
 @app.callback()
 def _root(
     home: Path | None = typer.Option(None, "--home", help="data directory (default EMBEDFORGE_HOME, ~/.embedforge)"),
+    debug: bool = typer.Option(False, "--debug", help="show the traceback of a refused command"),
 ) -> None:
     """Resolve the data directory before any command imports Prefect, so its home lives there too."""
     if home is not None:
@@ -53,8 +55,17 @@ def main() -> None:
     apply_quiet_env()
     tie_ephemeral_servers()  # a temporary Prefect server dies with this process, even on SIGKILL
     install_log_redaction()  # no credentials in any log line this process writes or ships
+    from embedforge.registry.registry import RegistryError
+    from embedforge.tasks.preflight import PreflightError
+    from embedforge.tasks.splits import SplitError
+
     try:
         build_app()()
+    except (PreflightError, RegistryError, SplitError) as exc:  # a mistake in the command, found before any work
+        if "--debug" in sys.argv:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
     except ValidationError as exc:  # bad parameters are the caller's mistake: a message, not a trace
         for err in exc.errors(include_url=False, include_input=False):
             where = ".".join(str(part) for part in err["loc"]) or exc.title

@@ -29,8 +29,11 @@ def benchmark(
     tracking_uri: str | None = typer.Option(None),
 ) -> None:
     """Embed each dataset with each encoder (cached), train each head, score, and print the leaderboard."""
-    from embedforge.flows.benchmark import run_benchmark
     from embedforge.flows.params import BenchmarkParams
+    from embedforge.tasks.preflight import check_benchmark
+
+    check_benchmark(modality, _split(encoders), _split(augment), _split(heads or "") or _default_heads(modality))
+    from embedforge.flows.benchmark import run_benchmark
 
     params = BenchmarkParams.model_validate(
         {
@@ -54,6 +57,12 @@ def benchmark(
         f"MLflow run {result['run_id']} holds leaderboard.csv, leaderboard.png and leaderboard.md"
         + (f"; CSV written to {output}" if output else "")
     )
+
+
+def _default_heads(modality: str) -> list[str]:
+    from embedforge.registry.modalities import modality as modality_entry
+
+    return list(modality_entry(modality).default_heads)
 
 
 def print_leaderboard(rows: list[dict]) -> None:

@@ -58,18 +58,29 @@ def embed(
     runner: str = typer.Option("thread", help="thread or dask"),
     workers: int = typer.Option(1, help="threads or local Dask workers"),
     dask_address: str | None = typer.Option(None, help="address of an existing Dask scheduler"),
+    max_failures: str | None = typer.Option(
+        None, help="fail the command past this many failed items: a count (3) or a fraction of the items (0.05)"
+    ),
 ) -> None:
-    """Embed a dataset through the Prefect embed flow, with progress and a summary."""
+    """Embed a dataset through the Prefect embed flow, with progress and a summary.
+
+    Exit code 1 when nothing was embedded and items failed (or past --max-failures); 2 for a mistake in the
+    command, found before any work.
+    """
     from embedforge.flows.params import EmbedParams, RunnerParams
     from embedforge.flows.progress import plan_first, run_with_progress, use_running_stack
     from embedforge.registry.settings import Settings
     from embedforge.tasks.embed import dataset_name_for, plan_path
+    from embedforge.tasks.preflight import PreflightError, check_embed
     from embedforge.tasks.store import table_name
 
     try:
         dataset_name_for(dataset, name)  # a name that would break keys or filters: refused before any work
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--name' / '--dataset'") from None
+    _check_max_failures(max_failures)
+    options = _options(option)
+    check_embed(dataset, encoder, weights)
     settings = Settings()
     params = EmbedParams(
         dataset=dataset,
@@ -77,7 +88,7 @@ def embed(
         db=db,  # None: the worker's own setting, so a configured URI never lands in Prefect's parameters
         weights=weights,
         dataset_name=name,
-        options=_options(option),
+        options=options,
         shard_size=shard_size,
         batch_size=batch_size,
         device=device,
@@ -85,16 +96,39 @@ def embed(
         progress_artifact=False,  # the bar below shows progress; no artifact API call a second
     )
     use_running_stack()  # before Prefect is imported
-    nothing = plan_first(params)  # before any Prefect server starts
+    try:
+        nothing = plan_first(params)  # before any Prefect server starts
+    except (OSError, ValueError) as exc:  # an unreadable dataset or a store that refuses: the user's to fix
+        raise PreflightError(f"{dataset}: {exc}") from None
     if nothing is not None:
         print_summary(nothing)
-        console.print("nothing to do: every item is stored; no flow run started")
-        return
+        if nothing["failed"] == 0:
+            console.print("nothing to do: every item is stored; no flow run started")
+        return _exit_on_failures(nothing, max_failures)
     from embedforge.flows.embed import run_embed
 
     plan_file = plan_path(settings.home / "shards", table_name(encoder, weights), dataset_name_for(dataset, name))
     summary = run_with_progress(lambda: run_embed(params), plan_file, f"embedding with {encoder}")
     print_summary(summary)
+    _exit_on_failures(summary, max_failures)
+
+
+def _check_max_failures(value: str | None) -> None:
+    try:
+        if value is not None and float(value) < 0:
+            raise ValueError
+    except ValueError:
+        raise typer.BadParameter(f"{value!r}: a count or a fraction >= 0", param_hint="'--max-failures'") from None
+
+
+def _exit_on_failures(summary: dict, max_failures: str | None) -> None:
+    """Exit code 1 where the run's failures make it a failed run (see ``failure_verdict``)."""
+    from embedforge.tasks.report import failure_verdict
+
+    verdict = failure_verdict(summary, max_failures)
+    if verdict is not None:
+        typer.echo(f"error: {verdict}", err=True)
+        raise typer.Exit(1)
 
 
 def print_summary(summary: dict) -> None:
@@ -234,13 +268,18 @@ def train_head_cmd(
     encoder: str = typer.Option(..., help="encoder whose stored vectors the head uses"),
     head: str = typer.Option("classify/logreg", help="registered head: classify/* or regress/*"),
     label: str = typer.Option("label", help="the label to learn"),
-    dataset: str | None = typer.Option(None, help="dataset name in the table (default: all)"),
-    db: str | None = typer.Option(None),
-    weights: str | None = typer.Option(None),
+    dataset: str | None = typer.Option(
+        None, help="dataset name in the table; required when it holds several (a,b trains over several)"
+    ),
+    db: str | None = typer.Option(None, help="LanceDB URI (default: the data directory)"),
+    weights: str | None = typer.Option(None, help="the encoder weights the vectors were made with"),
     encoder_option: list[str] = typer.Option([], "--encoder-option", help="the table's encoder recipe KEY=VALUE"),
     name: str | None = typer.Option(None, help="registered model name"),
-    alias: str = typer.Option("champion"),
-    tracking_uri: str | None = typer.Option(None),
+    alias: str = typer.Option("champion", help="alias the new version gets when the split checks pass"),
+    tracking_uri: str | None = typer.Option(None, help="MLflow tracking URI (default: the data directory's store)"),
+    allow_small: bool = typer.Option(
+        False, help="train although a class lacks training items or the test set is tiny (never @champion)"
+    ),
 ) -> None:
     """Any modality: train a head on stored vectors, log it, register a raw-input and a vector-input model."""
     from embedforge.flows.params import TrainHeadParams
@@ -258,6 +297,7 @@ def train_head_cmd(
             "registered_name": name,
             "alias": alias,
             "tracking_uri": tracking_uri,
+            "allow_small": allow_small,
         }
     )
     print_training(run_train_head(params))
@@ -301,15 +341,27 @@ def train_slides_cmd(
 
 
 def print_training(result: dict) -> None:
-    """Metrics table and the registered models."""
+    """What the head was fit and scored on, its metrics and the registered models."""
+    split = result.get("split") or {}
+    if split:
+        console.print(f"train {split['n_train']} / test {split['n_test']} items")
+        if "train_class_counts" in split:
+            console.print(f"  train per class: {split['train_class_counts']}")
+            console.print(f"  test per class:  {split['test_class_counts']}")
+        if split.get("n_leaked_dropped"):
+            leaked = ", ".join(result.get("leaked", [])[:5])
+            console.print(f"[yellow]dropped {split['n_leaked_dropped']} test item(s) also in training[/]: {leaked}")
+        if split.get("split_checks", "passed") != "passed":
+            console.print(f"[yellow]split checks failed (--allow-small)[/]: {split['split_checks']}; alias not moved")
     table = Table("metric", "value")
     for key, value in sorted(result["metrics"].items()):
         table.add_row(key, f"{value:.3f}")
     console.print(table)
     for mode, m in result["models"].items():
+        ref = f"@{m['alias']}" if m["alias"] else f"/{m['version']}"
         console.print(
             f"registered [bold]{m['registered_name']}[/] version {m['version']} "
-            f"alias @{m['alias']} ({mode} input): models:/{m['registered_name']}@{m['alias']}"
+            f"({mode} input): models:/{m['registered_name']}{ref}"
         )
 
 

@@ -79,11 +79,28 @@ def video_files(folder: Path) -> list[Path]:
 
 
 def class_root(root: Path, *subfolders: str) -> Path:
-    """The folder holding the class folders: DIR itself or one of its known subfolders."""
+    """The folder holding the class folders: DIR, one of its known subfolders, or any single folder wrapping them.
+
+    A class folder holds its videos directly; a folder whose only video-holding child is another folder
+    (``MyCopy/UCF-101/<Class>/...``) is a wrapper, never a class, so the clips are not all labelled with its name.
+    """
     for candidate in [root / s for s in subfolders] + [root]:
-        if candidate.is_dir() and any(video_files(d) for d in candidate.iterdir() if d.is_dir()):
-            return candidate
+        found = _descend(candidate, depth=3)
+        if found is not None:
+            return found
     raise FileNotFoundError(f"{root}: no class folders of videos here or under {', '.join(subfolders) or '.'}")
+
+
+def _descend(folder: Path, depth: int) -> Path | None:
+    if not folder.is_dir():
+        return None
+    subdirs = sorted(d for d in folder.iterdir() if d.is_dir())
+    if any(p.suffix.lower() in VIDEO_SUFFIXES and p.is_file() for d in subdirs for p in d.iterdir()):
+        return folder
+    holding = [d for d in subdirs if video_files(d)]
+    if len(holding) == 1 and depth > 0:
+        return _descend(holding[0], depth - 1)
+    return folder if holding else None
 
 
 class UCF101(VideoFolder):
@@ -106,7 +123,18 @@ class UCF101(VideoFolder):
             group = _group(path.name)
             split = assigned.get(rel.lower()) if assigned else _official_split(group, self.split)
             out.append((rel, names.get(cls.lower(), cls) if names else cls, split, group))
+        if assigned and not any(split for _, _, split, _ in out):
+            raise ValueError(self._unmatched(assigned, out))
         return out
+
+    def _unmatched(self, assigned: dict[str, str], out: list) -> str:
+        """A split list naming none of the clips: a layout mistake, never a run with every split empty."""
+        lines = ", ".join(sorted(assigned)[:3])
+        clips = ", ".join(rel for rel, *_ in out[:3]) or "none"
+        return (
+            f"ucf101: split lists in {self.lists} match none of the {len(out)} clips under {self.root} "
+            f"(lists name e.g. {lines}; clips are e.g. {clips})"
+        )
 
     def _assigned(self) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -38,6 +38,23 @@ def test_ucf101_class_folders_directly_and_lists_elsewhere(tmp_path):
     )
 
 
+def test_ucf101_class_folders_inside_any_single_wrapper_folder(tmp_path):
+    root = _tiny_ucf(tmp_path)
+    (root / "UCF-101").rename(root / "my_copy")  # not a known name: still the class root's wrapper
+    items = open_dataset(f"ucf101:{root}").items()
+    labels = {it.labels["label"] for it in items}
+    assert len(labels) == 3 and "my_copy" not in labels and "SlidingBox" in labels
+    assert {it.split for it in items} == {"train", "test"}
+
+
+def test_ucf101_split_lists_matching_no_clip_are_an_error_naming_lines(tmp_path):
+    root = _tiny_ucf(tmp_path)
+    for f in (root / "ucfTrainTestlist").glob("*list0*.txt"):
+        f.write_text("".join(f"Other/v_Other_g{i:02d}_c01.avi 1\n" for i in range(1, 4)))
+    with pytest.raises(ValueError, match=r"match none of the 9 clips.*other/v_other_g01_c01\.avi"):
+        open_dataset(f"ucf101:{root}").items()
+
+
 def test_ucf101_without_lists_uses_the_official_group_rule(tmp_path):
     root = _tiny_ucf(tmp_path, lists=False)
     items = open_dataset(f"ucf101:{root}", split="1").items()
