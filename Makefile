@@ -13,7 +13,7 @@ export MALLOC_MMAP_THRESHOLD_ := 33554432
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 export MALLOC_TOP_PAD_ := 1000000000
 
-.PHONY: install demo test test-fast lint mypy format bench clean
+.PHONY: install demo test test-fast lint mypy imports format bench clean
 
 install: $(STAMP)
 
@@ -37,12 +37,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(MAKE) --no-print-directory mypy
+	$(MAKE) --no-print-directory imports
 
-# mypy sees the installed layout (embedforge.flows -> flows/) through a tree of folder links.
+# mypy and import-linter see the installed layout (embedforge.flows -> flows/) through a tree of folder links.
+TREE := mkdir -p .mypy_tree/embedforge && for d in flows tasks modalities registry infra; do ln -sfn ../../$$d .mypy_tree/embedforge/$$d; done
+
 mypy: $(STAMP)
-	mkdir -p .mypy_tree/embedforge
-	for d in flows tasks modalities registry infra; do ln -sfn ../../$$d .mypy_tree/embedforge/$$d; done
+	$(TREE)
 	MYPYPATH=.mypy_tree $(VENV)/bin/mypy -p embedforge
+
+# The layer contracts of ARCHITECTURE.md, written in pyproject.toml [tool.importlinter].
+imports: $(STAMP)
+	$(TREE)
+	PYTHONPATH=.mypy_tree $(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -47,7 +47,7 @@ def naive_loop(files: list[Path], encoder: str, weights: str | None) -> float:
 
 def forget_models() -> None:
     """Empty the flow's per-process model cache, so the flow builds its model inside the timing, as bare does."""
-    from embedforge.tasks import cache
+    from embedforge.registry import cache
 
     cache._cached_encoder.cache_clear()
 

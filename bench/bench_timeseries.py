@@ -144,7 +144,7 @@ def small_copy(ref: str, root: Path, n: int = 8) -> str:
 # ------------------------------------------------------------------------------- timing
 def forget_models() -> None:
     """Empty the flow's per-process model cache, so the flow builds its model inside the timing too."""
-    import embedforge.tasks.cache as embed
+    import embedforge.registry.cache as embed
 
     for fn in (getattr(embed, "_cached_encoder", None), embed.cached_encoder):
         if hasattr(fn, "cache_clear"):

@@ -16,9 +16,13 @@ from embedforge.registry.settings import Settings
 from embedforge.tasks.embed import dataset_name_for, pending_count
 from embedforge.tasks.leaderboard import augmentation_sets, publish, score_pair, variant_encoder
 from embedforge.tasks.resolve import dataset_ref, recipe_for, weights_for
+from embedforge.tasks.retrieval import score_retrieval
 from embedforge.tasks.retry import transient
 
 score_task = task(name="score-heads", retries=1, retry_delay_seconds=2, retry_condition_fn=transient)(score_pair)
+retrieval_task = task(name="score-retrieval", retries=1, retry_delay_seconds=2, retry_condition_fn=transient)(
+    score_retrieval
+)
 publish_task = task(name="publish-leaderboard", retries=1, retry_delay_seconds=2, retry_condition_fn=transient)(publish)
 
 
@@ -36,6 +40,14 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
         for encoder in params.encoders:
             weights = weights_for(encoder=encoder, ref=ref, weights=params.weights)
             recipe = recipe_for(encoder=encoder, ref=ref)
+            if ref.partition(":")[0] in entry.extras.get("retrieval_adapters", ()):  # queries rank a corpus: no heads
+                await _embed_if_pending(ref=ref, encoder=encoder, db=db, weights=weights, name=ds_name, recipe=recipe)
+                futures.append(
+                    retrieval_task.submit(
+                        db=db, encoder=encoder, weights=weights, dataset_ref=ref, dataset_name=ds_name, options=recipe
+                    )
+                )
+                continue
             for variant in _variants(encoder, list(params.augment)):
                 await _embed_if_pending(ref=ref, encoder=variant, db=db, weights=weights, name=ds_name, recipe=recipe)
             futures.append(

@@ -97,8 +97,8 @@ def run_train_head(params: TrainHeadParams) -> dict[str, Any]:
 @flow(name="train-slide-head")
 def train_slide_head_flow(params: SlideHeadParams) -> State:
     """Slide heads train on stored tile vectors only; the model serves bags of tile vectors."""
-    from embedforge.modalities.pathology.train import train_slide_head
     from embedforge.registry.encoders import coerce_options
+    from embedforge.tasks.train_slides import train_slide_head
 
     result = task(name="train-slide-head", retries=1, retry_delay_seconds=5, retry_condition_fn=transient)(
         train_slide_head

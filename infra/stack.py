@@ -158,6 +158,7 @@ def mlflow_server(settings: Settings) -> Service:
     if "://" not in artifacts:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
     backend = mlflow_backend_uri(settings)
+    env["MLFLOW_BACKEND_STORE_URI"] = backend  # the environment, not argv: `ps` shows argv to every user
     if backend.startswith("sqlite:///"):
         Path(backend.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # Plain artifact paths (not proxied): runs logged straight to the SQLite file or through
@@ -165,8 +166,6 @@ def mlflow_server(settings: Settings) -> Service:
     cmd = [
         str(venv_bin() / "mlflow"),
         "server",
-        "--backend-store-uri",
-        backend,
         "--default-artifact-root",
         artifacts,
         "--no-serve-artifacts",

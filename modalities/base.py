@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +18,17 @@ class ItemError(Exception):
     """A single item could not be read or encoded; the message names the item."""
 
 
+class BadRequest(ValueError):
+    """A request a served model cannot answer; served as HTTP 400 with this message.
+
+    Raised by the pyfunc adapter (``embedforge.tasks.pyfunc``) and by a modality's own served input format
+    (a slide's bag of tile vectors), so both sides share one type.
+    """
+
+
+SPLITS: tuple[str, ...] = ("train", "test", "val")  # an Item's split is one of these, or None (not assigned)
+
+
 @dataclass(frozen=True)
 class Item:
     """One unit of a dataset: a file, a series or a window, with its labels."""
@@ -24,7 +37,7 @@ class Item:
     uri: str  # where the raw content lives (file path, or dataset-specific locator)
     content_hash: str  # sha256 of the raw content: the cache key
     labels: dict[str, Any] = field(default_factory=dict)
-    split: str | None = None
+    split: str | None = None  # one of SPLITS or None: heads fit on "train", score on "test", skip "val"
     group: str | None = None  # speaker, subject, slide, patient ...
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,12 +155,29 @@ class Dataset(ABC):
         """Return the raw sample (Audio, Series, image ...); raise ItemError naming the item."""
 
 
+class NotARegularFile(OSError):
+    """A FIFO, a device (a link to ``/dev/zero``), a socket: reading it could block or never end."""
+
+
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
+    """The file's sha256; only a regular file is read (opened non-blocking and checked before the first byte)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(f"{path}: not a regular file ({_kind(mode)}); only regular files are read")
+        h = hashlib.sha256()
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):  # fmt: skip
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def array_sha256(values: np.ndarray) -> str:

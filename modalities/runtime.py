@@ -1,13 +1,19 @@
-"""Where encoders run: the device ``auto`` resolves to, the torch thread cap, and CPU/accelerator parity."""
+"""Where encoders run: the device ``auto`` resolves to, the torch thread cap, and CPU/accelerator parity.
+
+Device resolution and the thread cap are applied by every encoder build, so they live in the registry
+(``embedforge.registry.runtime``) and are re-exported here.
+"""
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from embedforge.registry.runtime import cap_torch_threads as cap_torch_threads  # re-exported
+from embedforge.registry.runtime import resolve_device as resolve_device  # re-exported
 
 PARITY_MIN_COSINE = 0.9999  # vectors of one table must agree this well whichever device made them
 PROBE_ITEMS = 8
@@ -17,19 +23,6 @@ _lock = threading.Lock()
 
 class ParityError(ValueError):
     """Vectors from this device differ from the CPU reference: they must not share a table."""
-
-
-def resolve_device(device: str | None) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; anything else unchanged."""
-    if device not in (None, "", "auto"):
-        return str(device)
-    from importlib.util import find_spec
-
-    if find_spec("torch") is None:
-        return "cpu"
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 CPU_BATCH, ACCELERATOR_BATCH = 16, 64  # items per forward: small on shared cores, larger to keep a GPU busy
@@ -45,20 +38,6 @@ def resolve_batch(batch_size: int | None, device: str) -> int:
 def device_kind(device: str | None) -> str:
     """``cuda:1`` -> ``cuda``: tables record the kind of device, not its index."""
     return str(device or "cpu").split(":", 1)[0]
-
-
-def cap_torch_threads(threads: int | None = None) -> int | None:
-    """Cap torch's intra-op threads (default Settings.torch_threads) if torch is loaded; never imports it."""
-    if "torch" not in sys.modules:
-        return None
-    if threads is None:
-        from embedforge.registry.settings import Settings
-
-        threads = Settings().torch_threads
-    torch = sys.modules["torch"]
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(int(threads))
-    return int(threads)
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

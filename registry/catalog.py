@@ -1,22 +1,18 @@
-"""Loads what is registered: built-in modalities, then entry-point plugins, then EMBEDFORGE_PLUGINS modules."""
+"""Loads what is registered: the built-in catalog, then entry-point plugins, then EMBEDFORGE_PLUGINS modules.
+
+The registry names no modality. The built-ins are this distribution's own ``embedforge.plugins`` entry point
+(``embedforge.modalities.catalog``, declared in ``pyproject.toml``), loaded first and the way a plugin is.
+"""
 
 from __future__ import annotations
 
 import importlib
 import threading
-from importlib.metadata import EntryPoint, entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
 
 PLUGIN_GROUP = "embedforge.plugins"
-
-BUILTIN_MODULES = (
-    "embedforge.modalities.heads",
-    "embedforge.modalities.speech",
-    "embedforge.modalities.timeseries",
-    "embedforge.modalities.timeseries.augmentations",
-    "embedforge.modalities.cardiac",
-    "embedforge.modalities.video",
-    "embedforge.modalities.pathology",
-)
+DISTRIBUTION = "embedforge"  # whose own entry points are the built-ins
 
 _LOADED: set[str] = set()  # entry points already loaded, by name=value
 _SCANNED: list[bool] = []  # entry points are scanned once per process (the scan reads every installed dist)
@@ -28,6 +24,21 @@ def plugin_modules() -> tuple[str, ...]:
     from embedforge.registry.settings import Settings
 
     return tuple(m.strip() for m in Settings().plugins.split(",") if m.strip())
+
+
+@cache
+def builtin_entry_points() -> tuple[EntryPoint, ...]:
+    """The ``embedforge.plugins`` entry points of embedforge itself (read once): the built-in catalog."""
+    try:
+        found = tuple(distribution(DISTRIBUTION).entry_points.select(group=PLUGIN_GROUP))
+    except PackageNotFoundError:
+        found = ()
+    if not found:
+        raise ImportError(
+            f"the installed {DISTRIBUTION} metadata declares no {PLUGIN_GROUP!r} entry point for its built-in "
+            "modalities: reinstall the package (make install, or pip install -e .)"
+        )
+    return tuple(sorted(found, key=lambda ep: (ep.name, ep.value)))
 
 
 def plugin_entry_points() -> list[EntryPoint]:
@@ -52,11 +63,11 @@ def load_entry_point(ep: EntryPoint) -> None:
 def load_catalog(rescan: bool = False) -> None:
     """Register built-in and plugin modalities, encoders, datasets and heads (idempotent)."""
     with _LOCK:
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
+        for ep in builtin_entry_points():
+            load_entry_point(ep)
         if rescan or not _SCANNED:
             for ep in plugin_entry_points():
-                load_entry_point(ep)
+                load_entry_point(ep)  # the built-in entry point again: already loaded, skipped
             _SCANNED[:] = [True]
         for module in plugin_modules():
             importlib.import_module(module)

@@ -52,8 +52,8 @@ def build_encoder(name: str, weights: str | None = None, device: str = "cpu", **
     ``options`` are the encoder's own recipe knobs (e.g. ``channels=6``, ``pooling="last"``);
     numeric strings, as a UI form sends them, become numbers.
     """
-    from embedforge.modalities.runtime import cap_torch_threads, resolve_device
     from embedforge.registry.catalog import load_catalog
+    from embedforge.registry.runtime import cap_torch_threads, resolve_device
 
     load_catalog()
     model = ENCODERS.get(name).build(weights=weights, device=resolve_device(device), **coerce_options(options))

@@ -31,6 +31,23 @@ class RawInput:
 
 
 @dataclass(frozen=True)
+class Examples:
+    """Small valid inputs of a modality, made offline in seconds: what ``embedforge.testing`` exercises.
+
+    ``sample(seed)`` returns one raw sample of the modality's sample type; different seeds give different content.
+    ``query_file(folder, seed)`` writes one query file under ``folder`` and returns its path: ``read_query`` reads
+    it, and its bytes are what ``raw_input.decode`` gets. ``datasets(folder)`` writes small datasets under
+    ``folder`` and returns, per adapter kind, its reference (``"ucr:/tmp/x/Toy"``) or reference and options
+    (``("ecgarray:/tmp/x", {"sample_rate": 250})``); an adapter it leaves out is not exercised offline.
+    An encoder that is fit on data (``"fit"`` in its spec's input) is fit on the first of these datasets.
+    """
+
+    sample: Callable[[int], Any]
+    query_file: Callable[[str, int], str] | None = None
+    datasets: Callable[[str], dict[str, str | tuple[str, dict[str, Any]]]] | None = None
+
+
+@dataclass(frozen=True)
 class Modality:
     """One modality's contract: sample type, dataset adapters, query reader, raw-input decoder, default heads."""
 
@@ -44,6 +61,7 @@ class Modality:
     default_target: str | None = None  # numeric label regress/* heads learn when the benchmark names none
     description: str = ""
     extras: dict[str, Any] = field(default_factory=dict)  # modality-specific knobs (e.g. label for benchmark)
+    examples: Examples | None = None  # small offline samples, query files and datasets (the conformance suite)
 
     @property
     def default_adapter(self) -> str:

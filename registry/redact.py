@@ -6,8 +6,13 @@ import re
 from typing import Any
 
 MASK = "***"
-# scheme://user:password@host -> scheme://user:***@host (the user name stays: it says which account)
-_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*):(?P<secret>[^@\s'\"/]+)@")
+# scheme://user:password@host -> scheme://user:***@host (the user name stays: it says which account). The
+# password runs to the '@' that ends the authority: any character but '@' (RFC 3986 sub-delims and ':' included,
+# and the '/' and quotes real passwords hold although the RFC wants them escaped), a space only where another
+# '@' follows within the next word, so "http://host:5000/ and mail a@b" is not taken for a password.
+_USERINFO = re.compile(
+    r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*):(?P<secret>(?:[^@\s]|[ \t](?=[^@\s]*@))+)@"
+)
 # ?password=...&token=... and KEY=value pairs on command lines
 _PARAM = re.compile(
     r"(?P<key>\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|signature|sig)=)"

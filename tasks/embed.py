@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,8 +15,8 @@ import numpy as np
 
 from embedforge.modalities.base import Item, ItemError
 from embedforge.modalities.runtime import parity_gate, probe_inputs
+from embedforge.registry.cache import cached_dataset, cached_encoder
 from embedforge.registry.datasets import open_dataset
-from embedforge.tasks.cache import cached_dataset, cached_encoder
 from embedforge.tasks.prefetch import prepared
 from embedforge.tasks.retry import transient
 from embedforge.tasks.store import VectorStore, table_name
@@ -86,7 +87,7 @@ def plan_embedding(
     plan = Plan(
         table=table, dataset=name, total=len(items), skipped=len(items) - len(todo), shards=shards, pending=len(todo)
     )
-    plan_path(work_dir, table, name).write_text(json.dumps(asdict(plan)))
+    write_private(plan_path(work_dir, table, name), json.dumps(asdict(plan)))
     _PLANNED.clear()  # only the latest: a long-lived worker does not keep every dataset it planned
     _PLANNED[(dataset, json.dumps(options or {}, sort_keys=True), stamp)] = opened
     return plan
@@ -137,7 +138,7 @@ def _write_shards(
         }
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
         path = root / f"{table}--{name}--{digest}.json"
-        path.write_text(json.dumps(body, default=str))
+        write_private(path, json.dumps(body, default=str))  # items' URIs and options: the owner's only
         Path(str(path) + ".result").unlink(missing_ok=True)  # stale result of an earlier run
         paths.append(str(path))
     return paths
@@ -193,7 +194,7 @@ def embed_shard(
     result.reused = len(rows) - result.embedded
     result.failed, result.failures = len(failures), failures
     result.seconds = time.perf_counter() - t0
-    Path(shard_path + ".result").write_text(json.dumps(asdict(result)))
+    write_private(Path(shard_path + ".result"), json.dumps(asdict(result)))
     return result
 
 
@@ -297,3 +298,11 @@ def __getattr__(name: str):
     wrapped: Any = task(name=task_name, retries=2, retry_delay_seconds=2, retry_condition_fn=transient)(fn)
     globals()[name] = wrapped
     return wrapped
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read (mode 600, also when it already existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)

@@ -19,6 +19,8 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
+from embedforge.modalities.base import BadRequest  # the served 400 (modalities raise it too)
+
 try:
     from mlflow.pyfunc import PythonModel
 except ImportError:  # pragma: no cover - mlflow is a hard dependency; keeps the module importable alone
@@ -26,10 +28,6 @@ except ImportError:  # pragma: no cover - mlflow is a hard dependency; keeps the
 
 log = logging.getLogger(__name__)
 VECTOR = "vector"
-
-
-class BadRequest(ValueError):
-    """A request the model cannot answer; served as HTTP 400 with this message."""
 
 
 class Records(pd.DataFrame):
@@ -229,6 +227,8 @@ def allowed_path(uri: str, row: int, roots: tuple[Path, ...]) -> Path:
     if not roots:
         raise BadRequest(f"row {row}: local file paths are not accepted by this server; send the data base64-encoded")
     parsed = urlparse(uri)
+    if "\x00" in uri or "%00" in uri:
+        raise BadRequest(f"row {row}: a file path may not hold a NUL byte")
     if parsed.netloc not in ("", "localhost") or not parsed.path:
         raise BadRequest(f"row {row}: only file:///absolute/path URIs are accepted")
     path = Path(unquote(parsed.path)).resolve()

@@ -60,10 +60,10 @@ def pivot(rows: list[dict], metric: str = "accuracy") -> tuple[list[str], list[s
 
 
 def heatmap(rows: list[dict], path: str) -> str:
-    """Test accuracy (classification cells) and R² (regression cells) heatmaps, encoders x datasets, annotated."""
+    """Test accuracy (classification), R² (regression) and nDCG@10 (retrieval) heatmaps, encoders x datasets."""
     from matplotlib.figure import Figure
 
-    panels = [(m, pivot(rows, m)) for m in ("accuracy", "r2")]
+    panels = [(m, pivot(rows, m)) for m in ("accuracy", "r2", "ndcg@10")]
     panels = [(m, p) for m, p in panels if p[0]] or panels[:1]
     width = sum(2.5 + 1.1 * len(p[1]) for _, p in panels)
     height = 1.2 + 0.32 * max(len(p[0]) for _, p in panels)
@@ -91,7 +91,7 @@ def _heat_panel(fig, ax, metric: str, labels: list[str], cols: list[str], values
 
 CSV_COLUMNS = ["encoder", "dataset", "augmentation", "head", "accuracy", *METRICS["classification"][1:]]
 CSV_COLUMNS += [*METRICS["regression"], "task", "label", "n_train", "n_test", "cached", "run_id"]
-CSV_COLUMNS += ["transform", "bytes_per_vector"]
+CSV_COLUMNS += ["transform", "bytes_per_vector", *METRICS["retrieval"]]
 
 
 def _rank(row: dict) -> tuple:

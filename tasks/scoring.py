@@ -11,9 +11,15 @@ from typing import Any
 import numpy as np
 
 NAN = float("nan")
-METRICS = {"classification": ("accuracy", "macro_f1", "auc"), "regression": ("mae", "rmse", "r2")}
+METRICS = {
+    "classification": ("accuracy", "macro_f1", "auc"),
+    "regression": ("mae", "rmse", "r2"),
+    "retrieval": ("ndcg@10", "recall@10", "recall@100", "mrr@10"),  # retrieval datasets (beir:), tasks/retrieval.py
+}
 TITLES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "auc": "AUC", "mae": "MAE", "rmse": "RMSE", "r2": "R²"}
+TITLES |= {"ndcg@10": "nDCG@10", "recall@10": "recall@10", "recall@100": "recall@100", "mrr@10": "MRR@10"}
 HIGHER_IS_BETTER = {"accuracy": True, "macro_f1": True, "auc": True, "mae": False, "rmse": False, "r2": True}
+HIGHER_IS_BETTER |= dict.fromkeys(METRICS["retrieval"], True)
 
 
 def targets(*, labels: list[dict[str, Any]], ids: list[str], label: str, task: str) -> tuple[np.ndarray, np.ndarray]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from embedforge.modalities.base import ItemError
+from embedforge.registry.cache import cached_encoder
 from embedforge.registry.modalities import Modality, modality_of_encoder
-from embedforge.tasks.cache import cached_encoder
 from embedforge.tasks.filters import sql_eq
 from embedforge.tasks.store import VectorStore, table_name
 
@@ -26,7 +26,8 @@ def search_file(
     if reader.read_query is None:
         raise ValueError(f"modality {reader.name!r} has no query reader: {encoder} tables cannot be searched by file")
     store, table, model = _table_and_encoder(db_uri, encoder, weights, encoder_options)
-    vector = model.encode([model.preprocess(_read(reader, path), path)])[0]
+    prepare = getattr(model, "preprocess_query", model.preprocess)  # the query side, where an encoder has one (text)
+    vector = model.encode([prepare(_read(reader, path), path)])[0]
     return store.search(table, vector, k, sql_eq("dataset", dataset) if dataset else None)
 
 

@@ -71,6 +71,21 @@ def head_signature(head: Any, meta: dict[str, Any], X_example):
     return ModelSignature(inputs=Schema([column]), outputs=out_schema, params=params)
 
 
+def tensor_input(signature, dim: int):
+    """A (-1, dim) float32 tensor named 'vector': MLflow stacks the request's lists in one array, no per-row checks.
+
+    The request formats stay valid ('dataframe_records' with a 'vector' list per row, 'dataframe_split'),
+    and 'inputs' takes the plain list of vectors a plain sklearn model takes.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    from embedforge.tasks.pyfunc import VECTOR
+
+    inputs = Schema([TensorSpec(np.dtype(np.float32), (-1, dim), VECTOR)])
+    return ModelSignature(inputs=inputs, outputs=signature.outputs, params=signature.params)
+
+
 def vector_example(X_example, tensor: bool = False) -> Any:
     """One stored vector as the vector model's request body: a ``vector`` column, or the tensor the signature names."""
     row = np.asarray(X_example[:1], dtype=np.float32 if tensor else np.float64)

@@ -9,7 +9,7 @@ import numpy as np
 
 from embedforge.tasks.affine import Affine, binary_proba, fold_binary_classifier, fold_regressor
 from embedforge.tasks.features import Features, load_features
-from embedforge.tasks.tracking import head_signature, log_head, use_tracking, vector_example
+from embedforge.tasks.tracking import head_signature, log_head, tensor_input, use_tracking, vector_example
 
 
 class PerRowHeight:
@@ -157,22 +157,7 @@ def _log_models(head, identity, weights, name, alias, X_example) -> dict[str, An
         signature = head_signature(served, meta, X_example)
         example = None
         if mode == "vector":
-            signature = _tensor_input(signature, int(identity["dim"]))
+            signature = tensor_input(signature, int(identity["dim"]))
             example = vector_example(X_example, tensor=True)
         out[mode] = log_head(served, meta, signature, reg_name, alias, name=f"model-{mode}", input_example=example)
     return out
-
-
-def _tensor_input(signature, dim: int):
-    """A (-1, dim) float32 tensor named 'vector': MLflow stacks the request's lists in one array, no per-row checks.
-
-    The request formats stay valid ('dataframe_records' with a 'vector' list per row, 'dataframe_split'),
-    and 'inputs' takes the plain list of vectors a plain sklearn model takes.
-    """
-    from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
-
-    from embedforge.tasks.pyfunc import VECTOR
-
-    inputs = Schema([TensorSpec(np.dtype(np.float32), (-1, dim), VECTOR)])
-    return ModelSignature(inputs=inputs, outputs=signature.outputs, params=signature.params)

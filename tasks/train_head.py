@@ -161,7 +161,7 @@ def _register(served: ServedHead, base: dict[str, Any], name: str, alias: str | 
     """The raw-input model (where the modality declares a raw column) and the vector-input ``NAME-head`` model."""
     from embedforge.registry.modalities import modality_of_encoder
     from embedforge.tasks.pyfunc import VECTOR
-    from embedforge.tasks.tracking import vector_example
+    from embedforge.tasks.tracking import tensor_input, vector_example
 
     raw = modality_of_encoder(base["encoder"]["name"]).raw_input
     modes = ([(raw.column, name)] if raw is not None else []) + [(VECTOR, f"{name}-head")]
@@ -169,6 +169,9 @@ def _register(served: ServedHead, base: dict[str, Any], name: str, alias: str | 
     for mode, reg_name in modes:
         meta = {**base, "input": mode}
         signature = head_signature(served, meta, X_example)
-        example = vector_example(X_example) if mode == VECTOR else None
+        example = None
+        if mode == VECTOR:  # one input contract for every vector head: the (-1, dim) tensor HeightCeleb's takes
+            signature = tensor_input(signature, int(base["encoder"]["dim"]))
+            example = vector_example(X_example, tensor=True)
         out[mode] = log_head(served, meta, signature, reg_name, alias, name=f"model-{mode}", input_example=example)
     return out

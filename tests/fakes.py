@@ -10,7 +10,7 @@ import numpy as np
 from embedforge.modalities.base import Dataset, Encoder, EncoderSpec, Item, ItemError, Series, file_sha256
 from embedforge.registry.datasets import DATASETS
 from embedforge.registry.encoders import ENCODERS, register_encoder
-from embedforge.registry.modalities import MODALITIES, Modality, RawInput, register_modality
+from embedforge.registry.modalities import MODALITIES, Examples, Modality, RawInput, register_modality
 
 TINY = EncoderSpec(name="test/tiny", dim=8, input={"channels": 1}, weights="none", description="test only")
 
@@ -26,6 +26,8 @@ class TinyEncoder(Encoder):
         self.calls = 0
 
     def preprocess(self, sample: Series, item_id: str) -> np.ndarray:
+        if not isinstance(sample, Series):
+            raise ItemError(f"{item_id}: expected a Series, got {type(sample).__name__}")
         x = np.asarray(sample.values, dtype=np.float32).reshape(-1)
         if x.size == 0:
             raise ItemError(f"{item_id}: empty signal")
@@ -97,8 +99,33 @@ def register() -> None:
                 read_query=lambda path: Series(np.load(path, allow_pickle=False)),
                 raw_input=RawInput(column="series", decode=_decode_array, suffix=".npy"),
                 query_suffixes=(".npy",),
+                examples=Examples(example, example_query, example_datasets),
             )
         )
+
+
+def example(seed: int) -> Series:
+    """A noisy ramp of 50 steps (the conformance suite's sample)."""
+    rng = np.random.default_rng(seed)
+    return Series((np.linspace(0, 1 + seed, 50) + 0.1 * rng.standard_normal(50)).astype(np.float32))
+
+
+def example_query(folder: str, seed: int) -> str:
+    path = Path(folder) / f"query{seed}.npy"
+    np.save(path, example(seed).values)
+    return str(path)
+
+
+def example_datasets(folder: str) -> dict[str, str]:
+    """An ``arrays`` folder of 6 series, 4 train and 2 test."""
+    root = Path(folder) / "arrays"
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["id,label,split,group"]
+    for i in range(6):
+        np.save(root / f"s{i}.npy", example(i).values)
+        lines.append(f"s{i}.npy,{i % 2},{'train' if i < 4 else 'test'},g{i // 2}")
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return {"arrays": f"arrays:{root}"}
 
 
 def _decode_array(data: bytes, name: str) -> Series:

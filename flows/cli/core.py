@@ -260,7 +260,7 @@ def train_heightceleb_cmd(
             "tracking_uri": tracking_uri,
         }
     )
-    print_training(run_train(params))
+    print_training(run_train(params), params.tracking_uri)
 
 
 @train_app.command("head")
@@ -300,7 +300,7 @@ def train_head_cmd(
             "allow_small": allow_small,
         }
     )
-    print_training(run_train_head(params))
+    print_training(run_train_head(params), params.tracking_uri)
 
 
 @train_app.command("slides")
@@ -337,11 +337,11 @@ def train_slides_cmd(
         }
     )
     result = run_train_slide_head(params)
-    print_training({**result, "models": {"tiles": result["model"]}})
+    print_training({**result, "models": {"tiles": result["model"]}}, params.tracking_uri)
 
 
-def print_training(result: dict) -> None:
-    """What the head was fit and scored on, its metrics and the registered models."""
+def print_training(result: dict, tracking_uri: str | None = None) -> None:
+    """What the head was fit and scored on, its metrics, the registered models and how to reach them."""
     split = result.get("split") or {}
     if split:
         console.print(f"train {split['n_train']} / test {split['n_test']} items")
@@ -357,12 +357,32 @@ def print_training(result: dict) -> None:
     for key, value in sorted(result["metrics"].items()):
         table.add_row(key, f"{value:.3f}")
     console.print(table)
+    uris = []
     for mode, m in result["models"].items():
         ref = f"@{m['alias']}" if m["alias"] else f"/{m['version']}"
-        console.print(
-            f"registered [bold]{m['registered_name']}[/] version {m['version']} "
-            f"({mode} input): models:/{m['registered_name']}{ref}"
-        )
+        uris.append(f"models:/{m['registered_name']}{ref}")
+        console.print(f"registered [bold]{m['registered_name']}[/] version {m['version']} ({mode} input): {uris[-1]}")
+    for line in where_the_run_is(result.get("run_id"), uris[-1] if uris else None, tracking_uri):
+        console.print(line, soft_wrap=True)
+
+
+def where_the_run_is(run_id: str | None, model_uri: str | None, tracking_uri: str | None = None) -> list[str]:
+    """The run's address in the MLflow UI and a line a user can paste to load the model (credentials hidden)."""
+    import shlex
+
+    from embedforge.registry.redact import redact
+    from embedforge.registry.settings import Settings
+
+    uri = redact(tracking_uri or Settings().mlflow_uri)
+    lines = []
+    if run_id:
+        web = uri.startswith(("http://", "https://"))
+        where = f"{uri.rstrip('/')}/#/runs/{run_id}" if web else f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
+        lines.append(f"run {run_id}: {where}")
+    if model_uri:
+        code = f"import mlflow; m = mlflow.pyfunc.load_model({model_uri!r}); print(m.metadata.get_input_schema())"
+        lines.append(f"load it: MLFLOW_TRACKING_URI={shlex.quote(uri)} python -c {shlex.quote(code)}")
+    return lines
 
 
 def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option(4, min=1)) -> None:

@@ -4,10 +4,10 @@ Importing registers ``cardiac/csfm-base`` and ``cardiac/spectrum``, the ``ecgsim
 ``ecgarray`` adapters and the modality entry; torch, neurokit2 and wfdb load only when they are used.
 """
 
-from embedforge.modalities.cardiac import csfm, datasets, signal, spectrum
+from embedforge.modalities.cardiac import csfm, datasets, examples, signal, spectrum
 from embedforge.modalities.cardiac.raw import QUERY_SUFFIXES, decode_cardiac, read_cardiac
 from embedforge.modalities.cardiac.signal import CardiacSeries
-from embedforge.registry.modalities import Modality, RawInput, register_modality
+from embedforge.registry.modalities import Examples, Modality, RawInput, register_modality
 
 MODALITY = register_modality(
     Modality(
@@ -25,6 +25,7 @@ MODALITY = register_modality(
         default_target="heart_rate",
         query_suffixes=QUERY_SUFFIXES,
         description="ECG/PPG recordings cut into 10 s windows",
+        examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )
 

@@ -137,8 +137,18 @@ def _files_digest(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in paths:
         h.update(p.name.encode())
-        h.update((file_sha256(p) if p.exists() else "missing").encode())
+        h.update(_file_digest(p).encode())
     return h.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    """The file's hash, or why it cannot be read (missing, a FIFO, a device): the record then fails at load."""
+    if not path.exists():
+        return "missing"
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        return f"unreadable:{type(exc).__name__}"
 
 
 class WFDBFolder(WindowedRecords):
@@ -177,6 +187,8 @@ class WFDBFolder(WindowedRecords):
         for f in dict.fromkeys(h.file_name or []):
             if not (header.parent / f).exists():
                 raise ItemError(f"{item.id}: WFDB record {record.name} is missing its signal file {f}")
+            if not (header.parent / f).is_file():  # a FIFO or a device would block the reader forever
+                raise ItemError(f"{item.id}: WFDB signal file {f} is not a regular file")
         try:
             r = wfdb.rdrecord(str(record), sampfrom=start, sampto=stop, physical=True)
         except Exception as exc:

@@ -191,6 +191,10 @@ def sample_leads(sample: Series, item_id: str) -> tuple[str, ...]:
 
 def check_sample(sample: Series, item_id: str) -> np.ndarray:
     """Channels x time float64, or an ItemError for an unusable rate, shape or length."""
+    if not isinstance(sample, Series):
+        raise ItemError(
+            f"{item_id}: expected a cardiac series (channels x time, sample rate), got {type(sample).__name__}"
+        )
     if sample.sample_rate is None or not (float(sample.sample_rate) > 0):
         raise ItemError(f"{item_id}: cardiac signal needs a positive sample rate, got {sample.sample_rate!r}")
     values = np.asarray(sample.values, dtype=np.float64)

@@ -4,9 +4,9 @@ Importing registers the ``slides`` adapter, the ``pathology/*`` encoders, the ``
 modality entry; torch, timm, transformers, OpenSlide and OpenCV load only when they are used.
 """
 
-from embedforge.modalities.pathology import datasets, encoders, mil
+from embedforge.modalities.pathology import datasets, encoders, examples, mil
 from embedforge.modalities.pathology.slides import Tile, decode_image_tile, read_image_tile
-from embedforge.registry.modalities import Modality, RawInput, register_modality
+from embedforge.registry.modalities import Examples, Modality, RawInput, register_modality
 
 MODALITY = register_modality(
     Modality(
@@ -24,6 +24,7 @@ MODALITY = register_modality(
         query_suffixes=(".png", ".jpg", ".jpeg", ".tif", ".tiff"),
         description="whole-slide images cut into tissue tiles; slides are bags of tile vectors",
         extras={"bag_input": "tiles", "group": "slide"},
+        examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )
 

@@ -80,18 +80,26 @@ class SlideFolder(Dataset):
         self.slides = SlideCache()
 
     def slide_files(self) -> list[Path]:
-        return sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in SLIDE_SUFFIXES)
+        """Everything named like a slide, readable or not (a folder named ``x.svs`` becomes a failing item)."""
+        return sorted(p for p in self.root.rglob("*") if p.suffix.lower() in SLIDE_SUFFIXES)
 
     def items(self) -> list[Item]:
         table = read_labels(self.label_path) if self.label_path.exists() else {}
         splits = patient_split(table, self.test_fraction, self.seed)
-        out = []
+        out, seen = [], set()
         for path in self.slide_files():
             sid = slide_id(path, self.root)
+            seen.add(sid)
             row = table.get(sid, {})
             meta = {k: row[k] for k in ("label", "patient") if row.get(k) not in (None, "")}
             split = row.get("split") or splits.get(sid)
-            out += self.slide_items(path, sid, meta, split if "label" in meta else None)
+            split = split if "label" in meta else None
+            if not path.is_file():
+                out.append(_failed(sid, str(path), "not a regular file (a folder, a device or a broken link)", meta))
+                continue
+            out += self.slide_items(path, sid, meta, split)
+        for sid in sorted(set(table) - seen):  # a label for a slide that is not there: listed, never dropped
+            out.append(_failed(sid, str(self.root / sid), f"listed in {self.label_path.name} but no slide file", {}))
         return out
 
     def slide_items(self, path: Path, sid: str, meta: dict[str, Any], split: str | None) -> list[Item]:
@@ -198,12 +206,25 @@ def slide_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _failed(sid: str, uri: str, why: str, meta: dict[str, Any]) -> Item:
+    """An item that fails at load naming why: recorded in the run's failures, never silently skipped."""
+    digest = hashlib.sha256(f"{uri}:failed:{why}".encode()).hexdigest()
+    return Item(sid, uri, digest, {"slide": sid, "error": f"{uri}: {why}", **meta}, None, sid)
+
+
 def read_labels(path: Path) -> dict[str, dict[str, str]]:
-    """``slide_id,label[,split,patient]`` -> {slide_id: row}; a missing label column is an error."""
+    """``slide_id,label[,split,patient]`` -> {slide_id: row}; a missing label column or a repeated id is an error."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if rows and not {"slide_id", "label"} <= set(rows[0]):
         raise ValueError(f"{path}: needs columns slide_id,label (optional split, patient); got {list(rows[0])}")
+    lines: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        lines.setdefault((r["slide_id"] or "").strip(), []).append(i + 2)  # 1-based, after the header
+    repeated = {sid: at for sid, at in lines.items() if len(at) > 1}
+    if repeated:
+        shown = "; ".join(f"{sid!r} on lines {', '.join(map(str, at))}" for sid, at in list(repeated.items())[:5])
+        raise ValueError(f"{path}: slide ids repeated ({shown}): one row per slide")
     return {r["slide_id"].strip(): {k: (v or "").strip() for k, v in r.items()} for r in rows}
 
 

@@ -1,40 +1,18 @@
-"""The served slide classifier: a bag of tile vectors in (``{"tiles": [[...], ...]}``), class probabilities and
-per-tile attention out. Logged as its own pyfunc class, because a row is a bag, not one vector."""
+"""The served slide classifier's input format: a bag of tile vectors in (``{"tiles": [[...], ...]}``), class
+probabilities and per-tile attention out. The pyfunc class that serves it (a row is a bag, not one vector) is
+``embedforge.tasks.train_slides.SlideModel``."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from embedforge.tasks.pyfunc import BadRequest, _mlflow_error
-
-try:
-    from mlflow.pyfunc import PythonModel
-except ImportError:  # pragma: no cover - mlflow is a hard dependency
-    PythonModel = object  # type: ignore[misc,assignment]
+from embedforge.modalities.base import BadRequest
 
 TILES = "tiles"
 MAX_TILES = 200_000  # one slide's bag; larger requests are refused, not attempted
-
-
-class SlideModel(PythonModel):
-    """Loads a fitted MIL head; each request row is one slide's bag of tile vectors."""
-
-    def load_context(self, context) -> None:
-        import joblib
-
-        self.head = joblib.load(context.artifacts["head"])
-        self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
-
-    def predict(self, context, model_input, params=None):
-        try:
-            return predict_bags(self.head, self.meta, model_input)
-        except BadRequest as exc:
-            raise _mlflow_error(str(exc), "INVALID_PARAMETER_VALUE") from None
 
 
 def predict_bags(head, meta: dict[str, Any], frame) -> pd.DataFrame:
@@ -76,11 +54,3 @@ def slide_signature(head, meta: dict[str, Any], example: np.ndarray):
     cols = [ColSpec("string", "label")] + [ColSpec("double", c) for c in out.columns if c.startswith("p_")]
     outputs = Schema([*cols, ColSpec(Array("double"), "attention")])
     return ModelSignature(inputs=Schema([ColSpec(Array(Array("double")), TILES)]), outputs=outputs)
-
-
-def log_slide_head(head, meta: dict[str, Any], example: np.ndarray, registered_name: str | None, alias: str | None):
-    """Log the head as a SlideModel pyfunc in the active run; register and alias it when a name is given."""
-    from embedforge.tasks.tracking import log_head
-
-    signature = slide_signature(head, meta, example)
-    return log_head(head, meta, signature, registered_name, alias, python_model=SlideModel())

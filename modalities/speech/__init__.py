@@ -1,9 +1,9 @@
 """Speech: audio reading, GE2E and ECAPA speaker encoders, VoxCeleb/TIMIT adapters, height heads."""
 
 from embedforge.modalities.base import Audio
-from embedforge.modalities.speech import ecapa, ge2e, timit, voxceleb  # noqa: F401  (registration side effects)
+from embedforge.modalities.speech import ecapa, examples, ge2e, timit, voxceleb  # noqa: F401  (registration)
 from embedforge.modalities.speech.audio import decode_audio, read_audio
-from embedforge.registry.modalities import Modality, RawInput, register_modality
+from embedforge.registry.modalities import Examples, Modality, RawInput, register_modality
 
 MODALITY = register_modality(
     Modality(
@@ -17,5 +17,6 @@ MODALITY = register_modality(
         default_heads=("classify/logreg", "classify/rf", "classify/linear", "classify/ridge"),
         query_suffixes=(".wav", ".flac", ".sph"),
         description="utterances as audio files; speaker embeddings",
+        examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )

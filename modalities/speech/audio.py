@@ -24,8 +24,10 @@ def read_audio(path: str | Path, item_id: str | None = None) -> Audio:
     name = _name(path, item_id)
     if path.is_dir():
         raise ItemError(f"{name}: is a directory, not an audio file")
-    if not path.is_file():
+    if not path.exists():
         raise ItemError(f"{name}: no such audio file")
+    if not path.is_file():
+        raise ItemError(f"{name}: not a regular file (a FIFO or a device?); only regular files are read")
     if path.stat().st_size == 0:
         raise ItemError(f"{name}: empty file (0 bytes)")
     with open(path, "rb") as f:
@@ -88,12 +90,14 @@ def audio_file_hash(path: Path) -> str:
     so the scan keeps it as an item that fails at load, naming the file, instead of aborting the run."""
     try:
         return file_sha256(path)
-    except OSError as exc:
+    except OSError as exc:  # NotARegularFile too: a FIFO named x.wav is an item that fails, never a hang
         return hashlib.sha256(f"unreadable:{path}:{type(exc).__name__}".encode()).hexdigest()
 
 
 def check_audio(audio: Audio, name: str) -> None:
     """Reject zero-length, non-finite and out-of-range audio with a message naming the item and the cause."""
+    if not isinstance(audio, Audio):
+        raise ItemError(f"{name}: expected Audio (waveform and sample rate), got {type(audio).__name__}")
     wave = np.asarray(audio.waveform)
     if wave.size == 0 or wave.shape[-1] == 0:
         raise ItemError(f"{name}: zero-length audio")

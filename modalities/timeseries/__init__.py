@@ -1,9 +1,9 @@
 """Time series: UCR/UEA adapter, frozen forecasters (TiRex, Chronos-Bolt, MOMENT), Mantis, MiniRocket, heads."""
 
 from embedforge.modalities.base import Series
-from embedforge.modalities.timeseries import dataset, encoders  # noqa: F401  (registration side effects)
+from embedforge.modalities.timeseries import dataset, encoders, examples  # noqa: F401  (registration)
 from embedforge.modalities.timeseries.raw import QUERY_SUFFIXES, decode_series, read_series
-from embedforge.registry.modalities import Modality, RawInput, register_modality
+from embedforge.registry.modalities import Examples, Modality, RawInput, register_modality
 
 MODALITY = register_modality(
     Modality(
@@ -17,5 +17,6 @@ MODALITY = register_modality(
         default_heads=("classify/logreg", "classify/rf", "classify/linear", "classify/ridge"),
         query_suffixes=QUERY_SUFFIXES,
         description="univariate and multivariate series (channels x time)",
+        examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )

@@ -10,7 +10,10 @@ from embedforge.modalities.base import ItemError, Series
 def as_channels(sample: Series | np.ndarray, item_id: str) -> np.ndarray:
     """Return a float32 (channels, time) array with trailing NaN padding removed; reject empty input."""
     values = sample.values if isinstance(sample, Series) else sample
-    x = np.asarray(values, dtype=np.float32)
+    try:
+        x = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ItemError(f"{item_id}: expected a Series or an array of numbers, got {type(sample).__name__}") from None
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2:

@@ -4,10 +4,10 @@ Importing registers the ``video`` modality, its encoders, adapters and heads; to
 load only when used.
 """
 
-from embedforge.modalities.video import clip, datasets, efficientnet, heads  # noqa: F401  (registration)
+from embedforge.modalities.video import clip, datasets, efficientnet, examples, heads  # noqa: F401  (registration)
 from embedforge.modalities.video.decode import Video
 from embedforge.modalities.video.raw import decode_request, read_video_file
-from embedforge.registry.modalities import Modality, RawInput, register_modality
+from embedforge.registry.modalities import Examples, Modality, RawInput, register_modality
 
 SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 
@@ -31,5 +31,6 @@ MODALITY = register_modality(
         query_suffixes=SUFFIXES,
         description="video clips: K frames per clip through an image encoder, meanP pooled",
         extras={"label": "label", "contact_sheet": _contact_sheet, "text_query": True},
+        examples=Examples(examples.sample, examples.query_file, examples.datasets),
     ),
 )

@@ -42,10 +42,10 @@ class VideoFolder(Dataset):
         out = []
         for rel, label, split, group in self.entries():
             path = self.root / rel
-            if not path.is_file():
+            if not path.is_file() and not (path.exists() or path.is_symlink()):
                 log.warning("%s is listed but missing under %s", rel, self.root)
                 continue
-            base = Item(rel, str(path), file_sha256(path), {"label": label}, split, group)
+            base = Item(rel, str(path), _digest(path), {"label": label}, split, group)
             out += self._cut(base) if self.long > 0 else [base]
         return out
 
@@ -63,6 +63,8 @@ class VideoFolder(Dataset):
 
     def load(self, item: Item) -> Video:
         """A lazy reference: the encoder decodes it (in its prefetch thread)."""
+        if not Path(item.uri).is_file():
+            raise ItemError(f"{item.id}: not a regular file (a folder, a device, a broken or looping link)")
         start, end = item.labels.get("start"), item.labels.get("end")
         return Video(item.uri, start, end)
 
@@ -75,7 +77,17 @@ def window_item(item: Item, i: int, start: float, end: float) -> Item:
 
 
 def video_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    """Everything named like a video, readable or not: a folder named ``x.avi`` or a link loop becomes an item
+    that fails at load (recorded, named), never one skipped in silence."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def _digest(path: Path) -> str:
+    """The file's sha256, or a hash of why it cannot be read (the item then fails at load)."""
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        return hashlib.sha256(f"unreadable:{path}:{type(exc).__name__}".encode()).hexdigest()
 
 
 def class_root(root: Path, *subfolders: str) -> Path:

@@ -59,7 +59,7 @@ class ZeroShotHead:
 
     def text_vectors(self, names: list[str]) -> np.ndarray:
         """One unit vector per class: the mean of its prompts' unit text vectors, re-normalised."""
-        from embedforge.tasks.cache import cached_encoder
+        from embedforge.registry.cache import cached_encoder
 
         model = cached_encoder(self.encoder, self.weights, "cpu")
         if not hasattr(model, "encode_text"):

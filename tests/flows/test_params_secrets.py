@@ -56,3 +56,15 @@ def test_cli_embed_keeps_the_configured_store_out_of_the_flow_parameters(
     ours = [r for r in runs if r.parameters.get("params", {}).get("dataset_name") == "cfgdb"]
     assert ours and all(r.parameters["params"]["db"] is None for r in ours)
     assert all(db not in str(r.parameters) for r in ours)
+
+
+def test_a_credential_in_an_adapter_option_is_refused():
+    with pytest.raises(ValidationError) as err:
+        EmbedParams.model_validate(
+            {
+                "dataset": "voxceleb:/v",
+                "encoder": "speech/ge2e",
+                "options": {"heightceleb": f"http://u:{SECRET}@h/t.csv"},
+            }
+        )
+    assert SECRET not in str(err.value) and "options.heightceleb" in str(err.value)

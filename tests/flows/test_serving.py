@@ -128,3 +128,15 @@ def test_bodies_over_the_request_limit_are_refused_before_parsing_and_parse_erro
     assert status == 400 and "SECRET-ECHO" not in str(answer) and len(answer["message"]) <= 1000, answer
     status, answer = head.post_raw(b"vector\n[1, 2\n", "text/csv")
     assert 400 <= status < 500 and "Traceback" not in str(answer) and "stack_trace" not in str(answer), answer
+
+
+def test_a_nul_byte_in_a_path_and_json_nested_100k_deep_are_the_callers_errors(servers):
+    rooted, allowed = servers["rooted"], servers["allowed"]
+    for uri in (f"file://{allowed}/ok.wav\x00.txt", f"file://{allowed}/ok%00.wav"):
+        status, answer = rooted.post(rows(uri))
+        assert_refused(status, answer, "NUL byte")
+    deep = b'{"dataframe_records": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    status, answer = servers["head"].post_raw(deep, "application/json")
+    assert_refused(status, answer, "nested deeper than 64")
+    status, _ = rooted.post(rows(f"file://{allowed / 'ok.wav'}"))
+    assert status == 200  # still answering

@@ -94,3 +94,29 @@ def test_log_lines_are_redacted_whoever_logs_them():
         logging.setLogRecordFactory(before)
         logger.removeHandler(handler)
     assert stream.getvalue().splitlines() == ["connecting to postgresql://u:***@db/x", "plain 3"]
+
+
+# RFC 3986 userinfo: unreserved, pct-encoded, sub-delims and ':'; plus the '/', space and quotes real passwords hold
+PASSWORDS = ["a-b.c_d~e", "p%40ss%2Fw", "!$&'()*+,;=", "x:y:z", "pa/ss/word", "two words", 'q"uote', "it's"]
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_every_password_character_class_is_hidden(password):
+    for text in (f"postgresql://bob:{password}@db:5432/x", f"--backend-store-uri 'mysql://bob:{password}@h/db' -p 1"):
+        out = redact(text)
+        assert password not in out and "bob:***@" in out, out
+
+
+def test_ports_and_later_addresses_are_not_taken_for_passwords():
+    text = "http://127.0.0.1:5000/ ready; mail admin@example.org"
+    assert redact(text) == text
+
+
+def test_the_stacks_mlflow_server_gets_its_backend_password_through_the_environment(tmp_path):
+    from embedforge.infra.stack import mlflow_server
+    from embedforge.registry.settings import Settings
+
+    backend = f"postgresql://embedforge:{SECRET}@db.internal:5432/mlflow"
+    service = mlflow_server(Settings(home=tmp_path, tracking_uri=backend))
+    assert SECRET not in " ".join(service.cmd) and "--backend-store-uri" not in service.cmd
+    assert service.env["MLFLOW_BACKEND_STORE_URI"] == backend

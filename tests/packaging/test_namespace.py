@@ -38,12 +38,24 @@ def test_wheel_has_one_top_level_name(wheel):
     assert metadata.distribution("embedforge").read_text("top_level.txt").split() == ["embedforge"]
 
 
+def installed_path(rel: str) -> str:
+    """Where a checkout file lands in the wheel: the longest ``package-dir`` folder it is under decides
+    (``tasks/testing/x.py`` -> ``embedforge/testing/x.py``, ``tasks/x.py`` -> ``embedforge/tasks/x.py``)."""
+    import tomllib
+
+    dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    package, folder = max(((p, f) for p, f in dirs.items() if rel.startswith(f + "/")), key=lambda pf: len(pf[1]))
+    return package.replace(".", "/") + rel[len(folder) :]
+
+
 def test_every_package_folder_is_in_the_wheel(wheel):
     names = set(wheel.namelist())
     for folder in FOLDERS:
         for init in (ROOT / folder).rglob("__init__.py"):
             rel = init.relative_to(ROOT).as_posix()
-            assert f"embedforge/{rel}" in names, f"{rel} is not packaged: list its package in pyproject.toml"
+            assert installed_path(rel) in names, f"{rel} is not packaged: list its package in pyproject.toml"
+    assert installed_path("tasks/testing/__init__.py") == "embedforge/testing/__init__.py"
+    assert not [n for n in names if n.startswith("embedforge/tasks/testing/")]  # one name for the suite
 
 
 def test_generic_names_are_not_importable_outside_the_checkout(tmp_path):

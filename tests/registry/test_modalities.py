@@ -88,16 +88,6 @@ def test_no_list_of_modality_names_outside_the_modalities():
     assert not offenders, "\n".join(offenders)
 
 
-def test_registry_and_tasks_never_import_flows():
-    offenders = [
-        str(p.relative_to(REPO))
-        for folder in ("registry", "tasks", "modalities")
-        for p in (REPO / folder).rglob("*.py")
-        if "embedforge.flows" in p.read_text()
-    ]
-    assert not offenders
-
-
 def test_cardiac_defaults_score_heart_rate_on_its_default_adapter():
     from embedforge.registry.datasets import open_dataset
     from embedforge.registry.heads import head_task

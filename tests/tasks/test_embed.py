@@ -99,3 +99,12 @@ def test_batching_does_not_change_vectors(arrays_dir, tmp_path):
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def test_shard_plan_and_result_files_are_readable_by_their_owner_only(arrays_dir, tmp_path):
+    """They hold item URIs and adapter options (which may name a private URL): mode 600, like a credentials file."""
+    db, work = str(tmp_path / "db"), str(tmp_path / "work")
+    plan, _ = _run(arrays_dir, db, work)
+    files = [p for p in Path(work).rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".result") for p in files) and any(str(p) in plan.shards for p in files)
+    assert all(p.stat().st_mode & 0o077 == 0 for p in files), [(p.name, oct(p.stat().st_mode)) for p in files]

@@ -23,7 +23,7 @@ def test_unknown_adapter_missing_path_and_fitted_encoder_without_weights(tmp_pat
         check_embed(f"nosuch:{tmp_path}", "speech/ge2e", None)
     with pytest.raises(PreflightError, match="no such file or directory"):
         check_embed(f"voxceleb:{tmp_path}/absent", "speech/ge2e", None)
-    with pytest.raises(PreflightError, match="timeseries/minirocket is fit on a dataset.*--weights"):
+    with pytest.raises(PreflightError, match=r"timeseries/minirocket is fit on a dataset.*--weights"):
         check_embed("ucr:GunPoint", "timeseries/minirocket", None)
 
 

@@ -1,4 +1,4 @@
-"""Split hygiene at `train head`: no test item seen in training, one dataset unless asked, no champion from a thin split."""
+"""Split hygiene at `train head`: no test item seen in training, one dataset unless asked, no thin-split champion."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def two_names(arrays_dir, tmp_path):
 
 
 def test_training_over_every_dataset_must_be_asked_for(two_names, tmp_path):
-    with pytest.raises(SplitError, match="2 datasets .*--dataset"):
+    with pytest.raises(SplitError, match=r"2 datasets .*--dataset"):
         _train(two_names, tmp_path)
 
 
@@ -76,7 +76,7 @@ def test_a_class_without_training_items_is_an_error_and_allow_small_is_no_champi
     _relabel(arrays_dir, thin, lambda i: "train" if i in (0, 2, 4, 1) else "test")  # one training item of class 1
     db = str(tmp_path / "db")
     _store(db, thin, "thin", tmp_path / "w")
-    with pytest.raises(SplitError, match="class.*1 with < 2 training items"):
+    with pytest.raises(SplitError, match=r"class.*1 with < 2 training items"):
         _train(db, tmp_path, registered_name="thin")
     out = _train(db, tmp_path, registered_name="thin", allow_small=True)
     assert "1 with < 2" in out["split"]["split_checks"]

@@ -84,3 +84,32 @@ def test_a_different_encoder_recipe_is_refused_at_load(stored):
     with pytest.raises(RuntimeError, match="input recipe"):
         load_checked_encoder(meta)
     load_checked_encoder({"input": "series", "encoder": identity})  # the recorded recipe loads
+
+
+def test_every_vector_head_takes_the_tensor_body_and_logs_an_input_example(stored, tmp_path):
+    """`{"inputs": [[...]]}` (the README's body) and `dataframe_records` both answer, through MLflow's scoring code."""
+    import json
+
+    from mlflow.pyfunc.scoring_server import invocations
+
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = train_head(db_uri=stored, encoder="test/tiny", head="classify/logreg", label="label",
+                     tracking_uri=tracking, registered_name="toy-body")  # fmt: skip
+    mlflow.set_tracking_uri(tracking)
+    try:
+        model = mlflow.pyfunc.load_model("models:/toy-body-head@champion")
+        example = model.metadata.load_input_example(
+            mlflow.artifacts.download_artifacts(out["models"]["vector"]["model_uri"])
+        )
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert example is not None
+    dim = model.metadata.get_input_schema().inputs[0].shape[1]
+    vec = [0.1] * dim
+    schema = model.metadata.get_input_schema()
+    answers = [
+        invocations(json.dumps(body), "application/json", model, schema)
+        for body in ({"inputs": [vec, vec]}, {"dataframe_records": [{"vector": vec}, {"vector": vec}]})
+    ]
+    assert [a.status for a in answers] == [200, 200], [a.response for a in answers]
+    assert answers[0].response == answers[1].response

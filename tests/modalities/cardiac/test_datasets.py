@@ -149,3 +149,25 @@ def test_ecgsim_is_deterministic_labelled_and_split():
         measured = 60 * 250 / np.diff(info["ECG_R_Peaks"]).mean()
         assert abs(measured - hr) < 4, (measured, hr)
     json.dumps([it.to_dict() for it in items])  # items travel in shard files
+
+
+@pytest.mark.timeout(120)
+def test_wfdb_a_folder_named_like_a_header_and_a_fifo_signal_fail_alone(wfdb_dir):
+    import os
+    import shutil
+
+    (wfdb_dir / "dirrec.hea").mkdir()
+    first = sorted(wfdb_dir.glob("*.hea"))[0]
+    shutil.copy(first, wfdb_dir / "piped.hea")
+    text = (wfdb_dir / "piped.hea").read_text().replace(first.stem + ".dat", "piped.dat")
+    (wfdb_dir / "piped.hea").write_text(text.replace(first.stem, "piped", 1))
+    os.mkfifo(wfdb_dir / "piped.dat")  # reading it would block forever
+    ds = open_dataset(f"wfdb:{wfdb_dir}")
+    errors = {}
+    for it in ds.items():
+        try:
+            ds.load(it)
+        except ItemError as exc:
+            errors[it.id.split("/")[0]] = str(exc)
+    assert {"dirrec", "piped", "broken"} <= set(errors), errors
+    assert "not a regular file" in errors["piped"] and "dirrec" in errors["dirrec"]

@@ -67,5 +67,5 @@ def test_a_single_lead_request_to_an_ecg_ppg_head_is_refused_naming_what_it_was_
 def test_nan_vectors_are_refused(trained):
     enc, head = trained
     bad = np.full((1, enc.spec.dim), np.nan, dtype=np.float32)
-    with pytest.raises(BadRequest, match="row 0: .*NaN"):
+    with pytest.raises(BadRequest, match=r"row 0: .*NaN"):
         head.predict_vectors(bad)

@@ -5,9 +5,9 @@ import pytest
 
 from embedforge.modalities.base import Encoder, EncoderSpec, ItemError
 from embedforge.modalities.pathology.bags import bags_from_features
+from embedforge.registry.cache import cached_encoder
 from embedforge.registry.datasets import open_dataset
 from embedforge.registry.encoders import ENCODERS, register_encoder
-from embedforge.tasks.cache import cached_encoder
 from embedforge.tasks.embed import embed_shard, plan_embedding
 from embedforge.tasks.features import load_features
 from embedforge.tasks.store import VectorStore
@@ -117,3 +117,26 @@ def test_kill_mid_slide_then_rerun_skips_finished_slides(tmp_path):
     assert model.calls == 8  # 2 slides x 16 tiles / 4: finished slide000 was not encoded again
     ids = load_features(db, COLOUR.name, "s").ids
     assert len(ids) == len(set(ids)) == 48 and VectorStore(db).count(plan.table) == 48
+
+
+def test_repeated_slide_ids_are_an_error_naming_the_lines(tmp_path):
+    write_cohort(tmp_path, 2, labels=False)
+    (tmp_path / "labels.csv").write_text(
+        "slide_id,label,patient\nslide000,normal,p1\nslide001,tumor,p2\nslide000,tumor,p9\n"
+    )
+    with pytest.raises(ValueError, match=r"'slide000' on lines 2, 4"):
+        open_dataset(f"slides:{tmp_path}", **TILES).items()
+
+
+def test_a_folder_named_like_a_slide_and_a_labelled_slide_that_is_missing_are_recorded(tmp_path):
+    root = tmp_path / "slides"
+    write_cohort(root, 2)
+    (root / "folder.svs").mkdir()
+    with open(root / "labels.csv", "a") as f:
+        f.write("gone,tumor\n")
+    db, work = str(tmp_path / "db"), str(tmp_path / "work")
+    _, results = embed(f"slides:{root}", db, work, encoder=COLOUR.name)
+    failures = {f["id"]: f["error"] for r in results for f in r.failures}
+    assert set(failures) == {"folder", "gone"}, failures
+    assert "not a regular file" in failures["folder"] and "no slide file" in failures["gone"]
+    assert {f["id"] for f in VectorStore(db).failures(dataset="slides")} == {"folder", "gone"}

@@ -195,7 +195,7 @@ def test_presets_train_and_seed_reproducibly():
 def test_the_preset_is_logged_with_the_run(cohort, cohort_db, tmp_path):
     import mlflow
 
-    from embedforge.modalities.pathology.train import train_slide_head
+    from embedforge.tasks.train_slides import train_slide_head
 
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = train_slide_head(db_uri=cohort_db, encoder=ENCODER, dataset=cohort_name(cohort), head="mil/abmil",

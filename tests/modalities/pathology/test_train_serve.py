@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embedforge.modalities.pathology.train import train_slide_head
 from embedforge.tasks.features import load_features
+from embedforge.tasks.train_slides import train_slide_head
 from tests.modalities.pathology.conftest import ENCODER, cohort_name
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 
 import embedforge.modalities.timeseries  # noqa: F401  (registers encoders, datasets, heads)
+from embedforge.registry.cache import cached_encoder
 from embedforge.registry.datasets import open_dataset
 from embedforge.registry.heads import build_head
-from embedforge.tasks.cache import cached_encoder
 from embedforge.tasks.embed import embed_shard, plan_embedding
 from embedforge.tasks.features import load_features
 

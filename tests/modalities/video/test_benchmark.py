@@ -11,7 +11,7 @@ from embedforge.modalities.video import synth
 
 @pytest.mark.slow
 def test_video_leaderboard_on_ucf101_layout(prefect_harness, tmp_path):
-    root = synth.ucf_layout(tmp_path / "ucf", per_class=3, test_groups=1, n=8, size=48)
+    root = synth.ucf_layout(tmp_path / "ucf", per_class=4, test_groups=2, n=8, size=48)  # 6 test clips
     params = BenchmarkParams(
         modality="video",
         encoders=["video/efficientnet-lite0"],
@@ -27,7 +27,7 @@ def test_video_leaderboard_on_ucf101_layout(prefect_harness, tmp_path):
         "video/efficientnet-lite0",
         "classify/logreg",
         6,
-        3,
+        6,
     )
     assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["macro_f1"] <= 1.0
     with open(tmp_path / "board.csv") as f:

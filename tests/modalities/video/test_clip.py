@@ -21,15 +21,15 @@ ENCODER = "video/clip-vit-b-32"
 
 @pytest.fixture
 def clip_table(tmp_path, tiny_clip):
-    root = synth.ucf_layout(tmp_path / "ucf", per_class=3, test_groups=1, n=8, size=48)
+    root = synth.ucf_layout(tmp_path / "ucf", per_class=4, test_groups=2, n=8, size=48)  # 6 test clips
     db, work = str(tmp_path / "db"), str(tmp_path / "work")
     plan = plan_embedding(dataset=f"ucf101:{root}", encoder=ENCODER, db_uri=db, work_dir=work, weights=str(tiny_clip),
                           dataset_name="ucf")  # fmt: skip
     results = [embed_shard(shard_path=p, encoder=ENCODER, db_uri=db, weights=str(tiny_clip)) for p in plan.shards]
-    assert sum(r.embedded for r in results) == 9 and not any(r.failures for r in results)
+    assert sum(r.embedded for r in results) == 12 and not any(r.failures for r in results)
     again = plan_embedding(dataset=f"ucf101:{root}", encoder=ENCODER, db_uri=db, work_dir=work, weights=str(tiny_clip),
                            dataset_name="ucf")  # fmt: skip
-    assert (again.pending, again.skipped, again.shards) == (0, 9, [])  # a rerun embeds nothing
+    assert (again.pending, again.skipped, again.shards) == (0, 12, [])  # a rerun embeds nothing
     return root, db
 
 
@@ -58,10 +58,10 @@ def test_zero_shot_head_from_class_names(clip_table, tiny_clip):
     head = build_head("zero-shot", encoder=ENCODER, weights=str(tiny_clip)).fit(None, y)
     assert list(head.classes_) == sorted(synth.CLASSES)
     proba = head.predict_proba(feats.X)
-    assert proba.shape == (9, 3) and np.allclose(proba.sum(axis=1), 1)
+    assert proba.shape == (12, 3) and np.allclose(proba.sum(axis=1), 1)
     assert set(head.predict(feats.X)) <= set(synth.CLASSES)  # random weights: no accuracy claim
     asked = head.with_labels(["PlayingViolin", "RollingBall"])
-    assert list(asked.classes_) == ["PlayingViolin", "RollingBall"] and asked.predict_proba(feats.X).shape == (9, 2)
+    assert list(asked.classes_) == ["PlayingViolin", "RollingBall"] and asked.predict_proba(feats.X).shape == (12, 2)
     assert np.allclose(asked.class_vectors_[1], head.class_vectors_[list(head.classes_).index("RollingBall")])
     with pytest.raises(ValueError, match="no text tower"):
         build_head("zero-shot", encoder="video/efficientnet-lite0").fit(None, y)

@@ -104,3 +104,18 @@ def test_videofolder_stratified_split_and_windows_of_long_videos(tmp_path):
     assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
     assert len({w.content_hash for w in wins}) == 3
     assert open_dataset(f"videofolder:{root}").load(wins[1]) == Video(wins[1].uri, 3.0, 6.0)
+
+
+def test_a_folder_named_like_a_video_and_a_link_loop_are_items_that_fail_naming_themselves(tmp_path):
+    from embedforge.modalities.base import ItemError
+
+    root = _tiny_ucf(tmp_path)
+    cls = root / "UCF-101" / "SlidingBox"
+    (cls / "dir.avi").mkdir()
+    (cls / "loop.avi").symlink_to(cls / "loop.avi")  # a link to itself
+    ds = open_dataset(f"ucf101:{root}")
+    odd = {it.id: it for it in ds.items() if it.id.endswith(("dir.avi", "loop.avi"))}
+    assert set(odd) == {"SlidingBox/dir.avi", "SlidingBox/loop.avi"}
+    for it in odd.values():
+        with pytest.raises(ItemError, match=f"{it.id}: not a regular file"):
+            ds.load(it)

@@ -17,7 +17,7 @@ import numpy as np
 from embedforge.modalities.base import Dataset, Encoder, EncoderSpec, Item, ItemError
 from embedforge.registry.datasets import DATASETS
 from embedforge.registry.encoders import ENCODERS, register_encoder
-from embedforge.registry.modalities import MODALITIES, Modality, RawInput, register_modality
+from embedforge.registry.modalities import MODALITIES, Examples, Modality, RawInput, register_modality
 
 HEADER = "toy v1"
 SPEC = EncoderSpec(name="toy/stats", dim=6, input={"values": "1-D"}, weights="none", description="toy plugin")
@@ -121,5 +121,34 @@ def register() -> None:
             default_heads=("classify/logreg", "regress/ridge"),
             query_suffixes=(".toy",),
             description="toy readings (a plugin-only modality for tests)",
+            examples=Examples(example, example_query, example_datasets),
         )
     )
+
+
+def example(seed: int) -> Toy:
+    """One toy reading of 40 values (what ``embedforge.testing`` exercises the encoder with)."""
+    rng = np.random.default_rng(seed)
+    return Toy((rng.standard_normal(40) * (1 + seed % 3) + seed).astype(np.float32))
+
+
+def _toy_text(toy: Toy) -> str:
+    return HEADER + "\n" + " ".join(f"{v:.6f}" for v in toy.values) + "\n"
+
+
+def example_query(folder: str, seed: int) -> str:
+    path = Path(folder) / f"query{seed}.toy"
+    path.write_text(_toy_text(example(seed)))
+    return str(path)
+
+
+def example_datasets(folder: str) -> dict[str, str]:
+    """A ``toyfolder`` of 6 readings (kinds a/b, 4 train, 2 test)."""
+    root = Path(folder) / "toys"
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["id,kind,size,split"]
+    for i in range(6):
+        (root / f"t{i}.toy").write_text(_toy_text(example(i)))
+        lines.append(f"t{i}.toy,{'ab'[i % 2]},{1 + i % 3},{'train' if i < 4 else 'test'}")
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return {"toyfolder": f"toyfolder:{root}"}

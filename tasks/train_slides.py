@@ -1,13 +1,51 @@
-"""Slide-level training entry point: bags from the store, a MIL head fitted on train slides, scored on test
-slides, attention heatmaps over slide thumbnails, the head logged and registered as a served slide classifier."""
+"""Slide-level training: bags from the store, a MIL head fitted on train slides, scored on test slides,
+attention heatmaps over slide thumbnails, the head logged and registered as a served slide classifier.
+
+The pathology pieces (bags, MIL heads, the served bag format, heatmaps) live in ``embedforge.modalities.pathology``;
+what reads the store, tracks the run and serves the model is here, in the tasks layer.
+"""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from embedforge.modalities.base import BadRequest
+from embedforge.modalities.pathology.serving import predict_bags, slide_signature
+from embedforge.tasks.pyfunc import _mlflow_error
+
+try:
+    from mlflow.pyfunc import PythonModel
+except ImportError:  # pragma: no cover - mlflow is a hard dependency
+    PythonModel = object  # type: ignore[misc,assignment]
+
+
+class SlideModel(PythonModel):
+    """Loads a fitted MIL head; each request row is one slide's bag of tile vectors."""
+
+    def load_context(self, context) -> None:
+        import joblib
+
+        self.head = joblib.load(context.artifacts["head"])
+        self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
+
+    def predict(self, context, model_input, params=None):
+        try:
+            return predict_bags(self.head, self.meta, model_input)
+        except BadRequest as exc:
+            raise _mlflow_error(str(exc), "INVALID_PARAMETER_VALUE") from None
+
+
+def log_slide_head(head, meta: dict[str, Any], example: np.ndarray, registered_name: str | None, alias: str | None):
+    """Log the head as a SlideModel pyfunc in the active run; register and alias it when a name is given."""
+    from embedforge.tasks.tracking import log_head
+
+    signature = slide_signature(head, meta, example)
+    return log_head(head, meta, signature, registered_name, alias, python_model=SlideModel())
 
 
 def train_slide_head(
@@ -32,7 +70,6 @@ def train_slide_head(
 
     from embedforge.modalities.pathology.bags import fit_bags
     from embedforge.modalities.pathology.mil import bag_metrics
-    from embedforge.modalities.pathology.serving import log_slide_head
     from embedforge.registry.heads import build_head
     from embedforge.tasks.features import load_features
     from embedforge.tasks.tracking import use_tracking
@@ -69,6 +106,7 @@ def log_heatmaps(model, feats, bags, test: list[int], proba: np.ndarray, slides_
     """Attention of each test slide drawn over its thumbnail, one MLflow image per slide."""
     import mlflow
 
+    from embedforge.modalities.pathology.heatmap import heatmap_figure
     from embedforge.registry.datasets import open_dataset
 
     ds: Any = open_dataset(slides_ref)
@@ -85,26 +123,3 @@ def log_heatmaps(model, feats, bags, test: list[int], proba: np.ndarray, slides_
             out = Path(tmp) / f"{Path(bags.slides[k]).name}.png"
             fig.savefig(out)
             mlflow.log_artifact(str(out), artifact_path="heatmaps")
-
-
-def heatmap_figure(path: str, coords: list[dict[str, Any]], attention: np.ndarray, title: str):
-    """Thumbnail with each tile coloured by its attention percentile (CLAM's display)."""
-    from matplotlib.figure import Figure
-
-    from embedforge.modalities.pathology.datasets import slide_thumbnail
-
-    image, scale = slide_thumbnail(path, max_side=1024)
-    ranks = np.argsort(np.argsort(attention)) / max(1, len(attention) - 1)
-    overlay = np.full(image.shape[:2], np.nan)
-    for c, r in zip(coords, ranks):
-        x0, y0 = int(c["x"] / scale), int(c["y"] / scale)
-        side = max(1, round(c["extent"] / scale))
-        overlay[y0 : y0 + side, x0 : x0 + side] = r
-    fig = Figure(figsize=(6, 6 * image.shape[0] / image.shape[1] + 0.5), dpi=100)
-    ax = fig.add_subplot()
-    ax.imshow(image)
-    im = ax.imshow(overlay, cmap="jet", alpha=0.45, vmin=0, vmax=1)
-    ax.set_title(title, fontsize=8)
-    ax.axis("off")
-    fig.colorbar(im, ax=ax, fraction=0.04, label="attention percentile")
-    return fig

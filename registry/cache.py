@@ -1,4 +1,5 @@
-"""Per-process caches of loaded encoders and opened datasets, shared by embedding and search (no Prefect here)."""
+"""Per-process caches of loaded encoders and opened datasets, shared by embedding, search and heads that embed
+(zero-shot class prompts): one loaded model per worker process, whichever layer asks."""
 
 from __future__ import annotations
 

@@ -1,0 +1,36 @@
+"""The run-time settings every encoder build applies: the device ``auto`` resolves to and the torch thread cap.
+
+Neither imports torch unless it is installed (``auto``) or already loaded (the cap); ``build_encoder`` applies
+both. Batch sizes and the CPU/accelerator parity gate live in ``embedforge.modalities.runtime``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def resolve_device(device: str | None) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; anything else unchanged."""
+    if device not in (None, "", "auto"):
+        return str(device)
+    from importlib.util import find_spec
+
+    if find_spec("torch") is None:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cap_torch_threads(threads: int | None = None) -> int | None:
+    """Cap torch's intra-op threads (default Settings.torch_threads) if torch is loaded; never imports it."""
+    if "torch" not in sys.modules:
+        return None
+    if threads is None:
+        from embedforge.registry.settings import Settings
+
+        threads = Settings().torch_threads
+    torch = sys.modules["torch"]
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(int(threads))
+    return int(threads)
