@@ -1,0 +1,42 @@
+"""Text through the embed stage's plain functions: bad files recorded, search by a .txt query, BEIR scores."""
+
+import numpy as np
+
+from embedforge.modalities.text.examples import datasets
+from embedforge.tasks.embed import embed_shard, plan_embedding
+from embedforge.tasks.features import load_features
+from embedforge.tasks.retrieval import retrieval_scores
+from embedforge.tasks.search import search_file
+
+
+def _embed(ref, encoder, db, work, weights, name):
+    plan = plan_embedding(dataset=ref, encoder=encoder, db_uri=db, work_dir=work, weights=weights, dataset_name=name)
+    return [embed_shard(shard_path=p, encoder=encoder, db_uri=db, weights=weights) for p in plan.shards]
+
+
+def test_textfolder_embed_search_and_failures(tmp_path, cls_dir):
+    refs = datasets(str(tmp_path / "data"))
+    (tmp_path / "data" / "topics" / "sport" / "broken.txt").write_bytes(b"\x00\x01binary")
+    db, work, weights = str(tmp_path / "db"), str(tmp_path / "work"), str(cls_dir)
+    results = _embed(refs["textfolder"], "text/st", db, work, weights, "topics")
+    failures = [f for r in results for f in r.failures]
+    assert sum(r.embedded for r in results) == 12 and len(failures) == 1 and "sport/broken.txt" in str(failures[0])
+    feats = load_features(db, "text/st", "topics", weights=weights)
+    assert feats.X.shape == (12, 32) and set(feats.label("label")) == {"sport", "cooking"}
+
+    query = tmp_path / "q.txt"
+    query.write_text("Simmer the tomato sauce for twenty minutes.")
+    hits = search_file(db_uri=db, encoder="text/st", path=str(query), k=3, weights=weights)
+    assert hits and hits[0]["id"] == "cooking/doc06.txt"  # its own text, embedded on the query side
+
+
+def test_beir_scores_from_the_store(tmp_path):
+    refs = datasets(str(tmp_path / "data"))
+    db, work = str(tmp_path / "db"), str(tmp_path / "work")
+    _embed(refs["beir"], "text/all-minilm-l6-v2", db, work, None, "beir-toy")
+    scores = retrieval_scores(
+        db_uri=db, encoder="text/all-minilm-l6-v2", dataset_ref=refs["beir"], dataset_name="beir-toy"
+    )
+    assert scores["n_queries"] == 2 and scores["n_corpus"] == 12
+    assert scores["ndcg@10"] > 0.8 and scores["recall@100"] == 1.0  # real MiniLM tells sport from cooking
+    assert np.isfinite(scores["mrr@10"])
