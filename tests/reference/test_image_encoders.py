@@ -182,7 +182,7 @@ def test_an_old_lite0_table_refuses_new_writes_and_says_why(tmp_path):
 
 
 # -- open_clip: random weights at the real size, saved as a checkpoint file -----------------------------------------
-def open_clip_parity(files, tmp_path, key: str, arch: str) -> None:
+def open_clip_parity(files, tmp_path, name: str, arch: str) -> None:
     import open_clip
 
     torch.manual_seed(0)
@@ -190,7 +190,6 @@ def open_clip_parity(files, tmp_path, key: str, arch: str) -> None:
     ref.eval()
     checkpoint = tmp_path / f"{arch}.pt"
     torch.save(ref.state_dict(), checkpoint)
-    name = f"video/{key}"
     enc = build_encoder(name, weights=str(checkpoint), frames=FRAMES, pooling="frames")
     ours = enc.encode([enc.preprocess(files["video"], "clip")])[0].reshape(FRAMES, -1)
     with torch.no_grad():
@@ -204,17 +203,17 @@ def open_clip_parity(files, tmp_path, key: str, arch: str) -> None:
 
 
 def test_clip_vit_b_32_matches_open_clip(files, tmp_path):
-    open_clip_parity(files, tmp_path, "clip-vit-b-32", "ViT-B-32")
+    open_clip_parity(files, tmp_path, "video/clip-vit-b-32", "ViT-B-32")
 
 
 def test_clip_vit_b_16_matches_open_clip(files, tmp_path):
-    open_clip_parity(files, tmp_path, "clip-vit-b-16", "ViT-B-16")
+    open_clip_parity(files, tmp_path, "video/clip-vit-b-16", "ViT-B-16")
 
 
 @pytest.mark.slow
 def test_clip_vit_l_14_matches_open_clip(files, tmp_path):
     """Full-size ViT-L/14 (428 M parameters, a 1.7 GB checkpoint): about a minute on 2 cores."""
-    open_clip_parity(files, tmp_path, "clip-vit-l-14", "ViT-L-14")
+    open_clip_parity(files, tmp_path, "video/clip-vit-l-14", "ViT-L-14")
 
 
 # -- pathology: timm and transformers models in their hub layouts ----------------------------------------------------
