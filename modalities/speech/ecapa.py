@@ -19,6 +19,7 @@ from embedforge.registry.encoders import register_encoder
 
 HUB_ID = "speechbrain/spkrec-ecapa-voxceleb"
 RATE = 16000
+EXACT_LIMIT_S = 300  # embedded whole up to here (SpeechBrain's vector); beyond, 10 s windows bound the memory
 MIN_SAMPLES = RATE // 10  # ECAPA's convolutions need a few frames; refuse < 0.1 s
 MAX_STACK = 32  # equal-length utterances per forward pass
 MAX_STACK_SAMPLES = RATE * 80  # ... and at most 80 s of audio in one pass
@@ -32,15 +33,16 @@ SPEC = EncoderSpec(
         "features": "fbank80",
         "norm": "sentence-mean",
         "resample": "SpeechBrain AudioNormalizer (torchaudio sinc Resample, then channel mean)",
-        "long_input": LONG_INPUT,
+        "long_input": {**LONG_INPUT, "whole_up_to_s": EXACT_LIMIT_S},
     },
     weights=HUB_ID,
     description="ECAPA-TDNN speaker embeddings (SpeechBrain, VoxCeleb 1+2)",
     license="Apache-2.0",
-    reference="speechbrain 1.1.2 EncoderClassifier.encode_batch(load_audio(path)) (inputs up to 10 s)",
+    reference=f"speechbrain 1.1.2 EncoderClassifier.encode_batch(load_audio(path)) (inputs up to {EXACT_LIMIT_S} s)",
     # v2: resampled and mixed by SpeechBrain's own AudioNormalizer, as load_audio does (was scipy resample_poly
-    # after a channel mean): vectors of non-16 kHz inputs changed.
-    recipe="v2",
+    # after a channel mean): vectors of non-16 kHz inputs changed. v3: utterances up to EXACT_LIMIT_S are
+    # embedded whole, as SpeechBrain does (were 10 s windows averaged from 10 s on): vectors of 10-300 s changed.
+    recipe="v3",
 )
 
 
@@ -120,9 +122,10 @@ class EcapaEncoder(Encoder):
         return wave
 
     def encode(self, inputs: list[np.ndarray]) -> np.ndarray:
-        """Bucket windows by exact length so none is ever padded; an utterance over 10 s is embedded in
-        overlapping 10 s windows whose vectors are averaged (memory bounded whatever its length)."""
-        spans = [(i, a, b) for i, wave in enumerate(inputs) for a, b in long_windows(len(wave), RATE)]
+        """Bucket inputs by exact length so none is ever padded. An utterance up to EXACT_LIMIT_S is embedded whole
+        (the reference's vector); a longer one in overlapping 10 s windows whose vectors are averaged (memory
+        bounded whatever its length: the one departure from the reference, named in the spec)."""
+        spans = [(i, a, b) for i, wave in enumerate(inputs) for a, b in _spans(len(wave))]
         out = np.zeros((len(spans), self.spec.dim), np.float32)
         buckets: dict[int, list[int]] = {}
         for k, (_, a, b) in enumerate(spans):
@@ -157,3 +160,8 @@ def _local_overrides(source: Path) -> dict[str, str]:
 def build_ecapa(weights: str | None = None, device: str = "cpu") -> EcapaEncoder:
     """Load ECAPA from the hub id (cached) or a local SpeechBrain model directory."""
     return EcapaEncoder(weights=weights, device=device)
+
+
+def _spans(n: int) -> list[tuple[int, int]]:
+    """The whole input up to EXACT_LIMIT_S, else 10 s windows."""
+    return [(0, n)] if n <= EXACT_LIMIT_S * RATE else long_windows(n, RATE)

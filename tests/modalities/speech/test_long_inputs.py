@@ -1,5 +1,5 @@
-"""Long utterances in bounded memory. ECAPA: embedded in 10 s windows and pooled (the vector is the pooled
-window vectors). GE2E: every partial of the whole utterance, embedded a chunk at a time and summed (the
+"""Long utterances in bounded memory. ECAPA: whole up to 300 s (SpeechBrain's vector), beyond that embedded in
+10 s windows and pooled. GE2E: every partial of the whole utterance, embedded a chunk at a time and summed (the
 vector is resemblyzer's ``embed_utterance`` of the whole utterance)."""
 
 import numpy as np
