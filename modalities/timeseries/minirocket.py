@@ -23,6 +23,7 @@ multivariate kernels (random channel combinations), so the dimension stays 9,996
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -31,6 +32,8 @@ import numpy as np
 from embedforge.modalities.base import Encoder, Item, ItemError, Series
 from embedforge.modalities.timeseries.series import as_channels, fill_nan, resample
 from embedforge.modalities.timeseries.specs import MINIROCKET
+
+log = logging.getLogger(__name__)
 
 MIN_LENGTH = 9
 
@@ -116,8 +119,19 @@ def fit_on_dataset(ref: str, n_kernels: int = 10000, seed: int = 0) -> MiniRocke
     train = [it for it in ds.items() if it.split == "train"]
     if not train:
         raise ValueError(f"{ref} has no items with split 'train' to fit MiniRocket on")
-    series = [ds.load(it) for it in train]
-    return MiniRocketEncoder(n_kernels, seed).fit(series, ref, train_hash(train))
+    good, series, dropped = [], [], []
+    for it in train:  # one unreadable or all-NaN training case is dropped and named, never the whole fit
+        try:
+            series.append(fill_nan(as_channels(ds.load(it), it.id)))
+            good.append(it)
+        except ItemError as exc:
+            dropped.append(str(exc))
+    if dropped:
+        log.warning("%s: MiniRocket fit on %d of %d training items; dropped %d: %s", ref, len(good), len(train),
+                    len(dropped), "; ".join(dropped[:5]))  # fmt: skip
+    if not good:
+        raise ValueError(f"{ref}: no readable training item to fit MiniRocket on ({'; '.join(dropped[:3])})")
+    return MiniRocketEncoder(n_kernels, seed).fit(series, ref, train_hash(good))
 
 
 def build(weights: str | None = None, device: str = "cpu", **options: Any) -> MiniRocketEncoder:

@@ -117,3 +117,24 @@ def test_multivariate_set_uses_multivariate_kernels():
     X, y, train = embed_all(enc, open_dataset("ucr:BasicMotions"))
     assert X.shape == (80, 9996) and enc.identity()["input"]["channels"] == 6
     assert ridge_accuracy(X, y, train) >= 0.9
+
+
+def test_fit_drops_a_bad_training_case_names_it_and_stores_the_rest(tmp_path, caplog):
+    """A text cell in one TRAIN row used to abort the fit with 0 rows stored."""
+    from embedforge.tasks.embed import embed_shard, plan_embedding
+    from embedforge.tasks.store import VectorStore
+
+    root = tmp_path / "Toy"
+    root.mkdir()
+    rows = [f"{i % 2}\t" + "\t".join(str(np.sin(i + t / 3)) for t in range(24)) for i in range(8)]
+    rows.insert(3, "1\t" + "\t".join(["0.5"] * 10 + ["oops"] + ["0.5"] * 13))
+    (root / "Toy_TRAIN.tsv").write_text("\n".join(rows) + "\n")
+    (root / "Toy_TEST.tsv").write_text("\n".join(rows[:4]) + "\n")
+    db, work = str(tmp_path / "db"), str(tmp_path / "work")
+    kw = {"encoder": "timeseries/minirocket", "db_uri": db, "weights": f"ucr:{root}"}
+    plan = plan_embedding(dataset=f"ucr:{root}", work_dir=str(work), dataset_name="toy", **kw)
+    with caplog.at_level("WARNING"):
+        results = [embed_shard(shard_path=p, **kw) for p in plan.shards]
+    assert sum(r.embedded for r in results) == 8 + 3
+    assert "fit on 8 of 9 training items; dropped 1" in caplog.text and "train/3" in caplog.text
+    assert {f["id"] for f in VectorStore(db).failures(plan.table, "toy")} == {"train/3", "test/3"}
