@@ -27,6 +27,8 @@ class ColourEncoder(Encoder):
         self.calls, self.die_at = 0, None
 
     def preprocess(self, sample, item_id):
+        if not hasattr(sample, "image"):  # the conformance suite also runs this registered test encoder
+            raise TypeError(f"{item_id}: pathology/test-colour takes a Tile, got {type(sample).__name__}")
         return sample.image.astype(np.float32) / 255
 
     def encode(self, inputs):
