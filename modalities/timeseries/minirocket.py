@@ -119,7 +119,8 @@ def fit_on_dataset(ref: str, n_kernels: int = 10000, seed: int = 0) -> MiniRocke
     train = [it for it in ds.items() if it.split == "train"]
     if not train:
         raise ValueError(f"{ref} has no items with split 'train' to fit MiniRocket on")
-    good, series, dropped = [], [], []
+    good, dropped = [], []
+    series: list[Series | np.ndarray] = []
     for it in train:  # one unreadable or all-NaN training case is dropped and named, never the whole fit
         try:
             series.append(fill_nan(as_channels(ds.load(it), it.id)))
