@@ -39,6 +39,23 @@ class Settings(BaseSettings):
     max_media_seconds: float = Field(
         600.0, gt=0, description="longest decoded media (audio, video) a served model takes"
     )
+    max_tile_pixels: int = Field(
+        1024 * 1024,
+        ge=64,
+        description="largest image (width x height, read from its header before decoding) a tile reader takes; CNNs "
+        "run at the tile's own size, so this also bounds the encoder's memory (Lite0: +0.4 GB at 1024 x 1024)",
+    )
+    max_audio_channels: int = Field(8, ge=1, description="most channels an audio file or request may have")
+    max_audio_rate: int = Field(192_000, ge=1, description="highest sample rate (Hz) an audio file or request may have")
+    max_video_pixels: int = Field(
+        4096 * 2160, ge=64, description="largest video frame (width x height, from the stream header) decoded"
+    )
+    video_decode_pixels: int = Field(
+        1920 * 1080, ge=64, description="frames larger than this are downscaled (aspect kept) while they are decoded"
+    )
+    max_request_memory: int = Field(
+        1024 * 1024 * 1024, ge=1, description="decoded input one served request may hold, summed over its rows"
+    )
     serve_allowed_roots: str = Field(
         "",
         description="directories (os.pathsep-separated) served models may read file:// input from; empty: none",

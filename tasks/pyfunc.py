@@ -63,6 +63,7 @@ class Limits:
     request_bytes: int
     media_seconds: float
     roots: tuple[Path, ...]
+    memory_bytes: int = 1 << 30
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -70,7 +71,7 @@ class Limits:
 
         s = Settings()
         roots = tuple(Path(r).expanduser().resolve() for r in s.serve_roots)
-        return cls(s.max_raw_bytes, s.max_request_bytes, s.max_media_seconds, roots)
+        return cls(s.max_raw_bytes, s.max_request_bytes, s.max_media_seconds, roots, s.max_request_memory)
 
 
 class HeadModel(PythonModel):
@@ -182,12 +183,33 @@ def embed_raw_column(frame: pd.DataFrame, encoder, meta: dict[str, Any], limits:
     total = sum(size for _, size in sources)
     if total > limits.request_bytes:
         raise BadRequest(f"request carries {total} bytes of {col}, over the {limits.request_bytes} byte request limit")
-    inputs = []
+    inputs, held = [], 0
     for i, (source, _) in enumerate(sources):
-        sample = _decoded(raw, _bytes(source, i, col, limits), i)
+        sample = _decoded(raw, _bytes(source, i, col, limits), i)  # decoders refuse oversize headers unread
         _check_duration(sample, i, limits.media_seconds)
         inputs.append(_preprocessed(encoder, sample, i))
+        held += nbytes(inputs[-1])
+        if held + nbytes(sample) > limits.memory_bytes:
+            raise BadRequest(
+                f"row {i}: the request's decoded input passes the {limits.memory_bytes:,}-byte memory budget "
+                "(EMBEDFORGE_MAX_REQUEST_MEMORY); send fewer or smaller rows"
+            )
+        del sample
     return np.asarray(encoder.encode(inputs), dtype=np.float32)
+
+
+def nbytes(value: Any) -> int:
+    """Bytes held by the arrays in a decoded sample or preprocessed input (arrays, tensors, dataclasses, lists)."""
+    if hasattr(value, "nbytes") and not isinstance(value, bytes | str):
+        return int(value.nbytes)
+    if isinstance(value, bytes | str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(nbytes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(nbytes(v) for v in value)
+    fields = getattr(value, "__dataclass_fields__", None)
+    return sum(nbytes(getattr(value, f)) for f in fields) if fields else 0
 
 
 def _decoded(raw, data: bytes, row: int):

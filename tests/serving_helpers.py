@@ -107,3 +107,30 @@ class Server:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.log.close()
+
+
+def register_raw_model(tracking: str, encoder: str, name: str, **options) -> None:
+    """A two-class head on random vectors of ``encoder``'s dimension, registered as NAME@champion with the
+    encoder's raw input: what a served model of that modality decodes, without embedding a dataset first."""
+    import mlflow
+    import numpy as np
+
+    from embedforge.registry.encoders import build_encoder
+    from embedforge.registry.heads import build_head
+    from embedforge.tasks.tracking import use_tracking
+    from embedforge.tasks.train_head import ServedHead, _register
+
+    ident = build_encoder(encoder, **options).identity()
+    X = np.random.default_rng(0).normal(size=(40, int(ident["dim"]))).astype(np.float32)
+    head = build_head("classify/logreg").fit(X, np.array(["a", "b"] * 20))
+    base = {"encoder": ident, "encoder_weights": None, "encoder_options": options, "task": "classification"}
+    use_tracking(tracking, "bombs")
+    with mlflow.start_run(run_name=name):
+        _register(ServedHead(head, "classification"), {**base, "head": "classify/logreg", "label": "y"}, name,
+                  "champion", X[:2])  # fmt: skip
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(resident now, peak resident since start) of a process, in MB, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024

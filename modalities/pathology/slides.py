@@ -335,23 +335,34 @@ class SlideCache:
 
 def read_image_tile(path: str) -> Tile:
     """A PNG/JPEG tile (``search --query TILE.png``) as an RGB Tile."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            return Tile(image=np.asarray(img.convert("RGB")), slide=str(path))
-    except Exception as exc:
-        raise ItemError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
+    return _image_tile(path, str(path))
 
 
 def decode_image_tile(data: bytes, name: str) -> Tile:
     """Request bytes of a PNG/JPEG tile -> Tile (served tile encoders)."""
     import io
 
+    return _image_tile(io.BytesIO(data), name)
+
+
+def _image_tile(source: Any, name: str) -> Tile:
+    """Decode an image whose header says it fits ``max_tile_pixels``; a larger one (a decompression bomb: a few
+    KB of PNG for 81 Mpx) is refused before a pixel is decoded."""
     from PIL import Image
 
+    from embedforge.registry.settings import Settings
+
+    limit = Settings().max_tile_pixels
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(source) as img:
+            width, height = img.size
+            if width * height > limit:
+                raise ItemError(
+                    f"{name}: image of {width} x {height} pixels is over the {limit:,}-pixel tile limit "
+                    "(EMBEDFORGE_MAX_TILE_PIXELS); refused before decoding"
+                )
             return Tile(image=np.asarray(img.convert("RGB")), slide=name)
-    except Exception as exc:
+    except ItemError:
+        raise
+    except Exception as exc:  # PIL raises many types for a corrupt file (OSError, SyntaxError, ValueError, ...)
         raise ItemError(f"{name}: not a readable image ({type(exc).__name__}: {exc})") from None

@@ -35,38 +35,69 @@ def read_audio(path: str | Path, item_id: str | None = None) -> Audio:
 
 
 def decode_audio(data: bytes, name: str, max_seconds: float | None = None) -> Audio:
-    """A served request's audio bytes to a checked waveform; longer than ``max_seconds`` (default: Settings'
-    ``max_media_seconds``) is refused from the header, before anything is decoded."""
+    """A served request's audio bytes to a checked waveform. Duration (``max_seconds``, default Settings'
+    ``max_media_seconds``), channels and sample rate are checked from the header before anything is decoded,
+    and channels are mixed to mono block by block as they are decoded: a request holds one float32 channel,
+    never eight (every speech encoder mixes to mono first; mixing before resampling differs by float rounding)."""
     if max_seconds is None:
         from embedforge.registry.settings import Settings
 
         max_seconds = Settings().max_media_seconds
     if not data:
         raise ItemError(f"{name}: empty audio (0 bytes)")
-    return _decode(io.BytesIO(data), len(data), name, max_seconds)
+    return _decode(io.BytesIO(data), len(data), name, max_seconds, mono=True)
 
 
-def _decode(f: BinaryIO, size: int, name: str, max_seconds: float | None = None) -> Audio:
+MONO_BLOCK = 1 << 16  # frames decoded at a time when mixing to mono while decoding
+
+
+def _decode(f: BinaryIO, size: int, name: str, max_seconds: float | None = None, mono: bool = False) -> Audio:
     import soundfile as sf
 
     _check_riff_complete(f, size, name)
     try:
         f.seek(0)
-        if max_seconds is not None:
-            info = sf.info(f)
-            if info.samplerate > 0 and info.frames / info.samplerate > max_seconds:
-                raise ItemError(
-                    f"{name}: {info.frames / info.samplerate:.1f} s of audio, the limit is {max_seconds:g} s"
-                )
-            f.seek(0)
-        data, rate = sf.read(f, dtype="float32", always_2d=True)
+        info = sf.info(f)
+        _check_header(info.channels, info.samplerate, info.frames, name, max_seconds)
+        f.seek(0)
+        if mono and info.channels > 1:
+            data, rate = _read_mono(f), info.samplerate
+        else:
+            data, rate = sf.read(f, dtype="float32", always_2d=True)
+            data = data.T
     except ItemError:
         raise
     except Exception as exc:  # libsndfile reports corrupt headers as several exception types
         raise ItemError(f"{name}: cannot decode audio ({_reason(exc)})") from exc
-    audio = Audio(waveform=np.ascontiguousarray(data.T), sample_rate=int(rate))
+    audio = Audio(waveform=np.ascontiguousarray(data), sample_rate=int(rate))
     check_audio(audio, name)
     return audio
+
+
+def _check_header(channels: int, rate: int, frames: int, name: str, max_seconds: float | None) -> None:
+    """Refuse from the header what would cost too much to decode: channels, sample rate, duration."""
+    from embedforge.registry.settings import Settings
+
+    s = Settings()
+    if channels > s.max_audio_channels:
+        raise ItemError(f"{name}: {channels} audio channels, the limit is {s.max_audio_channels} (refused unread)")
+    if rate > s.max_audio_rate:
+        raise ItemError(f"{name}: sample rate {rate} Hz, the limit is {s.max_audio_rate} Hz (refused unread)")
+    if max_seconds is not None and rate > 0 and frames / rate > max_seconds:
+        raise ItemError(f"{name}: {frames / rate:.1f} s of audio, the limit is {max_seconds:g} s")
+
+
+def _read_mono(f: BinaryIO) -> np.ndarray:
+    """(1, frames) float32: each block's channels averaged as ``to_mono`` averages the whole file."""
+    import soundfile as sf
+
+    with sf.SoundFile(f) as snd:
+        out, pos = np.empty(snd.frames, np.float32), 0
+        for block in snd.blocks(blocksize=MONO_BLOCK, dtype="float32", always_2d=True):
+            mixed = to_mono(np.ascontiguousarray(block.T))
+            out[pos : pos + len(mixed)] = mixed
+            pos += len(mixed)
+    return out[None, :pos]
 
 
 def _reason(exc: Exception) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -96,7 +97,20 @@ def _info(container, stream, name: str) -> VideoInfo:
     if duration <= 0 and fps > 0:
         duration = frames / fps
     ctx = stream.codec_context
-    return VideoInfo(frames, fps, duration, int(ctx.width or 0), int(ctx.height or 0))
+    width, height = int(ctx.width or 0), int(ctx.height or 0)
+    limit = _settings().max_video_pixels
+    if width * height > limit:
+        raise ItemError(
+            f"{name}: video frames of {width} x {height} pixels are over the {limit:,}-pixel limit "
+            "(EMBEDFORGE_MAX_VIDEO_PIXELS); refused before decoding"
+        )
+    return VideoInfo(frames, fps, duration, width, height)
+
+
+def _settings():
+    from embedforge.registry.settings import Settings
+
+    return Settings()
 
 
 def uniform_indices(n: int, k: int) -> list[int]:
@@ -196,10 +210,19 @@ def _frame_at(container, stream, t: float, name: str):
     return _sweep(_decoded(container, stream, name), [t], t + 1e-3, name)[0]
 
 
-def to_rgb(frame) -> np.ndarray:
-    """RGB uint8 (H, W, 3), turned upright by the frame's display-matrix rotation."""
-    img = frame.to_ndarray(format="rgb24")
-    return rotate_upright(img, int(getattr(frame, "rotation", 0) or 0))
+def to_rgb(frame, max_pixels: int | None = None) -> np.ndarray:
+    """RGB uint8 (H, W, 3), turned upright by the frame's display-matrix rotation. A frame over ``max_pixels``
+    (default Settings' ``video_decode_pixels``) is scaled down, aspect kept, by libswscale's area filter in its
+    own pixel format, then converted as a full-size frame is (scaling inside the RGB conversion shifts levels by
+    up to 2): the full-size RGB frame is never made."""
+    limit = _settings().video_decode_pixels if max_pixels is None else max_pixels
+    rotation = int(getattr(frame, "rotation", 0) or 0)  # read before a reformat, which does not carry it
+    width, height = int(frame.width), int(frame.height)
+    if width * height > limit:
+        scale = math.sqrt(limit / (width * height))
+        size = {"width": max(2, int(width * scale)), "height": max(2, int(height * scale))}
+        frame = frame.reformat(**size, interpolation="AREA")
+    return rotate_upright(frame.to_ndarray(format="rgb24"), rotation)
 
 
 def rotate_upright(img: np.ndarray, rotation: int) -> np.ndarray:

@@ -140,3 +140,27 @@ def test_a_nul_byte_in_a_path_and_json_nested_100k_deep_are_the_callers_errors(s
     assert_refused(status, answer, "nested deeper than 64")
     status, _ = rooted.post(rows(f"file://{allowed / 'ok.wav'}"))
     assert status == 200  # still answering
+
+
+def test_audio_bombs_are_refused_from_the_header_and_the_server_stays_small(servers):
+    from tests.flows.test_serving_bombs import refused_within_budget
+    from tests.modalities.test_decode_limits import flac
+
+    bomb = flac(120, 192000, 8)  # 737 MB of float32 if every channel were decoded at once
+    refused_within_budget(servers["rooted"], "audio", bomb, "120.0 s of audio, the limit is 3 s")
+    refused_within_budget(servers["rooted"], "audio", flac(1, 16000, 16), "16 audio channels, the limit is 8")
+    status, answer = servers["rooted"].post(rows(b64(voice_8ch_192k(servers["wav"]))))  # within the limits: scored
+    assert status == 200 and 120 < answer["predictions"][0]["height_cm"] < 230, answer
+
+
+def voice_8ch_192k(wav) -> bytes:
+    """The test voice resampled to 192 kHz on 8 channels, as FLAC: the most a request may carry per second."""
+    import soundfile as sf
+
+    from embedforge.modalities.speech.audio import read_audio, resample, to_mono
+
+    audio = read_audio(wav)
+    wave = resample(to_mono(audio.waveform), audio.sample_rate, 192000)
+    out = io.BytesIO()
+    sf.write(out, np.repeat(wave[:, None], 8, axis=1), 192000, format="FLAC")
+    return out.getvalue()

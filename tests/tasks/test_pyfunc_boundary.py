@@ -38,6 +38,13 @@ def test_the_request_limit_is_a_sum_over_rows():
     assert embed_raw_column(frame[:2], TinyEncoder(), META, limits()).shape == (2, 8)
 
 
+def test_the_decoded_input_a_request_holds_has_a_memory_budget():
+    frame = pd.DataFrame({"series": [npy(np.zeros(1000))] * 3})  # 4 kB decoded per row (float32)
+    assert embed_raw_column(frame, TinyEncoder(), META, limits(memory_bytes=50_000)).shape == (3, 8)
+    with pytest.raises(BadRequest, match="row 1: the request's decoded input passes the 10,000-byte memory budget"):
+        embed_raw_column(frame, TinyEncoder(), META, limits(memory_bytes=10_000))
+
+
 def test_paths_resolve_links_and_dotdot_before_the_root_check(tmp_path):
     root, outside = tmp_path / "root", tmp_path / "secret.npy"
     root.mkdir()

@@ -107,6 +107,21 @@ def test_bad_ts_cases_and_unusable_files_are_recorded_failures_and_good_series_s
     assert "Bad_TEST.ts" in errors["test/Bad_TEST"] and "empty" in errors["test/Bad_TEST"]
 
 
+def test_a_missing_test_file_is_a_recorded_failure_and_the_train_split_is_embedded(tmp_path):
+    from embedforge.tasks.embed import embed_shard, plan_embedding
+    from embedforge.tasks.store import VectorStore
+
+    root = tmp_path / "Half"
+    root.mkdir()
+    (root / "Half_TRAIN.tsv").write_text("1\t0.5\t1.5\t2.5\n2\t1.0\t0.0\t1.0\n")
+    db, work = str(tmp_path / "db"), str(tmp_path / "work")
+    plan = plan_embedding(dataset=f"ucr:{root}", encoder="test/tiny", db_uri=db, work_dir=work, dataset_name="half")
+    results = [embed_shard(shard_path=p, encoder="test/tiny", db_uri=db) for p in plan.shards]
+    assert sum(r.embedded for r in results) == 2
+    errors = {f["id"]: f["error"] for f in VectorStore(db).failures(plan.table, "half")}
+    assert list(errors) == ["test/Half_TEST"] and "no Half_TEST.ts or Half_TEST.tsv in" in errors["test/Half_TEST"]
+
+
 @pytest.mark.parametrize(
     ("text", "why"),
     [
