@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import random
 import re
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +17,9 @@ import pyarrow as pa
 from embedforge.tasks.filters import sql_eq, sql_in
 from embedforge.tasks.schema import FAILURE_SCHEMA, FAILURES_TABLE, IDENTITY_KEY, failure_key, row_key, vector_schema
 from embedforge.tasks.table_lock import table_lock
+
+log = logging.getLogger(__name__)
+COMMIT_ATTEMPTS = 6  # merges tried on object storage before a commit conflict is the caller's (Prefect retries it)
 
 
 class IdentityMismatch(ValueError):
@@ -216,7 +222,7 @@ class VectorStore:
             if locked:
                 self._write_locked(tbl, data)
             else:  # object storage: no lock; the merge's primary-key conflict check keeps one row per key
-                self._merge(tbl, data)
+                self._merge_retrying(tbl, data)
                 self._heal_locked(tbl, data["key"].to_pylist())
         self._after_commit(tbl)
         return len(rows)
@@ -244,6 +250,21 @@ class VectorStore:
     @staticmethod
     def _merge(tbl, data: pa.Table) -> None:
         tbl.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(data)
+
+    @classmethod
+    def _merge_retrying(cls, tbl, data: pa.Table) -> None:
+        """Merge on object storage, where no lock serialises commits: a commit Lance refuses because a concurrent
+        one won (a merge of the same new keys, a compaction, a creation's Overwrite) is tried again on the latest
+        version after a jittered backoff. The merge is idempotent per key, so a retry never doubles a row."""
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                cls._merge(tbl, data)
+                return
+            except (RuntimeError, OSError) as exc:  # how lance reports a commit conflict (and other I/O failures)
+                if attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                log.info("merge into %s refused (%s); retry %d", tbl.name, type(exc).__name__, attempt + 1)
+                time.sleep(random.uniform(0.05, 0.15) * 2**attempt)
 
     def _still_known(self, tbl, keys: list[str]) -> Counter | None:
         """What ``known`` found for these keys, if it asked for all of them and no commit came since; else None."""
