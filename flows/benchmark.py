@@ -44,7 +44,13 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
                 await _embed_if_pending(ref=ref, encoder=encoder, db=db, weights=weights, name=ds_name, recipe=recipe)
                 futures.append(
                     retrieval_task.submit(
-                        db=db, encoder=encoder, weights=weights, dataset_ref=ref, dataset_name=ds_name, options=recipe
+                        db=db,
+                        encoder=encoder,
+                        weights=weights,
+                        dataset_ref=ref,
+                        dataset_name=ds_name,
+                        options=recipe,
+                        transforms=list(params.transforms),
                     )
                 )
                 continue

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from embedforge.registry.datasets import open_dataset
 from embedforge.tasks.features import load_features
+
+SEARCHES = ("exact", "ann")  # every retrieval cell is scored both ways: the ANN row shows what the index costs
 
 
 def retrieval_scores(
@@ -23,10 +27,18 @@ def retrieval_scores(
     options: dict[str, Any] | None = None,
     split: str = "test",
     k: int = 100,
+    transform: str = "none",
+    search: str = "exact",
 ) -> dict[str, Any]:
-    """``{"ndcg@10", "recall@10", "recall@100", "mrr@10", "n_queries", "n_corpus"}`` of one split's queries."""
-    from embedforge.modalities.text.retrieval import rank, retrieval_metrics
+    """``{"ndcg@10", "recall@10", "recall@100", "mrr@10", "n_queries", "n_corpus", "bytes_per_vector"}`` of one
+    split's queries, ranked exactly or through an ANN index, on the stored vectors or a compact ``transform`` of
+    them (``int8``, ``binary``, ``pca:K``, ``truncate:K``, ``whiten:K``) fitted on the corpus rows."""
+    return _scores(_retrieval_set(db_uri, encoder, dataset_ref, dataset_name, weights, options, split), transform,
+                   search, k)  # fmt: skip
 
+
+def _retrieval_set(db_uri, encoder, dataset_ref, dataset_name, weights, options, split) -> dict[str, Any]:
+    """Queries of ``split`` and the corpus from the store, with the dataset's judgements."""
     ds = open_dataset(dataset_ref)
     if not hasattr(ds, "qrels"):
         raise ValueError(f"{dataset_ref}: not a retrieval dataset (no relevance judgements)")
@@ -37,9 +49,48 @@ def retrieval_scores(
     if not len(queries.ids) or not len(corpus.ids):
         raise ValueError(f"{encoder}: no stored {split} queries or corpus rows of {dataset_name or dataset_ref}")
     strip = lambda ids: [i.split("/", 1)[1] for i in ids]  # query/q1 -> q1, corpus/d1 -> d1
-    run = rank(queries.X, strip(queries.ids), corpus.X, strip(corpus.ids), k=k)
-    scores = retrieval_metrics(ds.qrels(split), run)
-    return {**scores, "n_queries": len(queries.ids), "n_corpus": len(corpus.ids)}
+    return {"Q": queries.X, "qids": strip(queries.ids), "C": corpus.X, "cids": strip(corpus.ids),
+            "qrels": ds.qrels(split)}  # fmt: skip
+
+
+def _scores(data: dict[str, Any], transform: str, search: str, k: int) -> dict[str, Any]:
+    from embedforge.modalities.text.retrieval import rank, retrieval_metrics
+    from embedforge.tasks.transforms import fitted_transform
+
+    if search not in SEARCHES:
+        raise ValueError(f"search={search!r}; expected one of {', '.join(SEARCHES)}")
+    Q, C, size = data["Q"], data["C"], 4 * data["C"].shape[1]
+    if transform not in ("", "none"):
+        fitted = fitted_transform(transform, C)  # on the corpus: queries are what is being tested
+        Q, C, size = fitted.apply(Q), fitted.apply(C), fitted.bytes_per_vector(C.shape[1])
+    ranker = rank if search == "exact" else ann_rank
+    run = ranker(Q, data["qids"], C, data["cids"], k=k)
+    scores = retrieval_metrics(data["qrels"], run)
+    return {**scores, "n_queries": len(data["qids"]), "n_corpus": len(data["cids"]), "bytes_per_vector": size}
+
+
+def ann_rank(Q: np.ndarray, qids: list[str], C: np.ndarray, cids: list[str], k: int = 100) -> dict[str, dict]:
+    """{query id: {doc id: cosine}} through the ANN index the store builds (``tasks/index.py``: its index type,
+    partitions and tuned search), on a scratch LanceDB table of the corpus vectors."""
+    import tempfile
+
+    import lancedb
+    import pyarrow as pa
+
+    from embedforge.tasks.index import build_vector_index, tuned_query
+
+    C = np.ascontiguousarray(C, dtype=np.float32)
+    k = min(k, len(cids))
+    with tempfile.TemporaryDirectory(prefix="embedforge-ann-") as tmp:
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(C.ravel()), C.shape[1])
+        tbl: Any = lancedb.connect(tmp).create_table("corpus", pa.table({"key": cids, "vector": vectors}))
+        build_vector_index(tbl)
+        run: dict[str, dict[str, float]] = {}
+        for qid, q in zip(qids, np.asarray(Q, dtype=np.float32), strict=True):
+            query = tuned_query(tbl, tbl.search(q).distance_type("cosine"), k)
+            hits = query.select(["key", "_distance"]).limit(k).to_list()
+            run[str(qid)] = {h["key"]: 1.0 - float(h["_distance"]) for h in hits if h["key"] != qid}
+    return run
 
 
 def score_retrieval(
@@ -51,32 +102,31 @@ def score_retrieval(
     dataset_name: str,
     options: dict[str, str] | None = None,
     split: str = "test",
+    transforms: list[str] | None = None,
 ) -> list[dict]:
-    """One leaderboard row (task ``retrieval``, head ``retrieval/cosine``) for an (encoder, retrieval dataset).
+    """Leaderboard rows (task ``retrieval``) for an (encoder, retrieval dataset): per transform, one row by exact
+    search (head ``retrieval/cosine``) and one through the ANN index (``retrieval/ann``), with bytes per vector.
 
-    Ranking is exact and cheap, so the row is recomputed on every run rather than cached in MLflow; the
-    leaderboard run records it with the other cells.
+    Ranking is cheap, so the rows are recomputed on every run rather than cached in MLflow; the leaderboard run
+    records them with the other cells.
     """
-    found = retrieval_scores(
-        db_uri=db,
-        encoder=encoder,
-        dataset_ref=dataset_ref,
-        dataset_name=dataset_name,
-        weights=weights,
-        options=options,
-        split=split,
-    )
-    row: dict[str, Any] = {
-        "encoder": encoder,
-        "dataset": dataset_name,
-        "augmentation": "none",
-        "head": "retrieval/cosine",
-        "task": "retrieval",
-        "label": f"qrels/{split}",
-        "n_train": found["n_corpus"],
-        "n_test": found["n_queries"],
-        "cached": False,
-        "run_id": None,
-        "transform": "none",
-    }
-    return [{**row, **{k: v for k, v in found.items() if not k.startswith("n_")}}]
+    data = _retrieval_set(db, encoder, dataset_ref, dataset_name, weights, options, split)
+    rows = []
+    for transform in transforms or ["none"]:
+        for search in SEARCHES:
+            found = _scores(data, transform, search, 100)
+            row: dict[str, Any] = {
+                "encoder": encoder,
+                "dataset": dataset_name,
+                "augmentation": "none",
+                "head": "retrieval/cosine" if search == "exact" else "retrieval/ann",
+                "task": "retrieval",
+                "label": f"qrels/{split}",
+                "n_train": found["n_corpus"],
+                "n_test": found["n_queries"],
+                "cached": False,
+                "run_id": None,
+                "transform": transform or "none",
+            }
+            rows.append({**row, **{k: v for k, v in found.items() if not k.startswith("n_")}})
+    return rows

@@ -189,9 +189,14 @@ def transform_features(*, X: np.ndarray, split: list[str | None], spec: str) -> 
 
     For a leaderboard ``transform`` column: accuracy read against bytes per vector without a derived table.
     """
-    name, _, k = spec.partition(":")
-    if name in ("", "none"):
+    if spec.partition(":")[0] in ("", "none"):
         return X, 4 * X.shape[1]
     train = np.array([s == "train" for s in split], dtype=bool)
-    transform = build_transform(name, int(k) if k else None).fit(X[train] if train.any() else X)
+    transform = fitted_transform(spec, X[train] if train.any() else X)
     return transform.apply(X), transform.bytes_per_vector(X.shape[1])
+
+
+def fitted_transform(spec: str, X: np.ndarray) -> VectorTransform:
+    """``int8`` or ``pca:32`` (a registry key and its size) fitted on ``X``."""
+    name, _, k = spec.partition(":")
+    return build_transform(name, int(k) if k else None).fit(X)

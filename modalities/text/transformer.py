@@ -18,7 +18,9 @@ sentence-transformers 6.2 itself always adds an empty ``document`` prompt, so fo
 ``pooling=`` overrides the configured pooling: ``cls``, ``mean``, ``max``, ``first-last-mean`` (mean over tokens of
 the average of the first transformer layer and the last, WhiteningBERT / SimCSE's ``avg_first_last``) or
 ``last2-mean`` (of the last two layers). Inputs are tokenised in ``preprocess`` (truncated at
-``max_seq_length`` word pieces); ``encode`` sorts a batch by length and pads each sub-batch to its longest.
+``max_seq_length`` word pieces, as ``SentenceTransformer.encode``); ``encode`` sorts a batch by length and pads each
+sub-batch to its longest. ``chunks=mean`` reads a longer text whole instead: overlapping windows of
+``max_seq_length`` word pieces (``overlap``, default 32), each embedded as a full input, averaged into one vector.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ TOKENIZER_FILES = (
     "vocab.json",
 )
 BATCH = 32
+CHUNKS = ("truncate", "mean")  # a text longer than max_seq_length: cut (sentence-transformers) or windows pooled
+OVERLAP = 32  # word pieces two neighbouring windows share (chunks=mean)
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ class TransformerTextEncoder(Encoder):
         device: str = "cpu",
         pooling: str | None = None,
         batch_size: int = BATCH,
+        chunks: str = "truncate",
+        overlap: int = OVERLAP,
     ) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -188,6 +194,9 @@ class TransformerTextEncoder(Encoder):
         self.config = cfg = read_st_dir(folder)
         if pooling is not None and pooling not in POOLINGS:
             raise ValueError(f"{spec.name}: pooling={pooling!r}; expected one of {', '.join(POOLINGS)}")
+        if chunks not in CHUNKS:
+            raise ValueError(f"{spec.name}: chunks={chunks!r}; expected one of {', '.join(CHUNKS)}")
+        self.chunks, self.overlap = chunks, int(overlap)
         self.modes: tuple[str, ...] = (pooling,) if pooling else cfg.pooling
         self.device, self.batch_size, self.weights_source = device, int(batch_size), source
         self.tokenizer = AutoTokenizer.from_pretrained(str(cfg.transformer))
@@ -198,6 +207,8 @@ class TransformerTextEncoder(Encoder):
         if isinstance(limit, int) and limit > 0:
             max_len = min(max_len, limit)
         self.max_length = int(max_len)
+        if chunks == "mean" and not 0 <= self.overlap < self.max_length // 2:
+            raise ValueError(f"{spec.name}: overlap={overlap} word pieces; expected 0 to {self.max_length // 2 - 1}")
         hidden = int(self.model.config.hidden_size)
         self.prompt_lengths = {role: self._prompt_length(cfg.prompt(role)) for role in ("query", "document")}
         self.spec = replace(
@@ -212,9 +223,16 @@ class TransformerTextEncoder(Encoder):
                 **({"default_prompt_name": cfg.default_prompt_name} if cfg.default_prompt_name else {}),
                 **({"include_prompt": False} if not cfg.include_prompt else {}),
                 "truncation": "longest_first, word pieces",
+                **self._chunk_identity(),
             },
         )
         self._tokenizer_hash = _files_hash(cfg.transformer)
+
+    def _chunk_identity(self) -> dict[str, str]:
+        """Recorded only when windows are pooled, so tables of the plain (truncating) encoder keep their identity."""
+        if self.chunks != "mean":
+            return {}
+        return {"chunks": f"mean of windows of {self.max_length} word pieces, overlap {self.overlap}"}
 
     def _prompt_length(self, prompt: str) -> int:
         """Word pieces of the prompt, special tokens at the start included (sentence-transformers' count)."""
@@ -241,8 +259,35 @@ class TransformerTextEncoder(Encoder):
         full = self.config.prompt(role) + text
         if self.lower:
             full = full.lower()
+        plen = self.prompt_lengths.get(role, 0)
+        if self.chunks == "mean":
+            whole = self.tokenizer(full)
+            if len(whole["input_ids"]) > self.max_length:  # longer than one window: windows, pooled in encode
+                return {"windows": self._windows(full, role), "prompt_length": plen}
         ids = self.tokenizer(full, truncation="longest_first", max_length=self.max_length)
-        return {"ids": dict(ids), "prompt_length": self.prompt_lengths.get(role, 0)}
+        return {"ids": dict(ids), "prompt_length": plen}
+
+    def _windows(self, full: str, role: str) -> list[dict[str, Any]]:
+        """Overlapping windows of the text's word pieces, each with the prompt and special tokens as a whole
+        input has them: every window is one input the model was trained on, none truncated."""
+        tok = self.tokenizer
+        prompt = self.config.prompt(role)
+        if self.lower:
+            prompt = prompt.lower()
+        head = tok(prompt, add_special_tokens=False)["input_ids"] if prompt else []
+        body = tok(full[len(prompt) :], add_special_tokens=False)["input_ids"]
+        before, after = _special_wrap(tok)
+        room = self.max_length - len(before) - len(after) - len(head)
+        step = max(1, room - self.overlap)
+        starts = [*range(0, max(1, len(body) - room), step), max(0, len(body) - room)]
+        out = []
+        for a in sorted(set(starts)):
+            ids = [*before, *head, *body[a : a + room], *after]
+            window = {"input_ids": ids, "attention_mask": [1] * len(ids)}
+            if "token_type_ids" in tok.model_input_names:
+                window["token_type_ids"] = [0] * len(ids)
+            out.append(window)
+        return out
 
     def preprocess_query(self, sample: Any, item_id: str) -> dict[str, Any]:
         """The query side (search): the ``query`` prompt where the weights declare one."""
@@ -254,6 +299,24 @@ class TransformerTextEncoder(Encoder):
 
     # ------------------------------------------------------------------ forward
     def encode(self, inputs: list[dict[str, Any]]) -> np.ndarray:
+        """Length-sorted batches; a windowed long input (``chunks=mean``) is the mean of its window vectors,
+        normalised again where the model normalises."""
+        if not any("windows" in x for x in inputs):
+            return self._encode_flat(inputs)
+        flat, owners = [], []
+        for n, x in enumerate(inputs):
+            parts = x.get("windows") or [x["ids"]]
+            flat += [{"ids": w, "prompt_length": x["prompt_length"]} for w in parts]
+            owners += [n] * len(parts)
+        vectors = self._encode_flat(flat).astype(np.float64)
+        sums = np.zeros((len(inputs), vectors.shape[1]))
+        np.add.at(sums, np.asarray(owners), vectors)
+        out = sums / np.bincount(owners, minlength=len(inputs))[:, None]
+        if self.config.normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out.astype(np.float32)
+
+    def _encode_flat(self, inputs: list[dict[str, Any]]) -> np.ndarray:
         import torch
 
         out = np.zeros((len(inputs), self.spec.dim), np.float32)
@@ -289,6 +352,17 @@ class TransformerTextEncoder(Encoder):
         if self.config.normalize:
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
         return vectors
+
+
+def _special_wrap(tok) -> tuple[list[int], list[int]]:
+    """The special tokens the tokenizer puts before and after a text ([CLS] / [SEP] for BERT, <s> / </s> ...),
+    read off how it encodes one word with and without them."""
+    plain = tok("a", add_special_tokens=False)["input_ids"]
+    full = tok("a")["input_ids"]
+    for i in range(len(full) - len(plain) + 1):
+        if full[i : i + len(plain)] == plain:
+            return list(full[:i]), list(full[i + len(plain) :])
+    raise ValueError("cannot tell where this tokenizer puts its special tokens; use chunks=truncate")
 
 
 def _mean(tokens, mask):

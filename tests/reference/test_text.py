@@ -254,3 +254,34 @@ def test_tfidf_svd_equals_the_sklearn_pipeline(tmp_path):
     cos = _cos(ours[ok, :rank], ref[ok])
     print(f"text/tfidf-svd: 1 - cos max {1 - cos.min():.2e} over {int(ok.sum())} texts")
     assert cos.min() >= COS and np.all(ours[:, rank:] == 0)
+
+
+def test_chunks_mean_is_the_mean_of_sentence_transformers_over_every_window():
+    """``chunks=mean``: a 600-word text is read whole in overlapping windows of 256 word pieces, each window the
+    reference's own vector (``SentenceTransformer.forward`` on the same word pieces), averaged and normalised;
+    a text that fits one window is the plain vector."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from embedforge.registry.encoders import build_encoder
+
+    chunked = build_encoder("text/all-minilm-l6-v2", chunks="mean", overlap=32)
+    plain = build_encoder("text/all-minilm-l6-v2")
+    assert chunked.identity()["fingerprint"] != plain.identity()["fingerprint"]
+    ref = SentenceTransformer(str(chunked.config.root), device="cpu")
+    long_text, short_text = _texts()[7], _texts()[3]
+    prepared = chunked.preprocess(Text(long_text), "long")
+    windows = prepared["windows"]
+    body = chunked.tokenizer(long_text, add_special_tokens=False)["input_ids"]
+    assert len(windows) == 1 + -(-(len(body) - 254) // (254 - 32)) and all(len(w["input_ids"]) == 256 for w in windows)
+    assert windows[0]["input_ids"][1:255] == body[:254] and windows[-1]["input_ids"][1:255] == body[-254:]
+    with torch.inference_mode():
+        feats = [ref.forward({k: torch.tensor([v]) for k, v in w.items()})["sentence_embedding"][0] for w in windows]
+    expected = torch.stack(feats).mean(0).numpy()
+    expected /= np.linalg.norm(expected)
+    got = chunked.encode([prepared, chunked.preprocess(Text(short_text), "short")])
+    assert _cos(got[:1], expected[None])[0] >= COS
+    assert _cos(got[1:], ref.encode([short_text]))[0] >= COS  # one window: exactly the plain vector
+    assert _cos(got[:1], plain.encode([plain.preprocess(Text(long_text), "long")]))[0] < 0.999  # not truncated
+    with pytest.raises(ValueError, match="chunks='rows'"):
+        build_encoder("text/all-minilm-l6-v2", chunks="rows")

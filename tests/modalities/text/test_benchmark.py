@@ -21,16 +21,23 @@ def test_benchmark_text_heads_and_retrieval(prefect_harness, tmp_path):
         db=str(tmp_path / "db"),
         tracking_uri=f"sqlite:///{tmp_path}/ml.db",
         output_csv=str(tmp_path / "board.csv"),
+        transforms=["none", "int8", "binary"],
     )
     rows = run_benchmark(params)["rows"]
-    retrieval = [r for r in rows if r["task"] == "retrieval"]
+    retrieval = {(r["encoder"], r["head"], r["transform"]): r for r in rows if r["task"] == "retrieval"}
     heads = [r for r in rows if r["task"] == "classification"]
-    assert len(retrieval) == 2 and len(heads) == 2
-    minilm = next(r for r in retrieval if r["encoder"] == "text/all-minilm-l6-v2")
+    assert len(retrieval) == 2 * 2 * 3 and len(heads) == 2 * 3  # exact and ANN rows per transform
+    minilm = retrieval["text/all-minilm-l6-v2", "retrieval/cosine", "none"]
     assert minilm["ndcg@10"] > 0.8 and minilm["recall@100"] == 1.0 and minilm["n_test"] == 2
-    assert all(0 <= r["mrr@10"] <= 1 for r in retrieval)
-    assert next(r for r in heads if r["encoder"] == "text/all-minilm-l6-v2")["accuracy"] == 1.0
+    assert minilm["ndcg@10"] > retrieval["text/tfidf-svd", "retrieval/cosine", "none"]["ndcg@10"]
+    assert retrieval["text/all-minilm-l6-v2", "retrieval/ann", "none"]["ndcg@10"] == pytest.approx(minilm["ndcg@10"])
+    int8 = retrieval["text/all-minilm-l6-v2", "retrieval/cosine", "int8"]
+    assert int8["bytes_per_vector"] == 384 and minilm["bytes_per_vector"] == 4 * 384 and int8["ndcg@10"] > 0.8
+    assert retrieval["text/all-minilm-l6-v2", "retrieval/cosine", "binary"]["bytes_per_vector"] == 48
+    assert all(0 <= r["mrr@10"] <= 1 for r in retrieval.values())
+    plain = [r for r in heads if r["encoder"] == "text/all-minilm-l6-v2" and r["transform"] == "none"]
+    assert plain[0]["accuracy"] == 1.0
     with open(tmp_path / "board.csv") as f:
         written = list(csv.DictReader(f))
     assert {"ndcg@10", "recall@10", "recall@100", "mrr@10"} <= set(written[0])
-    assert sum(1 for r in written if r["ndcg@10"] and not math.isnan(float(r["ndcg@10"]))) == 2
+    assert sum(1 for r in written if r["ndcg@10"] and not math.isnan(float(r["ndcg@10"]))) == 12
