@@ -27,6 +27,7 @@ import numpy as np
 
 from embedforge.modalities.base import Dataset, Item, ItemError, NotARegularFile, file_sha256
 from embedforge.modalities.text.sample import MAX_TEXT_BYTES, Text, checked_text, read_file
+from embedforge.modalities.text.windows import OVERLAP, WINDOW, windowed
 from embedforge.registry.datasets import DATASETS
 
 SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val", "dev": "val"}
@@ -242,19 +243,19 @@ class JSONLDataset(TableDataset):
         return out
 
 
-def _folder(arg: str, **options: Any) -> TextFolder:
+def _folder(arg: str, chunks: str | None = None, window: Any = WINDOW, overlap: Any = OVERLAP, **options: Any):
     root = Path(arg).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"textfolder: {root} is not a directory")
-    return TextFolder(root, **options)
+    return windowed(TextFolder(root, **options), chunks, window, overlap)
 
 
 def _table(cls):
-    def factory(arg: str, **options: Any) -> TableDataset:
+    def factory(arg: str, chunks: str | None = None, window: Any = WINDOW, overlap: Any = OVERLAP, **options: Any):
         path = Path(arg).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"{cls.kind}: {path} is not a file")
-        return cls(path, **options)
+        return windowed(cls(path, **options), chunks, window, overlap)
 
     factory.__doc__ = cls.__doc__
     return factory

@@ -35,6 +35,7 @@ import numpy as np
 
 from embedforge.modalities.base import Encoder, EncoderSpec, ItemError, state_dict_fingerprint
 from embedforge.modalities.text.sample import Text
+from embedforge.modalities.text.windows import window_starts
 
 LEGACY_MODES = {  # sentence-transformers' concatenation order
     "pooling_mode_cls_token": "cls",
@@ -278,10 +279,8 @@ class TransformerTextEncoder(Encoder):
         body = tok(full[len(prompt) :], add_special_tokens=False)["input_ids"]
         before, after = _special_wrap(tok)
         room = self.max_length - len(before) - len(after) - len(head)
-        step = max(1, room - self.overlap)
-        starts = [*range(0, max(1, len(body) - room), step), max(0, len(body) - room)]
         out = []
-        for a in sorted(set(starts)):
+        for a in window_starts(len(body), room, self.overlap):
             ids = [*before, *head, *body[a : a + room], *after]
             window = {"input_ids": ids, "attention_mask": [1] * len(ids)}
             if "token_type_ids" in tok.model_input_names:
