@@ -385,6 +385,30 @@ def where_the_run_is(run_id: str | None, model_uri: str | None, tracking_uri: st
     return lines
 
 
+def register_embedder(
+    encoder: str = typer.Argument(..., help="registry key of the encoder, e.g. text/all-minilm-l6-v2"),
+    weights: str | None = typer.Option(None, help="the encoder weights (directory or hub id; default its own)"),
+    encoder_option: list[str] = typer.Option([], "--encoder-option", help="the encoder recipe KEY=VALUE"),
+    name: str | None = typer.Option(None, help="registered model name (default ENCODER-embedder)"),
+    alias: str = typer.Option("champion", help="alias the new version gets"),
+    tracking_uri: str | None = typer.Option(None, help="MLflow tracking URI (default: the data directory's store)"),
+) -> None:
+    """Register an encoder alone as a served model: raw input in, the vectors its tables hold out."""
+    from embedforge.registry.settings import Settings
+    from embedforge.tasks.embedder import register_embedder as register_it
+
+    tracking = tracking_uri or Settings().mlflow_uri
+    out = register_it(encoder=encoder, weights=weights, encoder_options=_options(encoder_option),
+                      registered_name=name, alias=alias, tracking_uri=tracking)  # fmt: skip
+    ((column, model),) = out["models"].items()
+    uri = f"models:/{model['registered_name']}@{model['alias']}"
+    console.print(f"registered [bold]{model['registered_name']}[/] version {model['version']}: {column} in, "
+                  f"{out['dim']}-d vector out: {uri}")  # fmt: skip
+    console.print(f"serve it: embedforge serve {model['registered_name']}@{model['alias']}")
+    for line in where_the_run_is(out["run_id"], uri, tracking):
+        console.print(line, soft_wrap=True)
+
+
 def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option(4, min=1)) -> None:
     """Offline end-to-end job on embedded defaults: synthetic voices -> GE2E -> LanceDB -> MLflow head."""
     from embedforge.flows.demo import run_demo, where_to_look
@@ -407,4 +431,5 @@ def register(app: typer.Typer) -> None:
     """Attach the core commands to the ``embedforge`` app."""
     for command in (encoders, modalities, embed, search, failures, demo):
         app.command()(command)
+    app.command("register-embedder")(register_embedder)
     app.add_typer(train_app, name="train")
