@@ -88,6 +88,9 @@ class Encoder(ABC):
     spec: EncoderSpec
     weights_source: str  # what was actually loaded (hub id, directory or file)
     _fingerprint: str | None = None  # computed once, on first use
+    # True where encode() sorts its inputs by length and batches them itself (padding bounded): a shard then
+    # hands it all its prepared items at once, as sentence-transformers sorts a whole encode() call.
+    sorts_by_length: bool = False
 
     @abstractmethod
     def preprocess(self, sample: Any, item_id: str) -> Any:

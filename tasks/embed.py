@@ -211,12 +211,13 @@ def _encode_items(items, reuse, model, dataset, batch_size):
     todo = [it for it in items if it.content_hash not in reuse]
     failures, pending = [], []
     depth = int(getattr(dataset, "prefetch", 0) or 0)  # adapters may read ahead in a thread (bounded memory)
+    size = len(todo) if model.sorts_by_length else max(1, batch_size)  # it batches the whole shard itself
     for it, x, exc in prepared(todo, lambda it: model.preprocess(dataset.load(it), it.id), depth):
         if exc is not None:  # one bad item must not stop the shard
             failures.append(_failure(it, exc))
             continue
         pending.append((it, x))
-        if len(pending) >= max(1, batch_size):
+        if len(pending) >= size:
             _flush(model, pending, rows, failures)
             pending = []
     _flush(model, pending, rows, failures)

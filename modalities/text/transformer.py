@@ -178,6 +178,8 @@ def _files_hash(folder: Path) -> str:
 class TransformerTextEncoder(Encoder):
     """One sentence-transformers directory, run with ``AutoModel``; vectors as ``SentenceTransformer.encode``."""
 
+    sorts_by_length = True  # encode() sorts by length and batches by batch_size: a whole shard at once
+
     def __init__(
         self,
         spec: EncoderSpec,
