@@ -6,7 +6,6 @@ The registry names no modality. The built-ins are this distribution's own ``embe
 
 from __future__ import annotations
 
-import importlib
 import threading
 from functools import cache
 from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
@@ -20,7 +19,8 @@ _LOCK = threading.RLock()
 
 
 def plugin_modules() -> tuple[str, ...]:
-    """Extra modules named in Settings().plugins (EMBEDFORGE_PLUGINS, comma-separated): the override."""
+    """Extra plugins named in Settings().plugins (EMBEDFORGE_PLUGINS, comma-separated): the override. Each is
+    ``module`` or ``module:function``, as an entry point's value is."""
     from embedforge.registry.settings import Settings
 
     return tuple(m.strip() for m in Settings().plugins.split(",") if m.strip())
@@ -69,5 +69,5 @@ def load_catalog(rescan: bool = False) -> None:
             for ep in plugin_entry_points():
                 load_entry_point(ep)  # the built-in entry point again: already loaded, skipped
             _SCANNED[:] = [True]
-        for module in plugin_modules():
-            importlib.import_module(module)
+        for value in plugin_modules():  # loaded as entry points are: a callable called once, failures wrapped
+            load_entry_point(EntryPoint(name=value, value=value, group="EMBEDFORGE_PLUGINS"))

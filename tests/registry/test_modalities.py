@@ -1,6 +1,7 @@
 """The modality contract: each built-in declares itself once, plugins load by entry point, no other name lists."""
 
 import re
+import sys
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -73,6 +74,22 @@ def test_a_failing_plugin_names_itself(monkeypatch):
 def test_settings_plugins_override_is_read_through_settings(monkeypatch):
     monkeypatch.setenv("EMBEDFORGE_PLUGINS", " tests.fakes , json ")
     assert catalog.plugin_modules() == ("tests.fakes", "json")
+
+
+def test_settings_plugins_take_module_function_and_name_a_failure(monkeypatch):
+    import types
+
+    calls = []
+    module = types.ModuleType("embedforge_test_plugin_fn")
+    module.register = lambda: calls.append("registered")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setenv("EMBEDFORGE_PLUGINS", f"{module.__name__}:register")
+    catalog.load_catalog()
+    catalog.load_catalog()
+    assert calls == ["registered"]  # called once, like an entry point's callable
+    monkeypatch.setenv("EMBEDFORGE_PLUGINS", "no_such_module_xyz:register")
+    with pytest.raises(ImportError, match=r"plugin 'no_such_module_xyz:register' .* failed to load: No module named"):
+        catalog.load_catalog()
 
 
 def test_no_list_of_modality_names_outside_the_modalities():
