@@ -41,7 +41,15 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
             weights = weights_for(encoder=encoder, ref=ref, weights=params.weights)
             recipe = recipe_for(encoder=encoder, ref=ref)
             if ref.partition(":")[0] in entry.extras.get("retrieval_adapters", ()):  # queries rank a corpus: no heads
-                await _embed_if_pending(ref=ref, encoder=encoder, db=db, weights=weights, name=ds_name, recipe=recipe)
+                await _embed_if_pending(
+                    ref=ref,
+                    encoder=encoder,
+                    db=db,
+                    weights=weights,
+                    name=ds_name,
+                    recipe=recipe,
+                    options=params.options,
+                )
                 futures.append(
                     retrieval_task.submit(
                         db=db,
@@ -55,7 +63,15 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
                 )
                 continue
             for variant in _variants(encoder, list(params.augment)):
-                await _embed_if_pending(ref=ref, encoder=variant, db=db, weights=weights, name=ds_name, recipe=recipe)
+                await _embed_if_pending(
+                    ref=ref,
+                    encoder=variant,
+                    db=db,
+                    weights=weights,
+                    name=ds_name,
+                    recipe=recipe,
+                    options=params.options,
+                )
             futures.append(
                 score_task.submit(
                     db=db,
@@ -88,11 +104,14 @@ def _variants(encoder: str, augment: list[str]) -> list[str]:
     return sorted(n for n in names if n is not None)
 
 
-async def _embed_if_pending(*, ref: str, encoder: str, db: str, weights: str | None, name: str, recipe: dict) -> None:
-    """An embed run only where there is work: new or changed items."""
+async def _embed_if_pending(
+    *, ref: str, encoder: str, db: str, weights: str | None, name: str, recipe: dict, options: dict | None = None
+) -> None:
+    """An embed run only where there is work: new or changed items (adapter ``options`` passed through)."""
     pending = pending_count(
-        dataset=ref, encoder=encoder, db_uri=db, weights=weights, dataset_name=name, encoder_options=recipe
-    )
+        dataset=ref, encoder=encoder, db_uri=db, weights=weights, dataset_name=name, encoder_options=recipe,
+        options=options,
+    )  # fmt: skip
     if pending:
         params = EmbedParams(
             dataset=ref,
@@ -101,6 +120,7 @@ async def _embed_if_pending(*, ref: str, encoder: str, db: str, weights: str | N
             weights=weights,
             dataset_name=name,
             encoder_options=recipe,
+            options=options or {},
             shard_size=512,
         )
         await embed_flow(params)

@@ -148,13 +148,15 @@ class BenchmarkParams(_Params):
     """Encoders x datasets x augmentations x heads, scored on each dataset's test split."""
 
     modality: str = Field("timeseries", description="a registered modality: picks the default adapter and heads")
-    encoders: list[str] = Field(default_factory=lambda: ["timeseries/minirocket"], min_length=1)
-    datasets: list[str] = Field(
-        default_factory=lambda: ["GunPoint", "ItalyPowerDemand"],
-        min_length=1,
-        description="names the adapter knows (GunPoint), folders, or adapter:argument",
+    encoders: list[str] = Field(
+        default_factory=list, description="registered encoders; empty: the modality's default encoders"
     )
-    augment: list[Literal["diff", "stats"]] = Field(default_factory=list, description="augmentations to combine")
+    datasets: list[str] = Field(
+        default_factory=list,
+        description="names the adapter knows (GunPoint), folders, or adapter:argument; empty: the modality's",
+    )
+    options: dict[str, str] = Field(default_factory=dict, description="dataset adapter options, e.g. chunks=rows")
+    augment: list[str] = Field(default_factory=list, description="registered augmentations to combine (diff, stats)")
     transforms: list[str] = Field(
         default_factory=lambda: ["none"],
         min_length=1,
@@ -183,6 +185,33 @@ class BenchmarkParams(_Params):
         if name not in known:
             raise ValueError(f"unknown modality {name!r}; registered: {', '.join(known)}")
         return name
+
+    @field_validator("augment")
+    @classmethod
+    def _known_augmentations(cls, value: list[str]) -> list[str]:
+        """Names in the AUGMENTATIONS registry (a plugin's too), not a fixed list."""
+        from embedforge.registry.augmentations import AUGMENTATIONS
+        from embedforge.registry.catalog import load_catalog
+
+        load_catalog()
+        for name in value:
+            if name not in AUGMENTATIONS:
+                raise ValueError(f"unknown augmentation {name!r}; registered: {', '.join(AUGMENTATIONS.names())}")
+        return value
+
+    @model_validator(mode="after")
+    def _modality_defaults(self):
+        """Encoders and datasets the modality names when none are given; an error where it has none."""
+        from embedforge.registry.modalities import modality
+
+        entry = modality(self.modality)
+        self.encoders = self.encoders or list(entry.default_encoders)
+        self.datasets = self.datasets or list(entry.default_datasets)
+        for field, adapters in (("encoders", None), ("datasets", entry.adapters)):
+            if not getattr(self, field):
+                example = f" (e.g. {adapters[0]}:DIR)" if adapters else ""
+                raise ValueError(f"benchmark {self.modality}: name the {field}{example}; the modality has no default")
+        return self
 
     @field_validator("transforms")
     @classmethod

@@ -59,6 +59,8 @@ class Modality:
     default_heads: tuple[str, ...] = ("classify/logreg", "classify/ridge")
     query_suffixes: tuple[str, ...] = ()  # file suffixes its query reader accepts (help text, validation)
     default_target: str | None = None  # numeric label regress/* heads learn when the benchmark names none
+    default_encoders: tuple[str, ...] = ()  # what `benchmark MODALITY` compares when no --encoders are named
+    default_datasets: tuple[str, ...] = ()  # ... and on what (offline-runnable), when no --datasets are named
     description: str = ""
     extras: dict[str, Any] = field(default_factory=dict)  # modality-specific knobs (e.g. label for benchmark)
     examples: Examples | None = None  # small offline samples, query files and datasets (the conformance suite)

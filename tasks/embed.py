@@ -101,11 +101,12 @@ def pending_count(
     weights: str | None = None,
     dataset_name: str | None = None,
     encoder_options: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> int:
     """How many items are new or changed, without writing a plan: lets a caller skip a no-op run."""
     name = dataset_name_for(dataset, dataset_name)
     known = VectorStore(db_uri).known(table_name(encoder, weights, encoder_options), name)
-    return sum(known.get(it.id) != it.content_hash for it in open_dataset(dataset).items())
+    return sum(known.get(it.id) != it.content_hash for it in open_dataset(dataset, **(options or {})).items())
 
 
 def plan_path(work_dir: str | Path, table: str, dataset: str) -> Path:

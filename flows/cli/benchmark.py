@@ -14,9 +14,10 @@ def _split(text: str) -> list[str]:
 
 def benchmark(
     modality: str = typer.Argument("timeseries", help="a registered modality (`embedforge modalities` lists them)"),
-    encoders: str = typer.Option("timeseries/minirocket", help="comma-separated registered encoders"),
-    datasets: str = typer.Option("GunPoint,ItalyPowerDemand", help="comma-separated names or folders"),
-    augment: str = typer.Option("", help="comma-separated: diff, stats"),
+    encoders: str = typer.Option("", help="comma-separated registered encoders (default: the modality's)"),
+    datasets: str = typer.Option("", help="comma-separated names, folders or adapter:arg (default: the modality's)"),
+    option: list[str] = typer.Option([], "-o", "--option", help="dataset adapter option KEY=VALUE (repeatable)"),
+    augment: str = typer.Option("", help="comma-separated registered augmentations: diff, stats"),
     transforms: str = typer.Option("none", help="comma-separated compact-vector transforms: none, pca:32, int8, ..."),
     heads: str | None = typer.Option(None, help="comma-separated heads (default: the modality's default heads)"),
     weights: list[str] = typer.Option([], "--weights", help="ENCODER=DIR_OR_HUB_ID (repeatable)"),
@@ -29,17 +30,16 @@ def benchmark(
     tracking_uri: str | None = typer.Option(None),
 ) -> None:
     """Embed each dataset with each encoder (cached), train each head, score, and print the leaderboard."""
+    from embedforge.flows.cli.core import _options
     from embedforge.flows.params import BenchmarkParams
     from embedforge.tasks.preflight import check_benchmark
-
-    check_benchmark(modality, _split(encoders), _split(augment), _split(heads or "") or _default_heads(modality))
-    from embedforge.flows.benchmark import run_benchmark
 
     params = BenchmarkParams.model_validate(
         {
             "modality": modality,
             "encoders": _split(encoders),
             "datasets": _split(datasets),
+            "options": _options(option),
             "augment": _split(augment),
             "transforms": _split(transforms) or ["none"],
             "heads": _split(heads or ""),
@@ -51,6 +51,9 @@ def benchmark(
             "weights": dict(w.split("=", 1) for w in weights),
         }
     )
+    check_benchmark(modality, params.encoders, params.augment, params.heads or _default_heads(modality))
+    from embedforge.flows.benchmark import run_benchmark
+
     result = run_benchmark(params)
     print_leaderboard(result["rows"])
     console.print(

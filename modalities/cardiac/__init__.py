@@ -22,6 +22,8 @@ MODALITY = register_modality(
             suffix=".npy",
         ),
         default_heads=("regress/ridge", "regress/pls", "regress/svr"),  # ecgsim, the default adapter: heart rate
+        default_encoders=("cardiac/spectrum",),
+        default_datasets=("ecgsim:60",),
         default_target="heart_rate",
         query_suffixes=QUERY_SUFFIXES,
         description="ECG/PPG recordings cut into 10 s windows",

@@ -21,6 +21,7 @@ MODALITY = register_modality(
             suffix=".png",
         ),
         default_heads=("mil/mean", "mil/abmil", "mil/r2t"),
+        default_encoders=("pathology/efficientnet-lite0",),
         query_suffixes=(".png", ".jpg", ".jpeg", ".tif", ".tiff"),
         description="whole-slide images cut into tissue tiles; slides are bags of tile vectors",
         extras={"bag_input": "tiles", "group": "slide"},

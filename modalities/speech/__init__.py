@@ -15,6 +15,7 @@ MODALITY = register_modality(
             column="audio", decode=decode_audio, description="base64 WAV/FLAC bytes (or a file:// path)", suffix=".wav"
         ),
         default_heads=("classify/logreg", "classify/rf", "classify/linear", "classify/ridge"),
+        default_encoders=("speech/ge2e",),
         query_suffixes=(".wav", ".flac", ".sph"),
         description="utterances as audio files; speaker embeddings",
         examples=Examples(examples.sample, examples.query_file, examples.datasets),

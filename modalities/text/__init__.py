@@ -17,6 +17,7 @@ MODALITY = register_modality(
             suffix=".txt",
         ),
         default_heads=("classify/logreg", "classify/ridge", "classify/linear"),
+        default_encoders=("text/tfidf-svd", "text/all-minilm-l6-v2"),
         query_suffixes=QUERY_SUFFIXES,
         description="UTF-8 documents and queries (sentence embeddings, retrieval)",
         extras={"retrieval_adapters": ("beir",)},  # benchmark: nDCG@10, recall@10/@100, MRR@10 instead of heads

@@ -15,6 +15,8 @@ MODALITY = register_modality(
             column="series", decode=decode_series, description="base64 bytes of a .npy file or CSV text", suffix=".npy"
         ),
         default_heads=("classify/logreg", "classify/rf", "classify/linear", "classify/ridge"),
+        default_encoders=("timeseries/minirocket",),
+        default_datasets=("GunPoint", "ItalyPowerDemand"),
         query_suffixes=QUERY_SUFFIXES,
         description="univariate and multivariate series (channels x time)",
         examples=Examples(examples.sample, examples.query_file, examples.datasets),

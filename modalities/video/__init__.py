@@ -28,6 +28,7 @@ MODALITY = register_modality(
             "video", decode_request, "base64 video file (mp4, avi, ...), size and duration limited", ".mp4"
         ),
         default_heads=("classify/logreg", "classify/ridge"),
+        default_encoders=("video/efficientnet-lite0",),
         query_suffixes=SUFFIXES,
         description="video clips: K frames per clip through an image encoder, meanP pooled",
         extras={"label": "label", "contact_sheet": _contact_sheet, "text_query": True},

@@ -48,3 +48,32 @@ def test_unknown_transforms_are_refused_in_the_parameters():
     for bad in (["pcaa:4"], ["pca:x"], ["pca:0"]):
         with pytest.raises(ValueError, match="unknown transform"):
             BenchmarkParams(transforms=bad)
+
+
+def test_benchmark_defaults_come_from_the_modality_and_augmentations_from_the_registry():
+    from pydantic import ValidationError
+
+    from embedforge.flows.params import BenchmarkParams
+
+    assert BenchmarkParams().encoders == ["timeseries/minirocket"]
+    assert BenchmarkParams().datasets == ["GunPoint", "ItalyPowerDemand"]
+    cardiac = BenchmarkParams(modality="cardiac")
+    assert cardiac.encoders == ["cardiac/spectrum"] and cardiac.datasets == ["ecgsim:60"]
+    text = BenchmarkParams(modality="text", datasets=["textfolder:/x"], options={"chunks": "rows"})
+    assert text.encoders == ["text/tfidf-svd", "text/all-minilm-l6-v2"] and text.options == {"chunks": "rows"}
+    with pytest.raises(ValidationError, match=r"benchmark text: name the datasets \(e.g. textfolder:DIR\)"):
+        BenchmarkParams(modality="text")
+    with pytest.raises(ValidationError, match="unknown augmentation 'jitter'; registered: diff, stats"):
+        BenchmarkParams(augment=["jitter"])
+
+
+def test_adapter_options_reach_the_pending_count(tmp_path):
+    from embedforge.tasks.embed import pending_count
+
+    root = tmp_path / "docs" / "a"
+    root.mkdir(parents=True)
+    (root / "long.txt").write_text(" ".join(["word"] * 400))
+    ref = f"textfolder:{tmp_path / 'docs'}"
+    db = str(tmp_path / "db")
+    assert pending_count(dataset=ref, encoder="text/tfidf-svd", db_uri=db) == 1
+    assert pending_count(dataset=ref, encoder="text/tfidf-svd", db_uri=db, options={"chunks": "rows"}) == 3
