@@ -213,7 +213,10 @@ def _encode_items(items, reuse, model, dataset, batch_size):
     failures, pending = [], []
     depth = int(getattr(dataset, "prefetch", 0) or 0)  # adapters may read ahead in a thread (bounded memory)
     size = len(todo) if model.sorts_by_length else max(1, batch_size)  # it batches the whole shard itself
-    for it, x, exc in prepared(todo, lambda it: model.preprocess(dataset.load(it), it.id), depth):
+    load = _typed_loader(dataset)
+    for it, x, exc in prepared(todo, lambda it: model.preprocess(load(it), it.id), depth):
+        if isinstance(exc, ContractError):
+            raise exc  # the adapter itself is wrong: every item would fail the same way
         if exc is not None:  # one bad item must not stop the shard
             failures.append(_failure(it, exc))
             continue
@@ -223,6 +226,34 @@ def _encode_items(items, reuse, model, dataset, batch_size):
             pending = []
     _flush(model, pending, rows, failures)
     return rows, failures
+
+
+class ContractError(TypeError):
+    """A dataset adapter or encoder broke the modality contract (ARCHITECTURE.md): the run stops, naming the rule."""
+
+
+def _typed_loader(dataset) -> Callable[[Item], Any]:
+    """``dataset.load``, checked against the sample type its modality declares (a plugin's mistake named at once,
+    not as an AttributeError deep inside an encoder)."""
+    from embedforge.registry.modalities import modality
+    from embedforge.registry.registry import RegistryError
+
+    name = getattr(dataset, "modality", None)
+    try:
+        expected = modality(name).sample_type if isinstance(name, str) else None
+    except RegistryError:  # an adapter of no registered modality: the preflight names that; nothing to check here
+        expected = None
+
+    def load(item: Item) -> Any:
+        sample = dataset.load(item)
+        if expected is not None and not isinstance(sample, expected):
+            raise ContractError(
+                f"{type(dataset).__name__}.load({item.id!r}) returned a {type(sample).__name__}; the {name} "
+                f"modality's adapters return {expected.__name__} (contract: load() returns the sample type)"
+            )
+        return sample
+
+    return load
 
 
 def _flush(model, batch, rows, failures) -> None:
@@ -236,7 +267,9 @@ def _flush(model, batch, rows, failures) -> None:
 def _encode_batch(model, batch):
     """Encode a batch; if it fails, retry item by item so one bad input names itself."""
     try:
-        return _checked(np.asarray(model.encode([x for _, x in batch]), dtype=np.float32), batch)
+        return _checked(_contract_shape(model, model.encode([x for _, x in batch]), len(batch)), batch)
+    except ContractError:
+        raise
     except Exception as exc:
         if len(batch) == 1:
             return [None], [_failure(batch[0][0], exc)]
@@ -246,6 +279,20 @@ def _encode_batch(model, batch):
             vectors += v
             failures += f
         return vectors, failures
+
+
+def _contract_shape(model, out: Any, n: int) -> np.ndarray:
+    """encode() of n inputs is (n, spec.dim) numbers; anything else stops the run naming the encoder and the rule."""
+    try:
+        arr = np.asarray(out, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ContractError(f"{model.spec.name}: encode() returned {type(out).__name__}, not numbers ({exc})") from None
+    if arr.shape != (n, model.spec.dim):
+        raise ContractError(
+            f"{model.spec.name}: encode() of {n} inputs returned shape {arr.shape}; the contract is (n, spec.dim) = "
+            f"({n}, {model.spec.dim})"
+        )
+    return arr
 
 
 def _checked(out: np.ndarray, batch):

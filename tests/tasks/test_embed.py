@@ -108,3 +108,26 @@ def test_shard_plan_and_result_files_are_readable_by_their_owner_only(arrays_dir
     files = [p for p in Path(work).rglob("*") if p.is_file()]
     assert any(p.name.endswith(".result") for p in files) and any(str(p) in plan.shards for p in files)
     assert all(p.stat().st_mode & 0o077 == 0 for p in files), [(p.name, oct(p.stat().st_mode)) for p in files]
+
+
+def test_an_encoder_or_adapter_that_breaks_the_contract_stops_the_run_naming_the_rule(
+    arrays_dir, tmp_path, monkeypatch
+):
+    import pytest
+
+    from embedforge.tasks.embed import ContractError
+    from tests.fakes import ArrayFolder, TinyEncoder
+
+    db, work = str(tmp_path / "db"), str(tmp_path / "work")
+    plan = plan_embedding(dataset=f"arrays:{arrays_dir}", encoder="test/tiny", db_uri=db, work_dir=work)
+    wide = lambda self, inputs: np.zeros((len(inputs), self.spec.dim + 1), np.float32)
+    monkeypatch.setattr(TinyEncoder, "encode", wide)
+    with pytest.raises(ContractError, match=r"test/tiny: encode\(\) of \d+ inputs returned shape \(\d+, 9\); the "
+                                            r"contract is \(n, spec.dim\)"):  # fmt: skip
+        embed_shard(shard_path=plan.shards[0], encoder="test/tiny", db_uri=db)
+    monkeypatch.undo()
+    monkeypatch.setattr(ArrayFolder, "load", lambda self, item: np.zeros(4))  # a bare array, not a Series
+    with pytest.raises(ContractError, match=r"ArrayFolder.load\('s00.npy'\) returned a ndarray; the test modality's "
+                                            r"adapters return Series"):  # fmt: skip
+        embed_shard(shard_path=plan.shards[0], encoder="test/tiny", db_uri=db)
+    assert VectorStore(db).count(plan.table) == 0  # nothing half-stored
