@@ -55,7 +55,7 @@ def load_entry_point(ep: EntryPoint) -> None:
         target = ep.load()
         if callable(target):
             target()
-    except Exception as exc:
+    except Exception as exc:  # a plugin may fail any way on import: wrapped as ImportError naming it
         raise ImportError(f"embedforge plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
     _LOADED.add(key)
 

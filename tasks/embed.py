@@ -270,7 +270,7 @@ def _encode_batch(model, batch):
         return _checked(_contract_shape(model, model.encode([x for _, x in batch]), len(batch)), batch)
     except ContractError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # a batch fails as a whole: retried item by item so the bad input names itself
         if len(batch) == 1:
             return [None], [_failure(batch[0][0], exc)]
         vectors, failures = [], []

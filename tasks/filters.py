@@ -42,7 +42,7 @@ def mlflow_str(value: str) -> str:
         literal = quote + value + quote
         try:
             parsed = SearchUtils.parse_search_filter(f"params.x = {literal} and params.y = 'z'")
-        except Exception:
+        except Exception:  # MLflow's parser raises its own types: a literal it cannot take is skipped
             continue
         if len(parsed) == 2 and parsed[0]["value"] == value:
             return literal

@@ -159,7 +159,7 @@ def after_write(
     """
     try:
         return _upkeep(tbl, min_rows, config, lock or contextlib.nullcontext)
-    except Exception as exc:
+    except Exception as exc:  # best effort: the rows are committed; the next write tries the upkeep again
         log.warning("index upkeep on %s deferred: %s", tbl.name, exc)
         return {"error": str(exc)}
 

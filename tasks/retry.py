@@ -12,6 +12,6 @@ def transient(task, task_run, state) -> bool:
         state.result()
     except (RegistryError, IdentityMismatch, LookupError, ValueError, TypeError):
         return False  # unknown key, other encoder's table, no vectors, bad split or label: the same next time
-    except Exception:
+    except Exception:  # anything else (I/O, a commit conflict, a lost server) may pass on a retry
         return True
     return False

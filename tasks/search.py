@@ -48,7 +48,7 @@ def _read(reader: Modality, path: str) -> Any:
         return reader.read_query(path)  # type: ignore[misc]
     except ItemError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # a reader may raise anything on a bad query file: the caller gets one error naming it
         raise ItemError(f"{path}: cannot read the query as {reader.name} ({type(exc).__name__}: {exc})") from None
 
 

@@ -87,10 +87,8 @@ class VectorStore:
             return self._handles[table]
         try:
             tbl = self.db.open_table(table)
-        except ValueError as exc:
-            if "not found" in str(exc).lower():
-                return None
-            raise
+        except ValueError:  # how lancedb reports a missing or never-committed table; a committed but broken one
+            return None  # is not lost: create_table then refuses the existing folder (TableUnavailable)
         self._handles[table] = tbl
         return tbl
 
@@ -251,14 +249,13 @@ class VectorStore:
     def _merge(tbl, data: pa.Table) -> None:
         tbl.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(data)
 
-    @classmethod
-    def _merge_retrying(cls, tbl, data: pa.Table) -> None:
+    def _merge_retrying(self, tbl, data: pa.Table) -> None:
         """Merge on object storage, where no lock serialises commits: a commit Lance refuses because a concurrent
         one won (a merge of the same new keys, a compaction, a creation's Overwrite) is tried again on the latest
         version after a jittered backoff. The merge is idempotent per key, so a retry never doubles a row."""
         for attempt in range(COMMIT_ATTEMPTS):
             try:
-                cls._merge(tbl, data)
+                self._merge(tbl, data)
                 return
             except (RuntimeError, OSError) as exc:  # how lance reports a commit conflict (and other I/O failures)
                 if attempt == COMMIT_ATTEMPTS - 1:

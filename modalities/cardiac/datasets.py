@@ -172,7 +172,7 @@ class WFDBFolder(WindowedRecords):
             h = wfdb.rdheader(str(header.with_suffix("")))
             files = [header, *(header.parent / f for f in dict.fromkeys(h.file_name or []))]
             return Record(name, str(header), int(h.sig_len or 0), float(h.fs), _files_digest(files))
-        except Exception:
+        except Exception:  # an unreadable header still lists the record: it fails with the reason at load
             return Record(name, str(header), 0, 1.0, _files_digest([header]))
 
     def read(self, item: Item, start: int, stop: int) -> CardiacSeries:
@@ -182,7 +182,7 @@ class WFDBFolder(WindowedRecords):
         record = header.with_suffix("")
         try:
             h = wfdb.rdheader(str(record))
-        except Exception as exc:
+        except Exception as exc:  # wfdb raises many types: the item's error names the header
             raise ItemError(f"{item.id}: unreadable WFDB header {header} ({exc})") from None
         for f in dict.fromkeys(h.file_name or []):
             if not (header.parent / f).exists():
@@ -191,7 +191,7 @@ class WFDBFolder(WindowedRecords):
                 raise ItemError(f"{item.id}: WFDB signal file {f} is not a regular file")
         try:
             r = wfdb.rdrecord(str(record), sampfrom=start, sampto=stop, physical=True)
-        except Exception as exc:
+        except Exception as exc:  # wfdb raises many types: the item's error names the record
             raise ItemError(f"{item.id}: cannot read WFDB record {record.name} ({exc})") from None
         return CardiacSeries(np.asarray(r.p_signal, dtype=np.float32).T, float(r.fs), tuple(r.sig_name))
 
@@ -230,7 +230,7 @@ class ArrayFiles(WindowedRecords):
         path = item.uri.rpartition("#")[0]
         try:
             values, names = read_array(path, self.layout)
-        except Exception as exc:
+        except Exception as exc:  # the array readers raise many types: the item's error names the file
             raise ItemError(f"{item.id}: cannot read ECG array {path} ({exc})") from None
         series = CardiacSeries(
             np.asarray(values[:, start:stop], dtype=np.float32), self.sample_rate, tuple(self.leads or names or ())

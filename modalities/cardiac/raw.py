@@ -39,7 +39,7 @@ def read_wfdb(record: Path, name: str) -> CardiacSeries:
         raise ItemError(f"{name}: no WFDB header {record.with_suffix('.hea')}")
     try:
         r = wfdb.rdrecord(str(record), physical=True)
-    except Exception as exc:
+    except Exception as exc:  # wfdb raises many types for a bad record: the request's error names it
         raise ItemError(f"{name}: cannot read WFDB record {record.name} ({exc})") from None
     return CardiacSeries(np.asarray(r.p_signal, dtype=np.float32).T, float(r.fs), tuple(r.sig_name))
 
@@ -50,7 +50,7 @@ def read_array_file(path: str, name: str) -> CardiacSeries:
 
     try:
         values, leads = read_array(path)
-    except Exception as exc:
+    except Exception as exc:  # the array readers raise many types: the request's error names it
         raise ItemError(f"{name}: cannot read ECG array ({exc})") from None
     series = CardiacSeries(np.asarray(values, dtype=np.float32), ARRAY_RATE, tuple(leads))
     return replace(series, leads=sample_leads(series, name))

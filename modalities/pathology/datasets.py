@@ -129,7 +129,7 @@ class SlideFolder(Dataset):
             image = read_tile(self.slides.get(path, lab["slide"]), lab["x"], lab["y"], geom)
         except ItemError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # openslide/PIL raise many types: the tile's error names it
             raise ItemError(f"{item.id}: tile unreadable ({type(exc).__name__}: {exc})") from None
         return Tile(image=image, slide=lab["slide"], x=lab["x"], y=lab["y"], level=geom.level, mpp=geom.mpp)
 
@@ -148,7 +148,7 @@ def scan_slide(path: str, sid: str, digest: str, recipe: str) -> tuple[Geometry,
             slide.close()
     except ItemError as exc:
         return str(exc).removeprefix(f"{sid}: ")
-    except Exception as exc:
+    except Exception as exc:  # any reader failure is this slide's reason, recorded; other slides go on
         return f"cannot tile ({type(exc).__name__}: {exc})"
     if not tiles:
         return "no tissue found (no tile passes the tissue threshold)"

@@ -262,7 +262,7 @@ def _hub_probe(repo: str, filename: str, package: str):
             from huggingface_hub import try_to_load_from_cache
 
             cached = try_to_load_from_cache(repo, filename)
-        except Exception as exc:
+        except Exception as exc:  # the hub cache check is advisory: any failure is reported, not raised
             return f"cannot check the hub cache for {repo}: {exc}"
         return None if isinstance(cached, str) else f"{repo} not in the local hub cache: pass a local directory"
 

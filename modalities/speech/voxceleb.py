@@ -26,7 +26,7 @@ def read_heightceleb(source: str | Path = HEIGHTCELEB_URL) -> dict[str, dict[str
     """Speaker id -> {height (cm), sex ("m"/"f"), split ("train"/"test")} from a path or http(s) URL."""
     try:
         text = _fetch_text(str(source))
-    except Exception as exc:
+    except Exception as exc:  # a path or URL may fail many ways: one ValueError naming the source
         raise ValueError(
             f"cannot read the HeightCeleb table from {source} ({exc}); "
             "pass heightceleb=<local csv path> or heightceleb='none'"

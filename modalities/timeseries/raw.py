@@ -37,7 +37,7 @@ def decode_series(data: bytes, name: str) -> Series:
     if data.startswith(NPY_MAGIC):
         try:
             values = np.load(io.BytesIO(data), allow_pickle=False)
-        except Exception as exc:
+        except Exception as exc:  # numpy raises several types for a bad .npy: the row's error names it
             raise ItemError(f"{name}: not a readable .npy array ({exc})") from None
         return _checked(values, name)
     return _checked(_parse_csv(data, name), name)
@@ -63,7 +63,7 @@ def _read_ts(path: Path) -> np.ndarray:
 
     try:
         X, _ = load_from_ts_file(str(path))
-    except Exception as exc:
+    except Exception as exc:  # aeon's reader raises many types: the file's error names it
         raise ItemError(f"{path}: not a readable .ts file ({exc})") from None
     if len(X) != 1:
         raise ItemError(f"{path}: a query .ts file must hold one series, it holds {len(X)}")
