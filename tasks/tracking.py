@@ -14,8 +14,20 @@ import numpy as np
 PIP_REQUIREMENTS = ["embedforge"]  # the local environment serves the model; nothing is inferred
 
 
+EXPERIMENT_KIND = "custom_model_development"  # MLflow 3's UI then opens the experiment on its runs, not on traces
+DESCRIPTIONS = {  # what each experiment holds, shown on its page (the mlflow.note.content tag)
+    "heads": "Heads trained on stored embedding vectors (embedforge train head): one run per head, encoder and "
+    "dataset, with test metrics, the confusion matrix or parity plot, and the registered models.",
+    "leaderboard": "embedforge benchmark: every encoder x dataset x head cell scored on the test split, and the "
+    "leaderboard CSV and heatmap.",
+    "heightceleb": "HeightCeleb height estimation from speaker embeddings: sex classifier, one height regression "
+    "per sex, evaluated on TIMIT.",
+    "embedders": "Encoders registered alone (embedforge register-embedder): raw input in, the table's vectors out.",
+}
+
+
 def use_tracking(tracking_uri: str, experiment: str, artifact_root: str | None = None) -> str:
-    """Point MLflow at a store and an experiment (created with its artifact root); return its id."""
+    """Point MLflow at a store and an experiment (created with its artifact root, kind and description)."""
     import mlflow
 
     if tracking_uri.startswith("sqlite:///"):
@@ -29,8 +41,47 @@ def use_tracking(tracking_uri: str, experiment: str, artifact_root: str | None =
     else:
         location = f"{artifact_root.rstrip('/')}/{experiment}" if artifact_root else None
         exp_id = mlflow.create_experiment(experiment, artifact_location=location)
+    if found is None or found.tags.get("mlflow.experimentKind") != EXPERIMENT_KIND:
+        client = mlflow.MlflowClient()
+        client.set_experiment_tag(exp_id, "mlflow.experimentKind", EXPERIMENT_KIND)
+        description = DESCRIPTIONS.get(experiment, f"embedforge runs ({experiment}).")
+        client.set_experiment_tag(exp_id, "mlflow.note.content", description)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
+
+
+def model_description(meta: dict[str, Any]) -> str:
+    """What a registered model predicts, from which encoder, and the request body it takes (its page in MLflow)."""
+    ident = meta.get("encoder", {})
+    if meta.get("head") == "embedder":
+        what = "the encoder's vectors"
+    else:
+        what = f"{meta.get('task', 'predictions')} of '{meta.get('label', '?')}' by {meta.get('head', 'a head')}"
+    source = f"{ident.get('name', '?')} (weights fingerprint {ident.get('fingerprint', '?')}, {ident.get('dim')}-d)"
+    if meta.get("input") == "vector":
+        body = '{"inputs": [[%s floats], ...]}' % ident.get("dim")  # noqa: UP031 - braces of JSON
+        takes = "vectors made by that encoder"
+    else:
+        body = '{"dataframe_records": [{"%s": "<base64 of the file>"}]}' % meta.get("input")  # noqa: UP031
+        takes = f"raw input in the '{meta.get('input')}' column, embedded by that encoder when the model serves"
+    return f"{what}, trained on {source}. Takes {takes}. Request: POST /invocations {body}"
+
+
+def log_features_input(db_uri: str, table: str, datasets: list[str], keys: list[str], context: str) -> None:
+    """The stored vectors a run read, as an MLflow dataset input: name, where (the LanceDB table, credentials
+    hidden) and a digest of the content keys, so the run list's Dataset column says what it was trained on."""
+    import hashlib
+
+    import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    from embedforge.registry.redact import redact
+
+    digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16]
+    source = CodeDatasetSource(tags={"lancedb": redact(db_uri), "table": table})
+    dataset = MetaDataset(source, name=",".join(sorted(set(datasets))), digest=digest)  # type: ignore[abstract]
+    mlflow.log_input(dataset, context=context)
 
 
 @contextmanager
@@ -135,6 +186,8 @@ def log_head(
                 input_example=input_example,
             )
     version = getattr(info, "registered_model_version", None)
+    if registered_name and version is not None:
+        mlflow.MlflowClient().update_registered_model(registered_name, description=model_description(meta))
     if registered_name and alias and version is not None:
         mlflow.MlflowClient().set_registered_model_alias(registered_name, alias, str(version))
     return {"model_uri": info.model_uri, "registered_name": registered_name, "version": version, "alias": alias}

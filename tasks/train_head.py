@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from embedforge.tasks.features import Features, load_features
-from embedforge.tasks.tracking import head_signature, log_head, use_tracking
+from embedforge.tasks.store import table_name
+from embedforge.tasks.tracking import head_signature, log_features_input, log_head, use_tracking
 
 
 class ServedHead:
@@ -107,7 +108,13 @@ def train_head(
         alias = None  # a run that needed --allow-small never becomes the champion
     name = registered_name or f"{encoder.replace('/', '-')}-{head.replace('/', '-')}-{label}"
     use_tracking(tracking_uri, experiment, artifact_root)
-    with mlflow.start_run(run_name=name) as run:
+    names = ",".join(sorted(set(feats.datasets)))
+    with mlflow.start_run(run_name=f"{head} · {names} · {encoder}") as run:  # head first: distinct in a list
+        mlflow.set_tags({"encoder": encoder, "dataset": names, "head": head, "label": label, "task": fitted.task,
+                         "modality": encoder.split("/", 1)[0], "registered_name": name})  # fmt: skip
+        log_features_input(db_uri, table_name(encoder, weights, encoder_options), feats.datasets,
+                           [f"{d}/{i}@{h}" for d, i, h in zip(feats.datasets, feats.ids, feats.hashes, strict=True)],
+                           "training")  # fmt: skip
         mlflow.log_params(_params(feats, head, label, dataset, fitted.n_train, fitted.n_test))
         if split is not None:
             mlflow.log_params({k: v for k, v in split.as_params().items() if k not in ("n_train", "n_test")})

@@ -50,6 +50,18 @@ def test_classifier_is_registered_and_served_from_raw_series_and_vectors(stored,
     try:
         run = mlflow.get_run(out["run_id"])
         assert "confusion.png" in [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)]
+        assert run.info.run_name == "classify/logreg · a · test/tiny"  # head first: distinct in a run list
+        tags = run.data.tags
+        assert {k: tags[k] for k in ("encoder", "dataset", "head", "task")} == {
+            "encoder": "test/tiny", "dataset": "a", "head": "classify/logreg", "task": "classification"}  # fmt: skip
+        (used,) = run.inputs.dataset_inputs
+        assert used.dataset.name == "a" and len(used.dataset.digest) == 16 and used.tags[0].value == "training"
+        experiment = mlflow.get_experiment(run.info.experiment_id)
+        assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+        assert "Heads trained on stored embedding vectors" in experiment.tags["mlflow.note.content"]
+        described = mlflow.MlflowClient().get_registered_model("toy-clf-head").description
+        assert described.startswith("classification of 'label' by classify/logreg, trained on test/tiny")
+        assert '{"inputs": [[8 floats], ...]}' in described
         raw = mlflow.pyfunc.load_model("models:/toy-clf@champion")
         head = mlflow.pyfunc.load_model("models:/toy-clf-head@champion")
         files = sorted(arrays_dir.glob("s*.npy"))[8:]  # the test split
