@@ -301,7 +301,7 @@ class Cell:
                 }
             )
             mlflow.log_metrics(metrics)
-            title = f"{self.encoder} {self.augmentation} {self.head}\n{self.dataset}: {self.label}"
+            title = f"{self.head} on {self.encoder} ({self.augmentation}) · {self.dataset}: {self.label}"
             plot = "confusion.png" if self.task == "classification" else "parity.png"
             mlflow.log_figure(cell_figure(self.task, y, pred, title), plot)
         return self.result(metrics, cached=False, run_id=run.info.run_id)

@@ -100,34 +100,56 @@ def cell_figure(task: str, y: np.ndarray, pred: np.ndarray, title: str):
 
 
 def confusion_figure(y: np.ndarray, pred: np.ndarray, title: str):
-    """A confusion matrix people can read at a glance."""
+    """scikit-learn's ConfusionMatrixDisplay at a readable size: counts and each true class's share in the cells,
+    a colour bar, and a title that names the run and the accuracy (wrapped, never clipped)."""
     from matplotlib.figure import Figure
-    from sklearn.metrics import confusion_matrix
+    from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
-    classes = sorted(set(y) | set(pred))
+    classes = sorted(set(y) | set(pred), key=str)
     cm = confusion_matrix(y, pred, labels=classes)
-    fig = Figure(figsize=(1.2 + 0.45 * len(classes), 1.0 + 0.45 * len(classes)), dpi=100)
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    n = len(classes)
+    side = max(6.0, min(16.0, 2.5 + 0.6 * n))
+    fig = Figure(figsize=(side + 1.2, side + 0.6), dpi=100)
     ax = fig.add_subplot()
-    ax.imshow(cm, cmap="Blues")
-    ticks = range(len(classes)) if len(classes) <= 30 else []
-    ax.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true", title=title)
-    if ticks:
-        ax.set_xticklabels(classes, rotation=90, fontsize=7)
-        ax.set_yticklabels(classes, fontsize=7)
+    shown = [str(c) for c in classes] if n <= 40 else [""] * n
+    disp = ConfusionMatrixDisplay(cm, display_labels=shown)
+    disp.plot(ax=ax, cmap="Blues", colorbar=True, include_values=n <= 20, xticks_rotation=90 if n > 5 else 0)
+    if disp.text_ is not None:
+        for (i, j), text in np.ndenumerate(disp.text_):
+            text.set_text(f"{cm[i, j]}\n{share[i, j]:.0%}")
+            text.set_fontsize(9 if n <= 10 else 7)
+    accuracy = float(np.mean(np.asarray(y) == np.asarray(pred))) if len(y) else float("nan")
+    ax.set_title(_wrapped(f"{title} — accuracy {accuracy:.3f} (n = {len(y)})"), fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def parity_figure(y: np.ndarray, pred: np.ndarray, title: str):
-    """Predicted against true with the identity line: bias and shrinkage show at once."""
+def parity_figure(y: np.ndarray, pred: np.ndarray, title: str, unit: str = ""):
+    """Predicted against true with the identity line, and the numbers a reader wants beside it (MAE, R², n)."""
     from matplotlib.figure import Figure
+    from sklearn.metrics import mean_absolute_error, r2_score
 
-    fig = Figure(figsize=(4.2, 4.2), dpi=100)
+    y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
+    fig = Figure(figsize=(6.4, 6.4), dpi=100)
     ax = fig.add_subplot()
-    ax.scatter(y, pred, s=12, alpha=0.7)
+    ax.scatter(y, pred, s=14, alpha=0.7)
     lo, hi = float(min(np.min(y), np.min(pred))), float(max(np.max(y), np.max(pred)))
-    ax.plot([lo, hi], [lo, hi], color="grey", linewidth=1, linestyle="--")
-    ax.set(xlabel="true", ylabel="predicted", title=title)
+    ax.plot([lo, hi], [lo, hi], color="grey", linewidth=1, linestyle="--", label="predicted = true")
+    suffix = f" ({unit})" if unit else ""
+    ax.set(xlabel=f"true{suffix}", ylabel=f"predicted{suffix}")
+    ax.set_title(_wrapped(title), fontsize=10)
+    r2 = r2_score(y, pred) if len(y) > 1 else float("nan")
+    stats = f"MAE {mean_absolute_error(y, pred):.3g}{suffix}\nR² {r2:.3f}\nn = {len(y)}"
+    ax.text(0.03, 0.97, stats, transform=ax.transAxes, va="top", ha="left", fontsize=9,
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85})  # fmt: skip
+    ax.legend(loc="lower right", fontsize=8)
     ax.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()
     return fig
+
+
+def _wrapped(text: str, width: int = 60) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text

@@ -119,7 +119,7 @@ def train_head(
         if split is not None:
             mlflow.log_params({k: v for k, v in split.as_params().items() if k not in ("n_train", "n_test")})
         mlflow.log_metrics({f"test_{k}": v for k, v in fitted.metrics.items() if np.isfinite(v)})
-        figure = cell_figure(fitted.task, fitted.y_test, fitted.pred, f"{head} on {encoder}: {label}")
+        figure = cell_figure(fitted.task, fitted.y_test, fitted.pred, f"{head} on {encoder} · {names}: {label}")
         mlflow.log_figure(figure, "confusion.png" if fitted.task == "classification" else "parity.png")
         served = served_head(fitted, feats, label)
         base = {"encoder": feats.identity, "encoder_weights": weights, "encoder_options": encoder_options or {}}
