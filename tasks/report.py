@@ -77,16 +77,28 @@ def heatmap(rows: list[dict], path: str) -> str:
 
 
 def _heat_panel(fig, ax, metric: str, labels: list[str], cols: list[str], values: np.ndarray) -> None:
+    """One metric's grid: its name as the title, values in the cells in a colour readable on the cell."""
     low = float(np.nanmin(values)) if np.isfinite(values).any() else 0.0
-    im = ax.imshow(
-        values if values.size else np.zeros((1, 1)), cmap="viridis", vmin=min(low, 0.999), vmax=1, aspect="auto"
-    )
+    vmin, vmax = min(low, 0.999), 1.0
+    im = ax.imshow(values if values.size else np.zeros((1, 1)), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+    rows, prefix = _short_labels(labels)
     ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
     for (i, j), v in np.ndenumerate(values):
         if np.isfinite(v):
-            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="white" if v < 0.8 else "black")
-    fig.colorbar(im, ax=ax, label=f"test {TITLES[metric]}")
+            dark = (v - vmin) / max(vmax - vmin, 1e-9) < 0.6  # viridis is dark below ~60% of its range
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="white" if dark else "black")
+    ax.set_title(f"test {TITLES[metric]}" + (f" ({prefix}*)" if prefix else ""), fontsize=9)
+    fig.colorbar(im, ax=ax).set_label(f"test {TITLES[metric]}", fontsize=8)
+
+
+def _short_labels(labels: list[str]) -> tuple[list[str], str]:
+    """Row labels without the encoder namespace they all share (``timeseries/``), and that namespace."""
+    spaces = {label.split("/", 1)[0] for label in labels if "/" in label.split(" | ", 1)[0]}
+    if len(spaces) != 1 or not all("/" in label.split(" | ", 1)[0] for label in labels):
+        return labels, ""
+    prefix = f"{spaces.pop()}/"
+    return [label.removeprefix(prefix) for label in labels], prefix
 
 
 CSV_COLUMNS = ["encoder", "dataset", "augmentation", "head", "accuracy", *METRICS["classification"][1:]]

@@ -66,3 +66,7 @@ def test_leaderboard_heatmap_is_readable(tmp_path):
     path = heatmap(rows, str(tmp_path / "board.png"))
     height, width = imread(path).shape[:2]
     assert min(height, width) >= 300
+    from embedforge.tasks.report import _short_labels, pivot
+
+    labels, prefix = _short_labels(pivot(rows, "accuracy")[0])
+    assert prefix == "timeseries/" and labels[0] == "enc0 | none | classify/logreg"
