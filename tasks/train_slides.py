@@ -118,8 +118,9 @@ def log_heatmaps(model, feats, bags, test: list[int], proba: np.ndarray, slides_
                 continue
             rows = bags.rows[k]
             coords = [feats.labels[i] for i in rows]
-            title = f"{bags.slides[k]}: {bags.y[k]} (p={proba[j].max():.2f} {model.classes_[proba[j].argmax()]})"
+            guess = model.classes_[proba[j].argmax()]
+            title = f"{bags.slides[k]} — true: {bags.y[k]} · predicted: {guess} (p = {proba[j].max():.2f})"
             fig = heatmap_figure(str(path), coords, model.attention(feats.X[rows]), title)
             out = Path(tmp) / f"{Path(bags.slides[k]).name}.png"
-            fig.savefig(out)
+            fig.savefig(out, bbox_inches="tight", pad_inches=0.05)
             mlflow.log_artifact(str(out), artifact_path="heatmaps")

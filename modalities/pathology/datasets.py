@@ -187,6 +187,17 @@ def slide_thumbnail(path: str, max_side: int = 1024) -> tuple[np.ndarray, float]
         slide.close()
 
 
+def slide_mpp(path: str) -> float | None:
+    """Microns per level-0 pixel as the slide's header says (None where it does not): a heatmap's scale bar."""
+    from embedforge.modalities.pathology.slides import base_mpp
+
+    slide = open_slide(path, Path(path).stem)
+    try:
+        return base_mpp(slide)
+    finally:
+        slide.close()
+
+
 def slide_id(path: Path, root: Path) -> str:
     """The file name without its extension (relative folders kept, so ids stay unique)."""
     rel = path.relative_to(root)
