@@ -152,7 +152,9 @@ def search(
     db: str | None = typer.Option(None),
     weights: str | None = typer.Option(None),
     dataset: str | None = typer.Option(None, help="only this dataset"),
-    sheet: Path | None = typer.Option(None, "--sheet", help="also draw the hits as an image (video: middle frames)"),
+    sheet: Path | None = typer.Option(
+        None, "--sheet", help="also draw the hits as an image (video: middle frames; pathology: the tiles)"
+    ),
 ) -> None:
     """Embed a query file (or --text) with the table's encoder and print the nearest stored items with their labels."""
     from embedforge.modalities.base import ItemError

@@ -8,6 +8,13 @@ from embedforge.modalities.pathology import datasets, encoders, examples, mil
 from embedforge.modalities.pathology.slides import Tile, decode_image_tile, read_image_tile
 from embedforge.registry.modalities import Examples, Modality, RawInput, register_modality
 
+
+def _tile_sheet(hits, path):
+    from embedforge.modalities.pathology.sheet import tile_sheet
+
+    return tile_sheet(hits, path)
+
+
 MODALITY = register_modality(
     Modality(
         name="pathology",
@@ -24,7 +31,7 @@ MODALITY = register_modality(
         default_encoders=("pathology/efficientnet-lite0",),
         query_suffixes=(".png", ".jpg", ".jpeg", ".tif", ".tiff"),
         description="whole-slide images cut into tissue tiles; slides are bags of tile vectors",
-        extras={"bag_input": "tiles", "group": "slide"},
+        extras={"bag_input": "tiles", "group": "slide", "contact_sheet": _tile_sheet},
         examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )
