@@ -91,6 +91,12 @@ class Encoder(ABC):
     # True where encode() sorts its inputs by length and batches them itself (padding bounded): a shard then
     # hands it all its prepared items at once, as sentence-transformers sorts a whole encode() call.
     sorts_by_length: bool = False
+    unit_name: str = ""  # what input_units counts ("tokens" for text): the run summary's throughput unit
+
+    def input_units(self, inputs: list[Any]) -> int:
+        """Units of work these prepared inputs hold (word pieces for text), for tokens/s in the run summary;
+        0 where the encoder does not count them."""
+        return 0
 
     @abstractmethod
     def preprocess(self, sample: Any, item_id: str) -> Any:

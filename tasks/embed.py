@@ -48,6 +48,8 @@ class ShardResult:
     failed: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    units: int = 0  # the encoder's input_units of what it encoded (word pieces for text), 0 if not counted
+    unit: str = ""
 
 
 def dataset_name_for(ref: str, name: str | None) -> str:
@@ -187,7 +189,8 @@ def embed_shard(
         lambda: cached_encoder(encoder, weights, device="cpu", options=encoder_options),
         lambda: probe_inputs(model, dataset, items),
     )
-    rows, failures = _encode_items(items, reuse, model, dataset, batch_size)
+    rows, failures, result.units = _encode_items(items, reuse, model, dataset, batch_size)
+    result.unit = model.unit_name
     store.upsert(table, identity, [dict(r, dataset=name) for r in rows])
     store.record_failures(table, name, failures)
     store.clear_failures(table, name, [r["id"] for r in rows])
@@ -210,7 +213,7 @@ def _encode_items(items, reuse, model, dataset, batch_size):
     """Return stored-row dicts and failure dicts for a list of items."""
     rows = [_row(it, reuse[it.content_hash], reused=True) for it in items if it.content_hash in reuse]
     todo = [it for it in items if it.content_hash not in reuse]
-    failures, pending = [], []
+    failures, pending, units = [], [], 0
     depth = int(getattr(dataset, "prefetch", 0) or 0)  # adapters may read ahead in a thread (bounded memory)
     size = len(todo) if model.sorts_by_length else max(1, batch_size)  # it batches the whole shard itself
     load = _typed_loader(dataset)
@@ -222,10 +225,12 @@ def _encode_items(items, reuse, model, dataset, batch_size):
             continue
         pending.append((it, x))
         if len(pending) >= size:
+            units += model.input_units([x for _, x in pending])
             _flush(model, pending, rows, failures)
             pending = []
+    units += model.input_units([x for _, x in pending])
     _flush(model, pending, rows, failures)
-    return rows, failures
+    return rows, failures, units
 
 
 class ContractError(TypeError):

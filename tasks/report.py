@@ -24,6 +24,9 @@ def embed_summary(plan, results, db: str) -> dict[str, Any]:
         "failed": len(failures),
         "failures": failures,
         "shards": len(results),
+        "units": sum(getattr(r, "units", 0) for r in results),  # results resumed from older runs lack it
+        "unit": next((r.unit for r in results if getattr(r, "unit", "")), ""),
+        "shard_seconds": round(sum(r.seconds for r in results), 3),
     }
 
 

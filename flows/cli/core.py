@@ -138,6 +138,10 @@ def print_summary(summary: dict) -> None:
         f"embedded [green]{summary['embedded']}[/], reused [cyan]{summary['reused']}[/], "
         f"skipped as already known [cyan]{summary['skipped']}[/], failed [red]{summary['failed']}[/]"
     )
+    units, seconds = summary.get("units", 0), summary.get("shard_seconds", 0.0)
+    if units and seconds:
+        unit = summary.get("unit") or "units"
+        console.print(f"{units:,} {unit} encoded in {seconds:.1f} s of shard work: {units / seconds:,.0f} {unit}/s")
     for f in summary["failures"]:
         console.print(f"  [red]failed[/] {f['error']}")
 

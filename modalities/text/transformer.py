@@ -179,6 +179,12 @@ class TransformerTextEncoder(Encoder):
     """One sentence-transformers directory, run with ``AutoModel``; vectors as ``SentenceTransformer.encode``."""
 
     sorts_by_length = True  # encode() sorts by length and batches by batch_size: a whole shard at once
+    unit_name = "tokens"
+
+    def input_units(self, inputs: list[dict[str, Any]]) -> int:
+        """Word pieces the model reads for these inputs (every window of a long text, special tokens included)."""
+        parts = [w for x in inputs for w in (x.get("windows") or [x["ids"]])]
+        return sum(len(w["input_ids"]) for w in parts)
 
     def __init__(
         self,

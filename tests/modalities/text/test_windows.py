@@ -70,6 +70,11 @@ def test_search_finds_the_window_and_reruns_embed_nothing(folder, tmp_path):
 
     plan, results = run(str(tmp_path / "w1"))
     assert plan.total == 6 and sum(r.embedded for r in results) == 6
+    from embedforge.registry.encoders import build_encoder
+
+    model, ds = build_encoder(enc), open_dataset(ref, **opts)
+    pieces = sum(len(model.preprocess(ds.load(it), it.id)["ids"]["input_ids"]) for it in ds.items())
+    assert sum(r.units for r in results) == pieces and {r.unit for r in results} == {"tokens"}  # tokens/s
     hits = search_text(db_uri=db, encoder=enc, text="a submarine near a lighthouse", k=1)
     start, end = map(int, hits[0]["labels"]["span"].split("-"))
     text = (folder / "nature" / "long.txt").read_text()
