@@ -39,10 +39,10 @@ def hit_tile(hit: dict[str, Any]):
 
 def tile_sheet(hits: list[dict[str, Any]], path: str | Path, columns: int = 5) -> Path:
     """A grid of the hit tiles, best first, each captioned with its rank, slide and cosine distance."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
-    if not hits:
-        raise ValueError("no hits to draw")
+    from embedforge.modalities.sheets import distance_line, grid
+
     cells = []
     for rank, hit in enumerate(hits, 1):
         try:
@@ -50,17 +50,5 @@ def tile_sheet(hits: list[dict[str, Any]], path: str | Path, columns: int = 5) -
         except ItemError:
             img = Image.new("RGB", (THUMB, THUMB), (90, 90, 90))
         slide = (hit.get("labels") or {}).get("slide", hit.get("id", ""))
-        cells.append((img, f"{rank}. {str(slide)[:14]}", f"d = {float(hit.get('_distance', float('nan'))):.3f}"))
-    rows, cols = -(-len(cells) // columns), min(columns, len(cells))
-    cell_h = THUMB + 30
-    sheet = Image.new("RGB", (cols * (THUMB + 4), rows * cell_h), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    for i, (img, name, distance) in enumerate(cells):
-        x, y = (i % cols) * (THUMB + 4), (i // cols) * cell_h
-        sheet.paste(img, (x, y))
-        draw.text((x + 2, y + THUMB + 2), name, fill=(0, 0, 0))
-        draw.text((x + 2, y + THUMB + 15), distance, fill=(60, 60, 60))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
-    return path
+        cells.append((img, [f"{rank}. {str(slide)[:14]}", distance_line(hit)]))
+    return grid(cells, path, THUMB, columns)

@@ -27,28 +27,17 @@ def caption(rank: int, hit: dict[str, Any]) -> str:
 
 
 def contact_sheet(hits: list[dict[str, Any]], path: str | Path, columns: int = 5) -> Path:
-    """Write a grid of the hits' middle frames, rank and label under each; unreadable hits get a grey tile."""
-    from PIL import Image, ImageDraw
+    """Write a grid of the hits' middle frames, rank, label and distance under each; unreadable hits are grey."""
+    from PIL import Image
 
-    if not hits:
-        raise ValueError("no hits to draw")
-    tiles = []
+    from embedforge.modalities.sheets import distance_line, grid
+
+    cells = []
     for rank, hit in enumerate(hits, 1):
         try:
             img = middle_frame(hit)
             img = img.resize((THUMB, max(1, round(img.height * THUMB / img.width))))
         except ItemError:
             img = Image.new("RGB", (THUMB, THUMB * 9 // 16), (90, 90, 90))
-        tiles.append((img, caption(rank, hit)))
-    rows, cols = -(-len(tiles) // columns), min(columns, len(tiles))
-    cell_h = max(t.height for t, _ in tiles) + 18
-    sheet = Image.new("RGB", (cols * (THUMB + 4), rows * cell_h), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    for i, (img, text) in enumerate(tiles):
-        x, y = (i % cols) * (THUMB + 4), (i // cols) * cell_h
-        sheet.paste(img, (x, y))
-        draw.text((x + 2, y + img.height + 2), text[:28], fill=(0, 0, 0))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
-    return path
+        cells.append((img, [caption(rank, hit), distance_line(hit)]))
+    return grid(cells, path, THUMB, columns)
