@@ -136,7 +136,7 @@ def test_ivf_pq_with_refine_keeps_recall(tmp_path):
     assert info["build"]["num_sub_vectors"] == 8 and info["search"]["refine_factor"] in (2, 5, 10, 20)
     recalls = [
         len({f"{h['dataset']}::{h['id']}" for h in store.search("pq", q, k=10)} & exact_ids(tbl, q)) / 10
-        for q in clustered(30, seed=10)
+        for q in clustered(200, seed=10)  # tuned for 0.97 on 256 probes: 30 fresh queries varied 0.94-1.0 run to run
     ]
     assert np.mean(recalls) >= 0.95, np.mean(recalls)
 
