@@ -126,6 +126,7 @@ class TrainHeadParams(_Params):
     allow_small: bool = Field(
         False, description="train although a class lacks training items or the test set is tiny (never @champion)"
     )
+    subset: str | None = Field(None, description="a manifest CSV (embedforge curate): train on its rows only")
 
 
 class SlideHeadParams(_Params):
@@ -224,3 +225,39 @@ class BenchmarkParams(_Params):
             if name != "none" and (name not in TRANSFORMS or (sep and not (k.isdigit() and int(k) > 0))):
                 raise ValueError(f"unknown transform {spec!r}: use none, or one of {TRANSFORMS.names()} with :K")
         return value
+
+
+Analysis = Literal["dups", "clusters", "outliers", "labels", "map", "quality"]
+ANALYSES: tuple[Analysis, ...] = ("dups", "clusters", "outliers", "labels", "map", "quality")
+
+
+class AnalyzeParams(_Params):
+    """Look at a table's stored vectors: near-duplicates, clusters, outliers, label issues, the space, a map."""
+
+    encoder: str | None = Field(
+        None, description="encoder whose table is analysed, e.g. text/all-minilm-l6-v2; default every table"
+    )
+    dataset: str | None = Field(None, description="dataset name in the table (a,b for several); default all")
+    what: list[Analysis] = Field(
+        default_factory=lambda: list(ANALYSES),
+        min_length=1,
+        description="the analyses to run",
+    )
+    label: str = Field("label", description="the label checked for issues and shown on the map")
+    threshold: float = Field(0.95, gt=0.0, le=1.0, description="cosine similarity from which two rows are copies")
+    k: int = Field(10, ge=2, le=100, description="neighbours per row in the graph (duplicates, outliers, hubness)")
+    clusters: Literal["kmeans", "hdbscan"] = Field("kmeans", description="k-means (k by silhouette) or HDBSCAN")
+    n_clusters: int | None = Field(None, ge=2, le=1000, description="k-means' k; default chosen by silhouette")
+    map: Literal["umap", "pca"] = Field("umap", description="the 2-D layout of the map")
+    map_points: int = Field(20_000, ge=10, le=200_000, description="rows drawn on the map (a seeded sample above)")
+    seed: int = Field(0, description="seed of every sampled or randomised step")
+    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
+    weights: str | None = Field(None, description="the encoder weights the vectors were made with")
+    encoder_options: dict[str, str] = Field(default_factory=dict, description="the encoder recipe of the table")
+    output: str | None = Field(None, description="folder for the CSV/JSON/HTML/PNG files; default HOME/analysis/")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+
+    def knobs(self) -> dict[str, object]:
+        """The analyses' own parameters (``tasks.analyze.Knobs``)."""
+        names = ("label", "threshold", "k", "clusters", "n_clusters", "map", "map_points", "seed")
+        return {n: getattr(self, n) for n in names}

@@ -81,6 +81,7 @@ def train_head_flow(params: TrainHeadParams) -> State:
         alias=params.alias,
         experiment=params.experiment,
         allow_small=params.allow_small,
+        subset=params.subset,
     )
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
     models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())

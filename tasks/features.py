@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ class Features:
     identity: dict[str, Any]
     datasets: list[str]
     hashes: list[str]
+    uris: list[str | None] = field(default_factory=list)  # where each item was read from (thumbnails, sheets)
 
     def label(self, name: str) -> np.ndarray:
         """One label column as an object array (None where absent)."""
@@ -40,6 +41,7 @@ class Features:
             self.identity,
             pick(self.datasets),
             pick(self.hashes),
+            pick(self.uris) if self.uris else [],
         )
 
     def of_split(self, split: str) -> Features:
@@ -73,4 +75,5 @@ def load_features(
         identity=store.identity(table),
         datasets=t["dataset"].to_pylist(),
         hashes=t["content_hash"].to_pylist(),
+        uris=t["uri"].to_pylist(),
     )

@@ -20,6 +20,7 @@ def search_file(
     weights: str | None = None,
     dataset: str | None = None,
     encoder_options: dict[str, Any] | None = None,
+    where: str | None = None,
 ) -> list[dict[str, Any]]:
     """Nearest stored items to one file; the encoder's modality reads it; refuses a table made by other weights."""
     reader = modality_of_encoder(encoder)
@@ -28,7 +29,7 @@ def search_file(
     store, table, model = _table_and_encoder(db_uri, encoder, weights, encoder_options)
     prepare = getattr(model, "preprocess_query", model.preprocess)  # the query side, where an encoder has one (text)
     vector = model.encode([prepare(_read(reader, path), path)])[0]
-    return store.search(table, vector, k, sql_eq("dataset", dataset) if dataset else None)
+    return store.search(table, vector, k, row_filter(store, table, dataset, where))
 
 
 def _table_and_encoder(db_uri: str, encoder: str, weights: str | None, options: dict[str, Any] | None):
@@ -61,10 +62,30 @@ def search_text(
     weights: str | None = None,
     dataset: str | None = None,
     encoder_options: dict[str, Any] | None = None,
+    where: str | None = None,
 ) -> list[dict[str, Any]]:
     """Nearest stored items to a sentence, embedded by the text tower of the same weights (CLIP-style encoders)."""
     store, table, model = _table_and_encoder(db_uri, encoder, weights, encoder_options)
     if not hasattr(model, "encode_text"):
         raise ValueError(f"{encoder} has no text tower: search its table with --query FILE")
     vector = model.encode_text([text])[0]
-    return store.search(table, vector, k, sql_eq("dataset", dataset) if dataset else None)
+    return store.search(table, vector, k, row_filter(store, table, dataset, where))
+
+
+def row_filter(store: VectorStore, table: str, dataset: str | None, where: str | None) -> str | None:
+    """The prefilter of a search: one dataset, and ``--where`` over the table's columns or, once ``analyze`` ran,
+    over its answers too (``cluster = 3 AND outlier < 0.9``): the matching keys are read from the analysis table."""
+    from embedforge.tasks.analysis_table import analysis_table
+    from embedforge.tasks.filters import sql_in
+
+    parts = [sql_eq("dataset", dataset)] if dataset else []
+    analysed = store.opened(analysis_table(table))
+    if where and analysed is None:
+        parts.append(f"({where})")
+    elif where:
+        try:
+            keys = analysed.search().where(where).select(["key"]).limit(None).to_arrow()["key"].to_pylist()
+        except (ValueError, RuntimeError) as exc:  # lance's words for an unknown column or bad SQL
+            raise ValueError(f"--where {where!r}: {str(exc).splitlines()[0]}") from None
+        parts.append(sql_in("key", keys))
+    return " AND ".join(parts) or None

@@ -15,7 +15,15 @@ import numpy as np
 import pyarrow as pa
 
 from embedforge.tasks.filters import sql_eq, sql_in
-from embedforge.tasks.schema import FAILURE_SCHEMA, FAILURES_TABLE, IDENTITY_KEY, failure_key, row_key, vector_schema
+from embedforge.tasks.schema import (
+    ANALYSIS_SUFFIX,
+    FAILURE_SCHEMA,
+    FAILURES_TABLE,
+    IDENTITY_KEY,
+    failure_key,
+    row_key,
+    vector_schema,
+)
 from embedforge.tasks.table_lock import table_lock
 
 log = logging.getLogger(__name__)
@@ -75,7 +83,9 @@ class VectorStore:
 
     # -- tables -------------------------------------------------------------------------
     def tables(self) -> list[str]:
-        return sorted(n for n in self.db.list_tables().tables if n != FAILURES_TABLE and self.has(n))
+        """The vector tables (the failure log and ``analyze``'s sibling tables left out)."""
+        names = self.db.list_tables().tables
+        return sorted(n for n in names if n != FAILURES_TABLE and not n.endswith(ANALYSIS_SUFFIX) and self.has(n))
 
     def has(self, table: str) -> bool:
         """True for a committed table; a folder left by a killed creation does not count."""
@@ -91,6 +101,16 @@ class VectorStore:
             return None  # is not lost: create_table then refuses the existing folder (TableUnavailable)
         self._handles[table] = tbl
         return tbl
+
+    def opened(self, table: str):
+        """Any committed table of this database (LanceDB's handle), or None."""
+        return self._open(table)
+
+    def replace(self, table: str, data: pa.Table) -> int:
+        """Write ``data`` as the table's next version (derived tables, e.g. ``analyze``'s); returns that version."""
+        with self.commit_lock(table):
+            tbl = self._handles[table] = self.db.create_table(table, data=data, schema=data.schema, mode="overwrite")
+        return int(tbl.version)
 
     def commit_lock(self, table: str):
         """The lock every commit to ``table`` holds (a no-op on object storage)."""

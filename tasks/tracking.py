@@ -22,6 +22,8 @@ DESCRIPTIONS = {  # what each experiment holds, shown on its page (the mlflow.no
     "leaderboard CSV and heatmap.",
     "heightceleb": "HeightCeleb height estimation from speaker embeddings: sex classifier, one height regression "
     "per sex, evaluated on TIMIT.",
+    "analysis": "embedforge analyze: near-duplicates and leaks, clusters, outliers, label issues and the quality of "
+    "each encoder's space (effective rank, isotropy, hubness, intrinsic dimension), with the map as an image.",
     "embedders": "Encoders registered alone (embedforge register-embedder): raw input in, the table's vectors out.",
 }
 

@@ -73,6 +73,19 @@ class ServedHead:
         return out
 
 
+def _training_subset(feats, path: str):
+    """Training rows the manifest names, every other row (test, validation) kept: scores stay comparable."""
+    import numpy as np
+
+    from embedforge.registry.datasets import manifest_ids
+
+    wanted = manifest_ids(path)
+    keep = np.array([s != "train" or i in wanted for i, s in zip(feats.ids, feats.split, strict=True)], dtype=bool)
+    if not any(s == "train" and i in wanted for i, s in zip(feats.ids, feats.split, strict=True)):
+        raise ValueError(f"subset={path} names none of the stored training rows")
+    return feats.where(keep)
+
+
 def train_head(
     *,
     db_uri: str,
@@ -88,11 +101,13 @@ def train_head(
     experiment: str = "heads",
     artifact_root: str | None = None,
     allow_small: bool = False,
+    subset: str | None = None,
 ) -> dict[str, Any]:
     """Fit on the train split of stored vectors, score the test split, log metrics and a figure, register models.
 
     One dataset of the table unless ``dataset`` names several (``a,b``); the split checks of ``fit_head`` run
     before fitting, and a run kept only by ``allow_small`` registers its models without moving ``alias``.
+    ``subset`` (a manifest from ``embedforge curate``) keeps only its training rows; the test split stays whole.
     """
     import mlflow
 
@@ -102,6 +117,8 @@ def train_head(
 
     feats = load_features(db_uri, encoder, dataset, weights, encoder_options)
     one_dataset(feats.datasets, dataset)
+    if subset:
+        feats = _training_subset(feats, subset)
     fitted = fit_head(feats=feats, X=feats.X, head=head, label=label, allow_small=allow_small)
     split = fitted.split
     if split is not None and not split.passed:

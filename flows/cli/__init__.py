@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "embedforge.flows.cli.benchmark",
     "embedforge.flows.cli.ops",
     "embedforge.flows.cli.index",
+    "embedforge.flows.cli.analyze",
 )
 
 

@@ -30,7 +30,7 @@ def benchmark(
     tracking_uri: str | None = typer.Option(None),
 ) -> None:
     """Embed each dataset with each encoder (cached), train each head, score, and print the leaderboard."""
-    from embedforge.flows.cli.core import _options
+    from embedforge.flows.cli.core import key_values
     from embedforge.flows.params import BenchmarkParams
     from embedforge.tasks.preflight import check_benchmark
 
@@ -39,7 +39,7 @@ def benchmark(
             "modality": modality,
             "encoders": _split(encoders),
             "datasets": _split(datasets),
-            "options": _options(option),
+            "options": key_values(option),
             "augment": _split(augment),
             "transforms": _split(transforms) or ["none"],
             "heads": _split(heads or ""),

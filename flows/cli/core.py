@@ -12,7 +12,7 @@ from embedforge.flows.cli.console import console
 train_app = typer.Typer(help="Train heads on stored vectors; tracked and registered in MLflow.", no_args_is_help=True)
 
 
-def _options(pairs: list[str]) -> dict[str, str]:
+def key_values(pairs: list[str]) -> dict[str, str]:
     """KEY=VALUE pairs -> dict, with a clear error for anything else."""
     out = {}
     for pair in pairs:
@@ -79,7 +79,7 @@ def embed(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--name' / '--dataset'") from None
     _check_max_failures(max_failures)
-    options = _options(option)
+    options = key_values(option)
     check_embed(dataset, encoder, weights)
     settings = Settings()
     params = EmbedParams(
@@ -159,6 +159,9 @@ def search(
     sheet: Path | None = typer.Option(
         None, "--sheet", help="also draw the hits as an image (video: middle frames; pathology: the tiles)"
     ),
+    where: str | None = typer.Option(
+        None, "--where", help="SQL filter over the rows, e.g. split = 'test', or analyze's columns: cluster = 3"
+    ),
 ) -> None:
     """Embed a query file (or --text) with the table's encoder and print the nearest stored items with their labels."""
     from embedforge.modalities.base import ItemError
@@ -171,9 +174,13 @@ def search(
     db_uri = db or Settings().lancedb_uri
     try:
         if text is not None:
-            hits = search_text(db_uri=db_uri, encoder=encoder, text=text, k=k, weights=weights, dataset=dataset)
+            hits = search_text(
+                db_uri=db_uri, encoder=encoder, text=text, k=k, weights=weights, dataset=dataset, where=where
+            )
         else:
-            hits = search_file(db_uri=db_uri, encoder=encoder, path=str(query), k=k, weights=weights, dataset=dataset)
+            hits = search_file(
+                db_uri=db_uri, encoder=encoder, path=str(query), k=k, weights=weights, dataset=dataset, where=where
+            )
     except (ItemError, LookupError, ValueError, RegistryError) as exc:
         console.print(f"[red]search failed[/]: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
@@ -286,6 +293,7 @@ def train_head_cmd(
     allow_small: bool = typer.Option(
         False, help="train although a class lacks training items or the test set is tiny (never @champion)"
     ),
+    option: list[str] = typer.Option([], "--option", "-o", help="subset=PATH: train on a curated manifest's rows"),
 ) -> None:
     """Any modality: train a head on stored vectors, log it, register a raw-input and a vector-input model."""
     from embedforge.flows.params import TrainHeadParams
@@ -299,14 +307,24 @@ def train_head_cmd(
             "dataset": dataset,
             "db": db,
             "weights": weights,
-            "encoder_options": _options(encoder_option),
+            "encoder_options": key_values(encoder_option),
             "registered_name": name,
             "alias": alias,
             "tracking_uri": tracking_uri,
             "allow_small": allow_small,
+            "subset": _head_options(option).get("subset"),
         }
     )
     print_training(run_train_head(params), params.tracking_uri)
+
+
+def _head_options(pairs: list[str]) -> dict[str, str]:
+    """``train head -o``: only subset=PATH is known; anything else is named and refused."""
+    given = key_values(pairs)
+    unknown = sorted(set(given) - {"subset"})
+    if unknown:
+        raise typer.BadParameter(f"unknown option {', '.join(unknown)}: train head takes -o subset=PATH")
+    return given
 
 
 @train_app.command("slides")
@@ -334,7 +352,7 @@ def train_slides_cmd(
             "label": label,
             "dataset": dataset,
             "slides": slides,
-            "head_params": _options(option),
+            "head_params": key_values(option),
             "db": db,
             "weights": weights,
             "registered_name": name,
@@ -404,7 +422,7 @@ def register_embedder(
     from embedforge.tasks.embedder import register_embedder as register_it
 
     tracking = tracking_uri or Settings().mlflow_uri
-    out = register_it(encoder=encoder, weights=weights, encoder_options=_options(encoder_option),
+    out = register_it(encoder=encoder, weights=weights, encoder_options=key_values(encoder_option),
                       registered_name=name, alias=alias, tracking_uri=tracking)  # fmt: skip
     ((column, model),) = out["models"].items()
     uri = f"models:/{model['registered_name']}@{model['alias']}"

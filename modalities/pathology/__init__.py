@@ -15,6 +15,12 @@ def _tile_sheet(hits, path):
     return tile_sheet(hits, path)
 
 
+def _tile(hit):
+    from embedforge.modalities.pathology.sheet import hit_tile
+
+    return hit_tile(hit)
+
+
 MODALITY = register_modality(
     Modality(
         name="pathology",
@@ -31,7 +37,7 @@ MODALITY = register_modality(
         default_encoders=("pathology/efficientnet-lite0",),
         query_suffixes=(".png", ".jpg", ".jpeg", ".tif", ".tiff"),
         description="whole-slide images cut into tissue tiles; slides are bags of tile vectors",
-        extras={"bag_input": "tiles", "group": "slide", "contact_sheet": _tile_sheet},
+        extras={"bag_input": "tiles", "group": "slide", "contact_sheet": _tile_sheet, "thumbnail": _tile},
         examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )

@@ -18,6 +18,12 @@ def _contact_sheet(hits, path):
     return contact_sheet(hits, path)
 
 
+def _thumbnail(hit):
+    from embedforge.modalities.video.search import middle_frame
+
+    return middle_frame(hit)
+
+
 MODALITY = register_modality(
     Modality(
         name="video",
@@ -31,7 +37,7 @@ MODALITY = register_modality(
         default_encoders=("video/efficientnet-lite0",),
         query_suffixes=SUFFIXES,
         description="video clips: K frames per clip through an image encoder, meanP pooled",
-        extras={"label": "label", "contact_sheet": _contact_sheet, "text_query": True},
+        extras={"label": "label", "contact_sheet": _contact_sheet, "thumbnail": _thumbnail, "text_query": True},
         examples=Examples(examples.sample, examples.query_file, examples.datasets),
     ),
 )

@@ -1,0 +1,85 @@
+"""The analyze flow: one task over a table's stored vectors; a summary artifact with the counts and the map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.client.schemas.objects import State
+from prefect.states import Completed
+
+from embedforge.flows.params import AnalyzeParams
+from embedforge.registry.settings import Settings
+from embedforge.tasks.analysis_report import report
+from embedforge.tasks.retry import transient
+from embedforge.tasks.store import VectorStore, table_name
+
+analyze_task = task(name="analyze", retries=1, retry_delay_seconds=5, retry_condition_fn=transient)(report)
+
+
+def markdown(s: dict[str, Any]) -> str:
+    """The flow run's artifact: what was found, and where the files and the map are."""
+    lines = [f"## {s['encoder']}: {s['rows']} rows", f"table `{s['table']}__analysis` (version {s['version']})", ""]
+    if "duplicates" in s:
+        d = s["duplicates"]
+        lines.append(f"- duplicate groups: {d['groups']} ({d['redundant_rows']} redundant rows)")
+        lines.append(f"- groups across train and test (leaks): **{d['leaking_groups']}**")
+        lines += [f"  - leak: {', '.join(g)}" for g in d["leaks"]]
+    if "clusters" in s:
+        sizes = ", ".join(f"{c['cluster']}: {c['size']}" for c in s["clusters"]["largest"])
+        lines.append(f"- clusters: {s['clusters']['count']} (largest {sizes})")
+    if "label_issues" in s:
+        lines.append(f"- label issues: {s['label_issues']['count']}")
+    if "outliers" in s:
+        lines.append(f"- most isolated: {', '.join(s['outliers'])}")
+    for k, v in s.get("quality", {}).items():
+        lines.append(f"- {k}: {v:.3f}")
+    lines += ["", f"files in `{s['output']}`: {', '.join(s['files'])}"]
+    if "map.html" in s["files"]:
+        lines.append(f"map: file://{s['output']}/map.html")
+    return "\n".join(lines)
+
+
+def _encoders(params: AnalyzeParams, db_uri: str) -> tuple[list[str], list[str]]:
+    """The encoder asked for, or every table of the store made with an encoder's default weights (the weekly run);
+    tables of other weights or recipes are listed as skipped (name them with encoder, weights, encoder_options)."""
+    if params.encoder:
+        return [params.encoder], []
+    store = VectorStore(db_uri)
+    names = {t: str(store.identity(t).get("name", "")) for t in store.tables()}
+    chosen = sorted(n for t, n in names.items() if n and table_name(n) == t)
+    return chosen, sorted(t for t, n in names.items() if not n or table_name(n) != t)
+
+
+@flow(name="analyze")
+def analyze_flow(params: AnalyzeParams) -> State:
+    """Duplicates, clusters, outliers, label issues, quality and a map of stored vectors, one task per table."""
+    settings = Settings()
+    db_uri = params.db or settings.lancedb_uri
+    encoders, skipped = _encoders(params, db_uri)
+    results = []
+    for encoder in encoders:
+        result = analyze_task(
+            db_uri=db_uri,
+            encoder=encoder,
+            dataset=params.dataset,
+            what=list(params.what),
+            knobs=params.knobs(),
+            weights=params.weights,
+            options=dict(params.encoder_options) or None,
+            output=params.output if len(encoders) == 1 else None,
+            tracking_uri=params.tracking_uri or settings.mlflow_uri,
+            artifact_root=settings.mlflow_artifacts if not params.tracking_uri else None,
+        )
+        results.append(result)
+    note = "".join(f"\n\nskipped `{t}` (other weights or recipe: name its encoder)" for t in skipped)
+    create_markdown_artifact("\n\n".join(markdown(r) for r in results) + note or "no tables", key="analysis")
+    computed = "; ".join(f"{r['encoder']}: {', '.join(r['computed']) or 'up to date'}" for r in results)
+    return Completed(message=computed or "no tables to analyse", data={"tables": results, "skipped": skipped})
+
+
+def run_analyze(params: AnalyzeParams) -> dict[str, Any]:
+    """Run the flow in this process and return its data."""
+    result: Any = analyze_flow(params)
+    return result

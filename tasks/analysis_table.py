@@ -1,0 +1,85 @@
+"""``analyze``'s answers stored beside the vector table: ``<table>__analysis``, one row per vector row, same key.
+
+The table's schema metadata records, per analysis, a fingerprint of the rows' content keys and the parameters it
+ran with; a rerun with the same fingerprint recomputes nothing. Every write is a new Lance version of the table,
+committed under the vector table's commit lock, so the answers are versioned like the vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from embedforge.tasks.schema import ANALYSIS_COLUMNS, ANALYSIS_KEY, ANALYSIS_SUFFIX, analysis_schema, row_key
+from embedforge.tasks.store import VectorStore
+
+COLUMNS_OF = {  # which stored columns each analysis writes
+    "dups": ["dup_group", "dup_representative", "dup_score"],
+    "clusters": ["cluster", "cluster_distance"],
+    "outliers": ["knn_distance", "outlier"],
+    "labels": ["label_quality", "label_issue", "suggested_label"],
+    "map": ["map_x", "map_y"],
+    "quality": [],
+}
+
+
+def analysis_table(table: str) -> str:
+    return f"{table}{ANALYSIS_SUFFIX}"
+
+
+def content_digest(keys: list[str], hashes: list[str]) -> str:
+    """What the rows are: their keys and content hashes, order-free."""
+    lines = sorted(f"{k}\t{h}" for k, h in zip(keys, hashes, strict=True))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def fingerprint(digest: str, what: str, params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([digest, what, params], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def read(store: VectorStore, table: str) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """The stored metadata and columns (by row key), or None where the table was never analysed."""
+    tbl = store.opened(analysis_table(table))
+    if tbl is None:
+        return None
+    meta = json.loads((tbl.schema.metadata or {}).get(ANALYSIS_KEY, b"{}")) | {"version": int(tbl.version)}
+    data = tbl.to_arrow()
+    return meta, {name: data[name].to_numpy(zero_copy_only=False) for name in data.column_names}
+
+
+def aligned(stored: dict[str, np.ndarray], keys: list[str], column: str) -> np.ndarray:
+    """A stored column in the order of ``keys`` (every key is known: the content digest matched)."""
+    where = {k: i for i, k in enumerate(stored["key"].tolist())}
+    return stored[column][[where[k] for k in keys]]
+
+
+def write(
+    store: VectorStore,
+    table: str,
+    rows: dict[str, list[Any]],
+    columns: dict[str, np.ndarray],
+    meta: dict[str, Any],
+) -> int:
+    """Replace the analysis table with these rows and columns (absent columns null); returns its new version."""
+    keys = [row_key(d, i) for d, i in zip(rows["dataset"], rows["id"], strict=True)]
+    schema = analysis_schema(meta)
+    arrays = {"key": keys, **rows}
+    for f in ANALYSIS_COLUMNS:
+        col = columns.get(f.name)
+        arrays[f.name] = pa.nulls(len(keys), f.type) if col is None else _array(col, f.type)
+    data = pa.table([pa.array(arrays[f.name], f.type) for f in schema], schema=schema)
+    return store.replace(analysis_table(table), data)
+
+
+def _array(values: np.ndarray, kind: pa.DataType) -> pa.Array:
+    """NaN floats and None objects become nulls, so ``--where "outlier > 0.9"`` never matches a row not scored."""
+    if pa.types.is_floating(kind):
+        v = np.asarray(values, dtype=np.float32)
+        return pa.array(v, kind, mask=np.isnan(v))
+    if pa.types.is_string(kind):
+        return pa.array([None if v is None else str(v) for v in values], kind)
+    return pa.array(values.tolist(), kind)
