@@ -140,9 +140,11 @@ def sample_frames(
         start = video.start or 0.0
         end = video.end if video.end is not None else info.duration
         long = end - start > seek_after
+        limit = _settings().video_decode_pixels  # read once per clip, not per frame
         if not video.windowed and not fps and info.frames > 0 and not long:
-            return _by_index(container, stream, uniform_indices(info.frames, k), info.frames, name)
-        return _by_time(container, stream, target_times(start, end, k, fps), start, end, seek=long, name=name)
+            return _by_index(container, stream, uniform_indices(info.frames, k), info.frames, name, limit)
+        targets = target_times(start, end, k, fps)
+        return _by_time(container, stream, targets, start, end, seek=long, name=name, limit=limit)
 
 
 def _decoded(container, stream, name: str):
@@ -153,14 +155,14 @@ def _decoded(container, stream, name: str):
         raise ItemError(f"{name}: truncated or corrupt video ({type(exc).__name__}: {exc})") from exc
 
 
-def _by_index(container, stream, indices: list[int], total: int, name: str) -> Frames:
+def _by_index(container, stream, indices: list[int], total: int, name: str, limit: int | None = None) -> Frames:
     """Decode sequentially from the start, keeping the wanted frame numbers."""
     wanted, picked, times = set(indices), {}, {}
     last, seen = max(indices), 0
     for i, frame in enumerate(_decoded(container, stream, name)):
         seen = i + 1
         if i in wanted:
-            picked[i], times[i] = to_rgb(frame), float(frame.time or 0.0)
+            picked[i], times[i] = to_rgb(frame, limit), float(frame.time or 0.0)
         if i >= last:
             break
     if seen == 0:
@@ -170,7 +172,17 @@ def _by_index(container, stream, indices: list[int], total: int, name: str) -> F
     return Frames(np.stack([picked[i] for i in indices]), [times[i] for i in indices], list(indices))
 
 
-def _by_time(container, stream, targets: list[float], start: float, end: float, *, seek: bool, name: str) -> Frames:
+def _by_time(
+    container,
+    stream,
+    targets: list[float],
+    start: float,
+    end: float,
+    *,
+    seek: bool,
+    name: str,
+    limit: int | None = None,
+) -> Frames:
     """For each target time, the frame on screen at that time (seeking per target on long segments)."""
     if seek:
         chosen = [_frame_at(container, stream, t, name) for t in targets]
@@ -178,7 +190,7 @@ def _by_time(container, stream, targets: list[float], start: float, end: float, 
         if start > 0:
             _seek(container, stream, start)
         chosen = _sweep(_decoded(container, stream, name), targets, end, name)
-    return Frames(np.stack([to_rgb(f) for f in chosen]), [float(f.time or 0.0) for f in chosen])
+    return Frames(np.stack([to_rgb(f, limit) for f in chosen]), [float(f.time or 0.0) for f in chosen])
 
 
 def _sweep(frames, targets: list[float], end: float, name: str) -> list:
