@@ -33,3 +33,39 @@ def grid(cells: list[tuple[Any, list[str]]], path: str | Path, width: int, colum
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
     return path
+
+
+def waveform_picture(wave, width: int = 160, height: int = 72):
+    """A mono signal as a PIL image: its min/max envelope per pixel column, the way audio editors draw it."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+    if wave.size == 0:
+        raise ValueError("empty signal")
+    cols = np.array_split(wave, min(width, wave.size))
+    peak = max(float(np.abs(wave).max()), 1e-6)
+    img = Image.new("RGB", (width, height), (250, 250, 250))
+    draw = ImageDraw.Draw(img)
+    mid = height / 2
+    for x, col in enumerate(cols):
+        lo, hi = float(col.min()) / peak, float(col.max()) / peak
+        draw.line([(x, mid - hi * (mid - 2)), (x, mid - lo * (mid - 2))], fill=(40, 90, 160))
+    return img
+
+
+def picture_sheet(hits: list[dict[str, Any]], path: str | Path, picture, width: int = 160) -> Path:
+    """A grid of ``picture(hit)`` for each hit, best first; a hit that cannot be drawn is a grey box."""
+    from PIL import Image
+
+    from embedforge.modalities.base import ItemError
+
+    cells = []
+    for rank, hit in enumerate(hits, 1):
+        try:
+            img = picture(hit)
+        except (ItemError, OSError, ValueError):  # a moved or unreadable item stays a grey box with its caption
+            img = Image.new("RGB", (width, 72), (90, 90, 90))
+        label = (hit.get("labels") or {}).get("label") or (hit.get("labels") or {}).get("speaker") or ""
+        cells.append((img, [f"{rank}. {label}".strip(), str(hit.get("id", ""))[-26:], distance_line(hit)]))
+    return grid(cells, path, width)

@@ -5,6 +5,21 @@ from embedforge.modalities.speech import ecapa, examples, ge2e, timit, voxceleb 
 from embedforge.modalities.speech.audio import decode_audio, read_audio
 from embedforge.registry.modalities import Examples, Modality, RawInput, register_modality
 
+
+def _waveform(hit):
+    """A stored utterance drawn as its waveform (analyze's map, search --sheet)."""
+    from embedforge.modalities.sheets import waveform_picture
+    from embedforge.modalities.speech.audio import read_audio, to_mono
+
+    return waveform_picture(to_mono(read_audio(str(hit["uri"]), hit.get("id")).waveform))
+
+
+def _sheet(hits, path):
+    from embedforge.modalities.sheets import picture_sheet
+
+    return picture_sheet(hits, path, _waveform)
+
+
 MODALITY = register_modality(
     Modality(
         name="speech",
@@ -18,6 +33,7 @@ MODALITY = register_modality(
         default_encoders=("speech/ge2e",),
         query_suffixes=(".wav", ".flac", ".sph"),
         description="utterances as audio files; speaker embeddings",
+        extras={"contact_sheet": _sheet, "thumbnail": _waveform},
         examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )
