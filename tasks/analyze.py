@@ -99,7 +99,8 @@ def analyze(
     if todo:
         _compute(feats, todo, knobs, columns, info)
         done = {w: p for w, p in meta.get("done", {}).items() if w not in todo} | {w: prints[w] for w in todo}
-        rows: dict[str, list[Any]] = {"dataset": feats.datasets, "id": feats.ids, "content_hash": feats.hashes, "split": feats.split}
+        rows: dict[str, list[Any]] = {"dataset": feats.datasets, "id": feats.ids, "content_hash": feats.hashes}
+        rows["split"] = feats.split
         rows["label"] = _label_texts(feats, knobs.label)
         new_meta = {"table": table, "content": digest, "done": done, "info": info, "knobs": asdict(knobs)}
         version = at.write(store, table, rows, columns, new_meta)
