@@ -102,13 +102,13 @@ def test_presets_name_the_references_schedules():
 
 
 def test_command_line_options_reach_the_head():
-    from embedforge.flows.cli.core import _options
+    from embedforge.flows.cli.core import key_values
     from embedforge.registry.encoders import coerce_options
     from embedforge.registry.heads import build_head
 
     pairs = ["preset=reference-tcga", "all_shortcut=true", "crmsa_mlp=0", "da_act=relu", "region_num=12",
              "crmsa_heads=1", "lr=1e-4", "max_epochs=5"]  # fmt: skip
-    p = build_head("mil/r2t", **coerce_options(_options(pairs))).get_params()
+    p = build_head("mil/r2t", **coerce_options(key_values(pairs))).get_params()
     assert p["preset"] == "reference-tcga" and p["all_shortcut"] is True and p["crmsa_mlp"] is False
     assert (p["da_act"], p["region_num"], p["crmsa_heads"], p["lr"], p["max_epochs"]) == ("relu", 12, 1, 1e-4, 5)
     assert build_head("mil/abmil", **coerce_options({"preset": "reference"})).get_params()["monitor"] == "val_loss"
