@@ -63,10 +63,13 @@ def run_with_progress(work: Callable[[], Any], plan_file: Path, label: str) -> A
     return box["result"]
 
 
-def use_running_stack() -> str | None:
-    """Point Prefect at the local stack when it is up and no API was chosen, so CLI runs show in its UI.
+def connect_prefect() -> str | None:
+    """Choose the Prefect API a command's flows report to, before Prefect is imported (it reads the environment).
 
-    Called before Prefect is imported: its settings are read from the environment at import.
+    An API the caller exported wins; then the local stack's server when it is up (runs show in its UI); then
+    the home's background server, started on first use and shared by later commands
+    (``embedforge.infra.local_server``). None with ``EMBEDFORGE_PREFECT_SERVER=temporary``: Prefect's own
+    temporary server for this process, as before.
     """
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
@@ -74,9 +77,14 @@ def use_running_stack() -> str | None:
     from embedforge.registry.settings import Settings
 
     settings = Settings()
-    if "prefect-server" not in running(settings):
+    if "prefect-server" in running(settings):
+        os.environ["PREFECT_API_URL"] = prefect_api_url(settings)
+    elif settings.prefect_server == "background":
+        from embedforge.infra.local_server import ensure_server
+
+        os.environ["PREFECT_API_URL"] = ensure_server(settings)
+    else:
         return None
-    os.environ["PREFECT_API_URL"] = prefect_api_url(settings)
     return os.environ["PREFECT_API_URL"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,12 @@ class Settings(BaseSettings):
     prefect_port: int = Field(4200, ge=1, le=65535)
     mlflow_port: int = Field(5000, ge=1, le=65535)
     work_pool: str = Field("embedforge-process", description="Prefect work pool for deployments")
+    prefect_server: Literal["background", "temporary"] = Field(
+        "background",
+        description="where commands without a Prefect API run their flows: one background server per home, shared "
+        "by commands and stopped when idle, or Prefect's temporary server per command (no background process)",
+    )
+    server_idle_s: float = Field(900.0, gt=0, description="idle seconds before the background server stops")
     plugins: str = Field("", description="comma-separated extra modules that register encoders/datasets/modalities")
     csfm_weights: str | None = Field(None, description="local CSFM checkpoint (.pth or a folder with one)")
     video_max_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest video a served model or query takes")

@@ -8,6 +8,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ["EMBEDFORGE_PLUGINS"] = "tests.fakes"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# A CLI run without PREFECT_API_URL starts the home's background Prefect server: gone a minute after its last use.
+os.environ.setdefault("EMBEDFORGE_SERVER_IDLE_S", "60")
 
 import numpy as np
 import pytest

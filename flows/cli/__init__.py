@@ -32,10 +32,17 @@ COMMAND_MODULES = (
 def _root(
     home: Path | None = typer.Option(None, "--home", help="data directory (default EMBEDFORGE_HOME, ~/.embedforge)"),
     debug: bool = typer.Option(False, "--debug", help="show the traceback of a refused command"),
+    temporary_server: bool = typer.Option(
+        False,
+        "--temporary-server",
+        help="run flows on a Prefect server of this command's own, not the shared background one",
+    ),
 ) -> None:
     """Resolve the data directory before any command imports Prefect, so its home lives there too."""
     if home is not None:
         os.environ["EMBEDFORGE_HOME"] = str(home.expanduser())
+    if temporary_server:
+        os.environ["EMBEDFORGE_PREFECT_SERVER"] = "temporary"
     os.environ.setdefault("PREFECT_HOME", str(Settings().prefect_dir))
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect's SQLite needs the folder
 

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from embedforge.flows.cli.console import console
+from embedforge.flows.progress import connect_prefect
 
 
 def analyze(
@@ -31,7 +32,6 @@ def analyze(
 ) -> None:
     """Near-duplicates (and train/test leaks), clusters, outliers, label issues, the space's quality and a map of
     one encoder's stored vectors; written back beside the table so `search --where` can filter on them."""
-    from embedforge.flows.analyze import run_analyze
     from embedforge.flows.cli.core import key_values
     from embedforge.flows.params import AnalyzeParams
 
@@ -54,6 +54,9 @@ def analyze(
             "tracking_uri": tracking_uri,
         }
     )
+    connect_prefect()
+    from embedforge.flows.analyze import run_analyze
+
     try:
         result = run_analyze(params)
     except (LookupError, ValueError) as exc:

@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from embedforge.flows.cli.console import console
+from embedforge.flows.progress import connect_prefect
 
 
 def _split(text: str) -> list[str]:
@@ -52,6 +53,7 @@ def benchmark(
         }
     )
     check_benchmark(modality, params.encoders, params.augment, params.heads or _default_heads(modality))
+    connect_prefect()
     from embedforge.flows.benchmark import run_benchmark
 
     result = run_benchmark(params)

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from embedforge.flows.cli.console import console
+from embedforge.flows.progress import connect_prefect
 
 train_app = typer.Typer(help="Train heads on stored vectors; tracked and registered in MLflow.", no_args_is_help=True)
 
@@ -68,7 +69,7 @@ def embed(
     command, found before any work.
     """
     from embedforge.flows.params import EmbedParams, RunnerParams
-    from embedforge.flows.progress import plan_first, run_with_progress, use_running_stack
+    from embedforge.flows.progress import plan_first, run_with_progress
     from embedforge.registry.settings import Settings
     from embedforge.tasks.embed import dataset_name_for, plan_path
     from embedforge.tasks.preflight import PreflightError, check_embed
@@ -95,7 +96,6 @@ def embed(
         runner=RunnerParams.model_validate({"kind": runner, "workers": workers, "dask_address": dask_address}),
         progress_artifact=False,  # the bar below shows progress; no artifact API call a second
     )
-    use_running_stack()  # before Prefect is imported
     try:
         nothing = plan_first(params)  # before any Prefect server starts
     except (OSError, ValueError) as exc:  # an unreadable dataset or a store that refuses: the user's to fix
@@ -105,6 +105,7 @@ def embed(
         if nothing["failed"] == 0:
             console.print("nothing to do: every item is stored; no flow run started")
         return _exit_on_failures(nothing, max_failures)
+    connect_prefect()  # work to do: before Prefect is imported
     from embedforge.flows.embed import run_embed
 
     plan_file = plan_path(settings.home / "shards", table_name(encoder, weights), dataset_name_for(dataset, name))
@@ -258,7 +259,6 @@ def train_heightceleb_cmd(
 ) -> None:
     """HeightCeleb recipe: sex classifier, then one regression per sex; logged and registered in MLflow."""
     from embedforge.flows.params import HeightCelebParams
-    from embedforge.flows.train import run_train
 
     params = HeightCelebParams.model_validate(
         {
@@ -273,6 +273,9 @@ def train_heightceleb_cmd(
             "tracking_uri": tracking_uri,
         }
     )
+    connect_prefect()
+    from embedforge.flows.train import run_train
+
     print_training(run_train(params), params.tracking_uri)
 
 
@@ -297,7 +300,6 @@ def train_head_cmd(
 ) -> None:
     """Any modality: train a head on stored vectors, log it, register a raw-input and a vector-input model."""
     from embedforge.flows.params import TrainHeadParams
-    from embedforge.flows.train import run_train_head
 
     params = TrainHeadParams.model_validate(
         {
@@ -315,6 +317,9 @@ def train_head_cmd(
             "subset": _head_options(option).get("subset"),
         }
     )
+    connect_prefect()
+    from embedforge.flows.train import run_train_head
+
     print_training(run_train_head(params), params.tracking_uri)
 
 
@@ -343,7 +348,6 @@ def train_slides_cmd(
 ) -> None:
     """Pathology: a MIL slide head on stored tile vectors, heatmaps in MLflow, registered as a slide classifier."""
     from embedforge.flows.params import SlideHeadParams
-    from embedforge.flows.train import run_train_slide_head
 
     params = SlideHeadParams.model_validate(
         {
@@ -360,6 +364,9 @@ def train_slides_cmd(
             "tracking_uri": tracking_uri,
         }
     )
+    connect_prefect()
+    from embedforge.flows.train import run_train_slide_head
+
     result = run_train_slide_head(params)
     print_training({**result, "models": {"tiles": result["model"]}}, params.tracking_uri)
 
@@ -435,8 +442,10 @@ def register_embedder(
 
 def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option(4, min=1)) -> None:
     """Offline end-to-end job on embedded defaults: synthetic voices -> GE2E -> LanceDB -> MLflow head."""
-    from embedforge.flows.demo import run_demo, where_to_look
     from embedforge.flows.progress import run_with_progress
+
+    connect_prefect()
+    from embedforge.flows.demo import run_demo, where_to_look
     from embedforge.registry.settings import Settings
     from embedforge.tasks.embed import plan_path
     from embedforge.tasks.store import table_name

@@ -151,12 +151,68 @@ def serve_cmd(
     os.execve(cmd[0], cmd, env)
 
 
+def server_start(home: HomeOpt = None) -> None:
+    """Start the home's background Prefect server now (commands with work start it on first use anyway)."""
+    from embedforge.infra.local_server import ensure_server, server_status
+    from embedforge.infra.stack import StackError
+
+    settings = make_settings(home)
+    try:
+        with console.status("starting the background Prefect server ..."):
+            ensure_server(settings)
+    except StackError as exc:
+        fail(str(exc))
+    _print_server(server_status(settings), settings)
+
+
+def server_status_cmd(home: HomeOpt = None) -> None:
+    """The background Prefect server commands share: pid, UI, commands using it, idle time; exit 1 if not running."""
+    from embedforge.infra.local_server import server_status
+
+    settings = make_settings(home)
+    info = server_status(settings)
+    _print_server(info, settings)
+    if not info["healthy"]:
+        raise typer.Exit(1)
+
+
+def server_stop(home: HomeOpt = None) -> None:
+    """Stop the background Prefect server; the next command with work starts a new one."""
+    from embedforge.infra.local_server import stop_server
+
+    settings = make_settings(home)
+    was = stop_server(settings)
+    console.print("background Prefect server stopped" if was else f"no background Prefect server in {settings.home}")
+
+
+def _print_server(info: dict, settings: Settings) -> None:
+    if not info["running"]:
+        console.print(f"no background Prefect server in {settings.home}", highlight=False)
+        return
+    idle = info["idle_s"]
+    use = f"{len(info['clients'])} command(s) using it" if idle is None else f"idle {idle:.0f} s"
+    console.print(
+        f"background Prefect server pid {info['pid']}: {'[green]ok[/]' if info['healthy'] else '[red]not answering[/]'}"
+        f", {use}, stops after {info['idle_limit_s']:.0f} s idle\nPrefect UI  {info['url']}\nlog         {info['log']}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Attach ``stack``, ``deploy`` and ``serve`` to the embedforge CLI."""
+    """Attach ``stack``, ``server``, ``deploy`` and ``serve`` to the embedforge CLI."""
     stack = typer.Typer(help="Local Prefect + MLflow stack on loopback.", no_args_is_help=True)
     stack.command("up")(up)
     stack.command("status")(status)
     stack.command("down")(down)
     app.add_typer(stack, name="stack")
+    server = typer.Typer(
+        help="The background Prefect server commands share (started on first use, stopped when idle).",
+        no_args_is_help=True,
+    )
+    server.command("start")(server_start)
+    server.command("status")(server_status_cmd)
+    server.command("stop")(server_stop)
+    app.add_typer(server, name="server")
     app.command("deploy")(deploy_cmd)
     app.command("serve")(serve_cmd)

@@ -133,17 +133,18 @@ def test_shard_task_runs_share_one_prefect_client(prefect_harness, arrays_dir, t
 
 
 def test_cli_runs_go_through_the_local_stack_when_it_is_up(tmp_path, monkeypatch):
-    from embedforge.flows.progress import use_running_stack
+    from embedforge.flows.progress import connect_prefect
     from embedforge.infra.stack import pids_file
     from embedforge.registry.settings import Settings
 
     monkeypatch.setenv("EMBEDFORGE_HOME", str(tmp_path))
     monkeypatch.setenv("EMBEDFORGE_PREFECT_PORT", "4999")
+    monkeypatch.setenv("EMBEDFORGE_PREFECT_SERVER", "temporary")
     monkeypatch.setenv("PREFECT_API_URL", "http://elsewhere:1/api")
-    assert use_running_stack() == "http://elsewhere:1/api"  # an explicit API always wins
+    assert connect_prefect() == "http://elsewhere:1/api"  # an explicit API always wins
     monkeypatch.delenv("PREFECT_API_URL")
-    assert use_running_stack() is None and "PREFECT_API_URL" not in os.environ  # no stack: temporary server
+    assert connect_prefect() is None and "PREFECT_API_URL" not in os.environ  # no stack, temporary asked for
     path = pids_file(Settings())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"prefect-server": {"pid": os.getpid()}}))  # a live process stands for the server
-    assert use_running_stack() == "http://127.0.0.1:4999/api" == os.environ["PREFECT_API_URL"]
+    assert connect_prefect() == "http://127.0.0.1:4999/api" == os.environ["PREFECT_API_URL"]

@@ -67,6 +67,7 @@ def test_sigkilled_cli_embed_leaves_no_temporary_server(tmp_path, arrays_dir):
         EMBEDFORGE_PLUGINS="tests.fakes,slowplug",
         PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)]),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        EMBEDFORGE_PREFECT_SERVER="temporary",
     )
     args = ["embed", "--dataset", f"arrays:{arrays_dir}", "--encoder", "test/slow", "--device", "cpu"]
     proc = subprocess.Popen(
