@@ -6,20 +6,33 @@ both. Batch sizes and the CPU/accelerator parity gate live in ``embedforge.modal
 
 from __future__ import annotations
 
+import glob
+import os
 import sys
 
 
 def resolve_device(device: str | None) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; anything else unchanged."""
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; anything else unchanged.
+
+    On Linux without a GPU device node torch is not imported to ask (1.5-2 s of a command's start, and
+    encoders such as MiniRocket never need it).
+    """
     if device not in (None, "", "auto"):
         return str(device)
     from importlib.util import find_spec
 
-    if find_spec("torch") is None:
+    if find_spec("torch") is None or not gpu_device_nodes():
         return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def gpu_device_nodes() -> bool:
+    """A GPU the driver exposes (NVIDIA or ROCm), or a platform where this cannot be told from /dev."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg")
 
 
 def cap_torch_threads(threads: int | None = None) -> int | None:

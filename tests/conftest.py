@@ -26,6 +26,20 @@ def _session_home(tmp_path_factory):
     os.environ["EMBEDFORGE_HOME"] = str(home)
     os.environ["PREFECT_HOME"] = str(home / "prefect")
     yield home
+    _stop_background_servers(tmp_path_factory.getbasetemp())
+
+
+def _stop_background_servers(root):
+    """Background Prefect servers the tests' CLI runs started in their homes: stopped with the session."""
+    import json
+
+    from embedforge.infra.stack import stop_entry
+
+    for state in root.glob("**/server/server.json"):
+        try:
+            stop_entry(json.loads(state.read_text()))
+        except (OSError, ValueError):
+            continue
 
 
 @pytest.fixture(scope="session")

@@ -81,5 +81,36 @@ def main() -> None:
         raise SystemExit(2) from None
 
 
+def console_main() -> None:
+    """The ``embedforge`` console script: ``main()``, then an exit without the interpreter's teardown.
+
+    Finalising torch, LanceDB and Prefect after the work is done took ~1 s per command here (measured: 0.47,
+    0.26 and 0.22 s for each alone), a second of nothing a user waits for. Everything a normal exit does for
+    correctness still happens, in its order: non-daemon threads are joined, atexit handlers run (Prefect's log
+    and event shipping, MLflow, the background server's lease), the streams are flushed.
+    """
+    import atexit
+    import contextlib
+    import threading
+
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    console_main()

@@ -1,5 +1,5 @@
 """``python -m embedforge.flows.cli``: the same as the ``embedforge`` console script."""
 
-from embedforge.flows.cli import main
+from embedforge.flows.cli import console_main
 
-main()
+console_main()

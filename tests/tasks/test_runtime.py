@@ -61,3 +61,21 @@ def test_gate_checks_accelerators_once_and_trusts_the_cpu():
     assert len(built) == 1  # once per process and (table, device)
     with pytest.raises(ParityError):
         parity_gate(("t-bad", "cuda"), "cuda", Noisy(0), reference, series)
+
+
+def test_auto_device_without_gpu_device_nodes_does_not_import_torch():
+    """Asking torch whether CUDA is there costs 1.5-2 s of every command; /dev tells first that it cannot be."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from embedforge.registry import runtime; runtime.gpu_device_nodes = lambda: False; "
+        "print(runtime.resolve_device('auto'), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["cpu", "False"], out.stdout + out.stderr
+    from embedforge.registry import runtime
+
+    if not runtime.gpu_device_nodes():  # this machine has no GPU: auto must say cpu
+        assert runtime.resolve_device("auto") == "cpu"
+    assert runtime.resolve_device("cuda:1") == "cuda:1"
