@@ -1,7 +1,8 @@
 """Fixed costs of the CLI: each command's wall and CPU seconds against ``python -c "import lancedb"`` in this run.
 
 Also the embed rerun with nothing to do against the first run (goal <= 0.2): the rerun plans against the
-store and starts no Prefect server. Each row is the median of --trials fresh processes:
+store and starts no Prefect server; and the next embed of new data in an existing home (the shared background
+Prefect server, and --temporary-server) against a plain script that reads, encodes and appends to LanceDB. Each row is the median of --trials fresh processes:
     .venv/bin/python bench/bench_fixed_costs.py
 """
 
@@ -39,11 +40,37 @@ def median_of(cmd: list[str], env: dict[str, str], trials: int) -> tuple[float, 
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
-def fixture(root: Path) -> Path:
+# What a user would write instead of `embedforge embed`: read the files, encode, append to a LanceDB table.
+PLAIN = """
+import sys, pathlib, numpy as np, lancedb
+from tests.fakes import TinyEncoder
+from embedforge.modalities.base import Series
+model = TinyEncoder()
+paths = sorted(pathlib.Path(sys.argv[1]).glob("*.npy"))
+vectors = model.encode([model.preprocess(Series(np.load(p)), p.name) for p in paths])
+db = lancedb.connect(sys.argv[2])
+rows = [{"id": p.name, "vector": v} for p, v in zip(paths, vectors)]
+(db.open_table("plain") if "plain" in db.table_names() else db.create_table("plain", rows[:1])).add(rows)
+"""
+
+
+def new_data(root: Path, cmd_of, env: dict[str, str], trials: int) -> tuple[float, float]:
+    """Median (wall, CPU) of ``cmd_of(folder)`` over fresh folders of new series: work to do every time."""
+    runs = []
+    for trial in range(trials):
+        folder = fixture(root / f"new-{next(_SEQ)}", seed=1000 + next(_SEQ))
+        runs.append(timed(cmd_of(folder), env)[:2])
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+_SEQ = iter(range(10**6))
+
+
+def fixture(root: Path, seed: int = 0) -> Path:
     """24 small series in a folder the test plugin's ``arrays`` adapter reads."""
     data = root / "arrays"
     data.mkdir(parents=True)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     for i in range(24):
         np.save(data / f"s{i:02d}.npy", rng.standard_normal(200).astype(np.float32))
     return data
@@ -65,7 +92,7 @@ def main() -> None:
     cli = [sys.executable, "-m", "embedforge.flows.cli"]
     data, db = fixture(tmp), str(tmp / "db")
     embed = [*cli, "embed", "--dataset", f"arrays:{data}", "--encoder", "test/tiny", "--db", db, "--name", "a"]
-    first_wall, first_cpu, _ = timed(embed, env)  # fresh data directory: the temporary Prefect server starts
+    first_wall, first_cpu, _ = timed(embed, env)  # fresh data directory: the background Prefect server starts
     rows = {
         'python -c "import lancedb"': [sys.executable, "-c", "import lancedb"],
         "embedforge --help": [*cli, "--help"],
@@ -78,11 +105,25 @@ def main() -> None:
     print(f"{'command':>28} {'wall s':>7} {'cpu s':>7} {'wall / import lancedb':>22}")
     for name, (wall, cpu) in results.items():
         print(f"{name:>28} {wall:>7.2f} {cpu:>7.2f} {wall / base_wall:>22.2f}")
+    embed_new = [*cli, "embed", "--encoder", "test/tiny", "--db", db, "--dataset"]
+    temporary = [*cli, "--temporary-server", "embed", "--encoder", "test/tiny", "--db", db, "--dataset"]
+    new = {
+        "plain script (baseline)": new_data(tmp, lambda d: [sys.executable, "-c", PLAIN, str(d), db], env, args.trials),
+        "embed new, shared server": new_data(tmp, lambda d: [*embed_new, f"arrays:{d}"], env, args.trials),
+        "embed new, temporary server": new_data(tmp, lambda d: [*temporary, f"arrays:{d}"], env, args.trials),
+    }
+    print(f"\nnext embed of 24 new series in an existing home ({args.trials} fresh folders each, medians):")
+    plain_wall, plain_cpu = new["plain script (baseline)"]
+    print(f"{'':>28} {'wall s':>7} {'cpu s':>7} {'wall / plain':>13} {'cpu / plain':>12}")
+    for name, (wall, cpu) in new.items():
+        print(f"{name:>28} {wall:>7.2f} {cpu:>7.2f} {wall / plain_wall:>13.2f} {cpu / plain_cpu:>12.2f}")
+    print("(CPU counts the command and its children: a temporary server's, not the shared server's)\n")
     wall, cpu = results["embed, nothing to do"]
     print(f"{'embed, first run':>28} {first_wall:>7.2f} {first_cpu:>7.2f}")
     print(
         f"rerun with nothing to do / first run: wall {wall / first_wall:.3f}, cpu {cpu / first_cpu:.3f} (goal <= 0.2)"
     )
+    subprocess.run([*cli, "server", "stop"], env=env, capture_output=True, timeout=120)
 
 
 if __name__ == "__main__":
