@@ -2,7 +2,8 @@
 
 Also the embed rerun with nothing to do against the first run (goal <= 0.2): the rerun plans against the
 store and starts no Prefect server; and the next embed of new data in an existing home (the shared background
-Prefect server, and --temporary-server) against a plain script that reads, encodes and appends to LanceDB. Each row is the median of --trials fresh processes:
+Prefect server, and --temporary-server) against a plain script that reads, encodes and appends to LanceDB.
+Each row is the median of --trials fresh processes:
     .venv/bin/python bench/bench_fixed_costs.py
 """
 
@@ -57,7 +58,7 @@ rows = [{"id": p.name, "vector": v} for p, v in zip(paths, vectors)]
 def new_data(root: Path, cmd_of, env: dict[str, str], trials: int) -> tuple[float, float]:
     """Median (wall, CPU) of ``cmd_of(folder)`` over fresh folders of new series: work to do every time."""
     runs = []
-    for trial in range(trials):
+    for _ in range(trials):
         folder = fixture(root / f"new-{next(_SEQ)}", seed=1000 + next(_SEQ))
         runs.append(timed(cmd_of(folder), env)[:2])
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)

@@ -37,6 +37,14 @@ def task_runner(runner: RunnerParams) -> Any:
     return ThreadPoolTaskRunner(max_workers=runner.workers)
 
 
+def shards_at_once(runner: RunnerParams) -> int:
+    """Shards that share this machine's cores at once: the threads, or the local Dask worker processes.
+
+    A remote cluster's workers have their own cores: each shard there gets its worker's share of them.
+    """
+    return 1 if runner.dask_address else runner.workers
+
+
 def submit_shards(*, shards: list[str], params: EmbedParams, db: str) -> list[ShardResult]:
     """One task per shard on the current flow's runner, with a progress artifact (unless the CLI draws a bar)."""
     # Task runs copy the submitting context, and the progress calls find it too: one client serves them all.
@@ -53,6 +61,7 @@ def submit_shards(*, shards: list[str], params: EmbedParams, db: str) -> list[Sh
                 batch_size=resolve_batch(params.batch_size, params.device),
                 device=params.device,
                 encoder_options=params.encoder_options,
+                concurrent=shards_at_once(params.runner),
             )
             for path in shards
         ]

@@ -35,14 +35,28 @@ def gpu_device_nodes() -> bool:
     return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg")
 
 
-def cap_torch_threads(threads: int | None = None) -> int | None:
-    """Cap torch's intra-op threads (default Settings.torch_threads) if torch is loaded; never imports it."""
+def default_threads(concurrent: int = 1) -> int:
+    """Threads for one of ``concurrent`` shards run at once: the usable cores shared out, at least one.
+
+    Torch's default (every core in each of them) oversubscribes: on 2 shared cores a GE2E shard of 120 files
+    took 2.0-41.6 s at the default against 2.9-6.1 s at one thread.
+    """
+    return max(1, len(os.sched_getaffinity(0)) // max(1, concurrent))
+
+
+def torch_threads(concurrent: int = 1) -> int:
+    """``EMBEDFORGE_TORCH_THREADS`` when set, else ``default_threads(concurrent)``."""
+    from embedforge.registry.settings import Settings
+
+    return Settings().torch_threads or default_threads(concurrent)
+
+
+def cap_torch_threads(threads: int | None = None, concurrent: int = 1) -> int | None:
+    """Cap torch's intra-op threads (default ``torch_threads(concurrent)``) if torch is loaded; never imports it."""
     if "torch" not in sys.modules:
         return None
     if threads is None:
-        from embedforge.registry.settings import Settings
-
-        threads = Settings().torch_threads
+        threads = torch_threads(concurrent)
     torch = sys.modules["torch"]
     if torch.get_num_threads() != threads:
         torch.set_num_threads(int(threads))

@@ -67,8 +67,11 @@ class Settings(BaseSettings):
         "",
         description="directories (os.pathsep-separated) served models may read file:// input from; empty: none",
     )
-    torch_threads: int = Field(
-        default_factory=lambda: len(os.sched_getaffinity(0)), ge=1, description="torch threads in encoders and models"
+    torch_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch threads in encoders and models; default the usable cores divided by the shards run at "
+        "once in the process (never more threads than cores)",
     )
     ann_min_rows: int = Field(50_000, ge=1, description="rows past which a vector table gets an ANN index")
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from embedforge.modalities.base import Item, ItemError
-from embedforge.modalities.runtime import parity_gate, probe_inputs
+from embedforge.modalities.runtime import cap_torch_threads, parity_gate, probe_inputs
 from embedforge.registry.cache import cached_dataset, cached_encoder
 from embedforge.registry.datasets import open_dataset
 from embedforge.tasks.prefetch import prepared
@@ -50,6 +50,7 @@ class ShardResult:
     seconds: float = 0.0
     units: int = 0  # the encoder's input_units of what it encoded (word pieces for text), 0 if not counted
     unit: str = ""
+    threads: int = 0  # torch threads the shard's encoder ran with (0: torch not used)
 
 
 def dataset_name_for(ref: str, name: str | None) -> str:
@@ -164,8 +165,12 @@ def embed_shard(
     batch_size: int = 16,
     device: str = "cpu",
     encoder_options: dict[str, Any] | None = None,
+    concurrent: int = 1,
 ) -> ShardResult:
-    """Load, preprocess and encode one shard; store vectors and failures; never raise for one bad item."""
+    """Load, preprocess and encode one shard; store vectors and failures; never raise for one bad item.
+
+    ``concurrent``: shards this process runs at once; torch gets the cores shared out among them.
+    """
     import time
 
     t0 = time.perf_counter()
@@ -177,6 +182,7 @@ def embed_shard(
     items = [it for it in items if known.get(it.id) != it.content_hash]
     result.skipped = len(shard["items"]) - len(items)
     model = cached_encoder(encoder, weights, device=device, options=encoder_options)
+    result.threads = cap_torch_threads(concurrent=concurrent) or 0
     identity = model.identity()
     if store.has(table):
         store.check_identity(table, store.identity(table), identity)

@@ -143,6 +143,8 @@ def print_summary(summary: dict) -> None:
     if units and seconds:
         unit = summary.get("unit") or "units"
         console.print(f"{units:,} {unit} encoded in {seconds:.1f} s of shard work: {units / seconds:,.0f} {unit}/s")
+    if summary.get("torch_threads"):
+        console.print(f"torch threads per shard: {summary['torch_threads']}")
     for f in summary["failures"]:
         console.print(f"  [red]failed[/] {f['error']}")
 

@@ -39,6 +39,40 @@ def test_threads_follow_the_setting(monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_default_threads_share_the_cores_among_concurrent_shards(monkeypatch):
+    import os
+
+    from embedforge.registry import runtime as reg
+
+    monkeypatch.delenv("EMBEDFORGE_TORCH_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(16)))
+    assert [reg.torch_threads(n) for n in (1, 2, 4, 16, 64)] == [16, 8, 4, 1, 1]  # never threads x shards > cores
+    monkeypatch.setenv("EMBEDFORGE_TORCH_THREADS", "3")
+    assert reg.torch_threads(4) == 3  # an explicit setting wins
+
+
+def test_a_shard_records_the_threads_it_ran_with(tmp_path, arrays_dir, monkeypatch):
+    import json
+    import os
+    from pathlib import Path
+
+    import torch
+
+    from embedforge.tasks.embed import embed_shard, plan_embedding
+
+    monkeypatch.delenv("EMBEDFORGE_TORCH_THREADS", raising=False)
+    plan = plan_embedding(dataset=f"arrays:{arrays_dir}", encoder="test/tiny", db_uri=str(tmp_path / "db"),
+                          work_dir=str(tmp_path / "work"), shard_size=64)  # fmt: skip
+    before = torch.get_num_threads()
+    try:
+        out = embed_shard(shard_path=plan.shards[0], encoder="test/tiny", db_uri=str(tmp_path / "db"), concurrent=2)
+        want = max(1, len(os.sched_getaffinity(0)) // 2)
+        assert out.threads == want == torch.get_num_threads()
+        assert json.loads(Path(plan.shards[0] + ".result").read_text())["threads"] == want
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_parity_holds_for_the_same_model_and_fails_for_a_drifted_one():
     x = series()
     assert parity(TinyEncoder(0), TinyEncoder(0), x) == pytest.approx(1.0)
