@@ -26,13 +26,13 @@ def search_file(
     reader = modality_of_encoder(encoder)
     if reader.read_query is None:
         raise ValueError(f"modality {reader.name!r} has no query reader: {encoder} tables cannot be searched by file")
-    store, table, model = _table_and_encoder(db_uri, encoder, weights, encoder_options)
+    store, table, model = table_and_encoder(db_uri, encoder, weights, encoder_options)
     prepare = getattr(model, "preprocess_query", model.preprocess)  # the query side, where an encoder has one (text)
     vector = model.encode([prepare(_read(reader, path), path)])[0]
     return store.search(table, vector, k, row_filter(store, table, dataset, where))
 
 
-def _table_and_encoder(db_uri: str, encoder: str, weights: str | None, options: dict[str, Any] | None):
+def table_and_encoder(db_uri: str, encoder: str, weights: str | None, options: dict[str, Any] | None):
     """The encoder's table and the encoder itself, refused where the table was made by other weights."""
     store = VectorStore(db_uri)
     table = table_name(encoder, weights, options)
@@ -65,7 +65,7 @@ def search_text(
     where: str | None = None,
 ) -> list[dict[str, Any]]:
     """Nearest stored items to a sentence, embedded by the text tower of the same weights (CLIP-style encoders)."""
-    store, table, model = _table_and_encoder(db_uri, encoder, weights, encoder_options)
+    store, table, model = table_and_encoder(db_uri, encoder, weights, encoder_options)
     if not hasattr(model, "encode_text"):
         raise ValueError(f"{encoder} has no text tower: search its table with --query FILE")
     vector = model.encode_text([text])[0]

@@ -165,25 +165,26 @@ def search(
     where: str | None = typer.Option(
         None, "--where", help="SQL filter over the rows, e.g. split = 'test', or analyze's columns: cluster = 3"
     ),
+    serve: bool = typer.Option(
+        False, "--serve", help="keep the encoder and table warm and answer queries (later `search` calls use it)"
+    ),
+    port: int = typer.Option(0, "--port", help="with --serve: loopback port (0: a free one)"),
 ) -> None:
-    """Embed a query file (or --text) with the table's encoder and print the nearest stored items with their labels."""
+    """Embed a query file (or --text) with the table's encoder and print the nearest stored items with their labels.
+
+    A `search --serve` running for the same table answers instead (milliseconds, no model load)."""
     from embedforge.modalities.base import ItemError
     from embedforge.registry.registry import RegistryError
     from embedforge.registry.settings import Settings
-    from embedforge.tasks.search import search_file, search_text
 
+    db_uri = db or Settings().lancedb_uri
+    if serve:
+        return _serve_queries(db_uri, encoder, weights, port)
     if (query is None) == (text is None):
         raise typer.BadParameter("give exactly one of --query FILE or --text SENTENCE")
-    db_uri = db or Settings().lancedb_uri
+    ask = {"text": text} if text is not None else {"path": str(query.resolve())}  # type: ignore[union-attr]
     try:
-        if text is not None:
-            hits = search_text(
-                db_uri=db_uri, encoder=encoder, text=text, k=k, weights=weights, dataset=dataset, where=where
-            )
-        else:
-            hits = search_file(
-                db_uri=db_uri, encoder=encoder, path=str(query), k=k, weights=weights, dataset=dataset, where=where
-            )
+        hits = _search(db_uri, encoder, weights, dict(ask, k=k, dataset=dataset, where=where))
     except (ItemError, LookupError, ValueError, RegistryError) as exc:
         console.print(f"[red]search failed[/]: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
@@ -201,6 +202,45 @@ def search(
     console.print(table)
     if sheet is not None:
         _draw_sheet(encoder, hits, sheet)
+
+
+def _search(db_uri: str, encoder: str, weights: str | None, query: dict) -> list[dict]:
+    """Ask the warm query server for this table when one runs, else search in this process."""
+    from embedforge.registry.settings import Settings
+    from embedforge.tasks.query_server import ask, find_server
+    from embedforge.tasks.search import search_file, search_text
+    from embedforge.tasks.store import table_name
+
+    warm = find_server(Settings().home, db_uri, table_name(encoder, weights))
+    if warm is not None:
+        console.print(f"[dim]answered by the warm query server at {warm['url']}[/]", highlight=False)
+        return ask(warm, {key: value for key, value in query.items() if value is not None})
+    common = dict(db_uri=db_uri, encoder=encoder, weights=weights, k=query["k"], dataset=query["dataset"])
+    if "text" in query:
+        return search_text(**common, text=query["text"], where=query["where"])
+    return search_file(**common, path=query["path"], where=query["where"])
+
+
+def _serve_queries(db_uri: str, encoder: str, weights: str | None, port: int) -> None:
+    """``search --serve``: load once, answer until Ctrl-C, then remove the state file."""
+    from embedforge.tasks.query_server import make_server
+
+    with console.status(f"loading {encoder} and its table ..."):
+        server, state = make_server(db_uri=db_uri, encoder=encoder, weights=weights, port=port)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    console.print(
+        f"query server for {server.table} at {url} (loopback; token in {state})\n"
+        f"`embedforge search --encoder {encoder} --text ...` or `--query FILE` now asks it; Ctrl-C stops it",
+        highlight=False,
+        soft_wrap=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        state.unlink(missing_ok=True)
 
 
 def _draw_sheet(encoder: str, hits: list[dict], path: Path) -> None:
