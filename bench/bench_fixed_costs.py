@@ -55,6 +55,48 @@ rows = [{"id": p.name, "vector": v} for p, v in zip(paths, vectors)]
 """
 
 
+# The plain resemblyzer script a user compares with `embedforge embed --encoder speech/ge2e`: one torch thread.
+PLAIN_GE2E = """
+import sys, pathlib, torch
+torch.set_num_threads(1)
+from resemblyzer import VoiceEncoder, preprocess_wav
+encoder = VoiceEncoder("cpu", verbose=False)
+vectors = [encoder.embed_utterance(preprocess_wav(p)) for p in sorted(pathlib.Path(sys.argv[1]).rglob("*.wav"))]
+print(len(vectors))
+"""
+
+
+def speech_rows(root: Path, cli: list[str], env: dict[str, str], files: int, trials: int) -> None:
+    """Next ``embed`` of ``files`` new one-second utterances (GE2E) against the plain resemblyzer script."""
+    from embedforge.modalities.speech.synth import make_voxceleb_dataset
+
+    env = dict(env, EMBEDFORGE_TORCH_THREADS="1")
+    db = str(root / f"speech-db-{files}")
+
+    def fresh() -> tuple[Path, Path]:
+        folder = root / f"voices-{files}-{next(_SEQ)}"
+        table = make_voxceleb_dataset(folder, files // 4, 4, seed=next(_SEQ), seconds=1.0)
+        return folder, table
+
+    warm_folder, warm_table = fresh()  # the model's first load and the table's creation are not "next embed"
+    embed = [*cli, "embed", "--encoder", "speech/ge2e", "--db", db]
+    timed([*embed, "--dataset", f"voxceleb:{warm_folder}", "-o", f"heightceleb={warm_table}"], env)
+    timed([sys.executable, "-c", PLAIN_GE2E, str(warm_folder)], env)  # numba's and the OS's caches, alike
+    rows: dict[str, list[tuple[float, float]]] = {"plain resemblyzer script": [], "embedforge embed": []}
+    for _ in range(trials):  # interleaved: the machine's load falls on both alike
+        folder, table = fresh()
+        rows["plain resemblyzer script"].append(timed([sys.executable, "-c", PLAIN_GE2E, str(folder)], env)[:2])
+        folder, table = fresh()
+        rows["embedforge embed"].append(
+            timed([*embed, "--dataset", f"voxceleb:{folder}", "-o", f"heightceleb={table}"], env)[:2]
+        )
+    med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in rows.items()}
+    plain_wall, plain_cpu = med["plain resemblyzer script"]
+    print(f"\nnext embed of {files} new 1 s utterances, GE2E, one torch thread (medians of {trials}):")
+    for name, (wall, cpu) in med.items():
+        print(f"{name:>28} {wall:>7.2f} {cpu:>7.2f} {wall / plain_wall:>13.2f} {cpu / plain_cpu:>12.2f}")
+
+
 def new_data(root: Path, cmd_of, env: dict[str, str], trials: int) -> tuple[float, float]:
     """Median (wall, CPU) of ``cmd_of(folder)`` over fresh folders of new series: work to do every time."""
     runs = []
@@ -80,6 +122,7 @@ def fixture(root: Path, seed: int = 0) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--speech", default="24", help="comma-separated file counts for the GE2E rows ('' skips them)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-fixed-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
@@ -124,6 +167,8 @@ def main() -> None:
     print(
         f"rerun with nothing to do / first run: wall {wall / first_wall:.3f}, cpu {cpu / first_cpu:.3f} (goal <= 0.2)"
     )
+    for files in [int(n) for n in args.speech.split(",") if n.strip()]:
+        speech_rows(tmp, cli, env, files, args.trials)
     subprocess.run([*cli, "server", "stop"], env=env, capture_output=True, timeout=120)
 
 
