@@ -9,7 +9,7 @@ import stat
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -148,6 +148,21 @@ def state_dict_fingerprint(state: dict[str, Any]) -> str:
         h.update(str(arr.shape).encode())
         h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()[:12]
+
+
+@runtime_checkable
+class TextTower(Protocol):
+    """An encoder that also embeds sentences into its own space: ``search --text``, zero-shot heads (CLIP's text
+    tower; a text encoder's query side)."""
+
+    def encode_text(self, texts: list[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class QuerySide(Protocol):
+    """An encoder that prepares a query differently from a stored document (E5's ``query: `` prompt)."""
+
+    def preprocess_query(self, sample: Any, item_id: str) -> Any: ...
 
 
 class Dataset(ABC):

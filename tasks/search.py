@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from embedforge.modalities.base import ItemError
+from embedforge.modalities.base import ItemError, QuerySide, TextTower
 from embedforge.registry.cache import cached_encoder
 from embedforge.registry.modalities import Modality, modality_of_encoder
 from embedforge.tasks.filters import sql_eq
@@ -27,7 +27,7 @@ def search_file(
     if reader.read_query is None:
         raise ValueError(f"modality {reader.name!r} has no query reader: {encoder} tables cannot be searched by file")
     store, table, model = table_and_encoder(db_uri, encoder, weights, encoder_options)
-    prepare = getattr(model, "preprocess_query", model.preprocess)  # the query side, where an encoder has one (text)
+    prepare = model.preprocess_query if isinstance(model, QuerySide) else model.preprocess
     vector = model.encode([prepare(_read(reader, path), path)])[0]
     return store.search(table, vector, k, row_filter(store, table, dataset, where))
 
@@ -66,7 +66,7 @@ def search_text(
 ) -> list[dict[str, Any]]:
     """Nearest stored items to a sentence, embedded by the text tower of the same weights (CLIP-style encoders)."""
     store, table, model = table_and_encoder(db_uri, encoder, weights, encoder_options)
-    if not hasattr(model, "encode_text"):
+    if not isinstance(model, TextTower):
         raise ValueError(f"{encoder} has no text tower: search its table with --query FILE")
     vector = model.encode_text([text])[0]
     return store.search(table, vector, k, row_filter(store, table, dataset, where))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from embedforge.modalities.base import TextTower
 from embedforge.registry.heads import HEADS
 
 PROMPTS = (
@@ -62,7 +63,7 @@ class ZeroShotHead:
         from embedforge.registry.cache import cached_encoder
 
         model = cached_encoder(self.encoder, self.weights, "cpu")
-        if not hasattr(model, "encode_text"):
+        if not isinstance(model, TextTower):
             raise ValueError(f"{self.encoder} has no text tower: zero-shot needs a CLIP encoder")
         out = []
         for name in names:
