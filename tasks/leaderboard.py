@@ -317,14 +317,63 @@ def publish(*, rows: list[dict], tracking_uri: str, experiment: str, output_csv:
     from embedforge.tasks.report import heatmap, markdown, write_csv
     from embedforge.tasks.tracking import use_tracking
 
+    quality = space_quality(tracking_uri, sorted({r["encoder"] for r in rows}))
+    text = markdown(rows) + quality_markdown(quality)
     use_tracking(tracking_uri, experiment)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name="leaderboard") as run:
         mlflow.set_tag("embedforge.kind", "leaderboard")
         mlflow.log_artifact(write_csv(rows, str(Path(tmp) / "leaderboard.csv")))
         mlflow.log_artifact(heatmap(rows, str(Path(tmp) / "leaderboard.png")))
-        mlflow.log_text(markdown(rows), "leaderboard.md")
+        mlflow.log_text(text, "leaderboard.md")
+        if quality:
+            mlflow.log_dict(quality, "space_quality.json")
         mlflow.log_metric("cells", len(rows))
     if output_csv:
         Path(output_csv).parent.mkdir(parents=True, exist_ok=True)
         write_csv(rows, output_csv)
-    return {"run_id": run.info.run_id, "csv": output_csv, "markdown": markdown(rows)}
+    return {"run_id": run.info.run_id, "csv": output_csv, "markdown": text, "quality": quality}
+
+
+QUALITY = {  # analyze's space-quality metrics, in the order the leaderboard shows them
+    "quality_effective_rank": "effective rank",
+    "quality_isotropy_mean_cosine": "mean cosine",
+    "quality_isotropy_mean_cosine_whitened": "mean cosine, whitened",
+    "quality_hubness_skew": "hubness skew",
+    "quality_intrinsic_dimension": "intrinsic dim",
+}
+
+
+def space_quality(tracking_uri: str, encoders: list[str]) -> dict[str, dict[str, Any]]:
+    """Each encoder's latest ``embedforge analyze`` quality numbers (experiment ``analysis``), to set beside its
+    scores; encoders never analysed are left out."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    found = mlflow.get_experiment_by_name("analysis")
+    if found is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for encoder in encoders:
+        runs = mlflow.search_runs(
+            experiment_ids=[found.experiment_id],
+            filter_string=f"tags.encoder = {mlflow_str(encoder)} and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            output_format="list",
+        )
+        run = next((r for r in runs if any(k in r.data.metrics for k in QUALITY)), None)
+        if run is not None:
+            metrics = {QUALITY[k]: v for k, v in run.data.metrics.items() if k in QUALITY}
+            out[encoder] = {**metrics, "datasets": run.data.tags.get("dataset", ""), "run_id": run.info.run_id}
+    return out
+
+
+def quality_markdown(quality: dict[str, dict[str, Any]]) -> str:
+    """The space-quality table under the scores (empty when no encoder was analysed)."""
+    if not quality:
+        return ""
+    head = "| encoder | " + " | ".join(QUALITY.values()) + " | analysed datasets |"
+    lines = ["", "", "**embedding space (`embedforge analyze`)**", "", head, "|---" * (len(QUALITY) + 2) + "|"]
+    for encoder, q in sorted(quality.items()):
+        cells = " | ".join(f"{q[name]:.3f}" if name in q else "" for name in QUALITY.values())
+        lines.append(f"| {encoder} | {cells} | {q['datasets']} |")
+    return "\n".join(lines)

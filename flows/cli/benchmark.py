@@ -58,6 +58,7 @@ def benchmark(
 
     result = run_benchmark(params)
     print_leaderboard(result["rows"])
+    print_quality(result.get("quality") or {})
     console.print(
         f"MLflow run {result['run_id']} holds leaderboard.csv, leaderboard.png and leaderboard.md"
         + (f"; CSV written to {output}" if output else "")
@@ -95,6 +96,18 @@ def print_leaderboard(rows: list[dict]) -> None:
                 cells.append(f"[bold green]{text}[/]" if text and primary[i, j] == best[j] else text)
             table.add_row(label, *cells)
         console.print(table)
+
+
+def print_quality(quality: dict[str, dict]) -> None:
+    """Beside the scores: each encoder's space as ``embedforge analyze`` last measured it."""
+    from embedforge.tasks.leaderboard import QUALITY
+
+    if not quality:
+        return
+    table = Table("encoder", *QUALITY.values(), "analysed datasets", title="embedding space (embedforge analyze)")
+    for encoder, q in sorted(quality.items()):
+        table.add_row(encoder, *(f"{q[n]:.3f}" if n in q else "" for n in QUALITY.values()), q["datasets"])
+    console.print(table)
 
 
 def _column_best(values, *, higher: bool) -> list[float | None]:

@@ -115,3 +115,19 @@ def test_curate_writes_a_manifest_that_an_adapter_takes_back(db, tmp_path, array
     manifest.write_text("dataset,id\narrays,nothing.npy\n")
     with pytest.raises(ValueError, match="names none of this dataset's items"):
         open_dataset(f"arrays:{arrays_dir}", subset=str(manifest)).items()
+
+
+def test_the_leaderboard_shows_the_analysed_space_beside_the_scores(db, tmp_path):
+    from embedforge.tasks.leaderboard import publish
+
+    uri, *_ = db
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    s = report(uri, "test/tiny", what=["quality"], output=str(tmp_path / "out"), tracking_uri=tracking)
+    row = {"encoder": "test/tiny", "augmentation": "none", "head": "classify/logreg", "dataset": "toy",
+           "task": "classification", "label": "label", "accuracy": 0.9, "macro_f1": 0.9, "auc": 0.95}  # fmt: skip
+    out = publish(rows=[row, dict(row, encoder="test/other")], tracking_uri=tracking, experiment="lb",
+                  output_csv=None)  # fmt: skip
+    assert set(out["quality"]) == {"test/tiny"}  # never analysed: left out, not invented
+    q = out["quality"]["test/tiny"]
+    assert q["effective rank"] == pytest.approx(s["quality"]["effective_rank"], rel=1e-6)
+    assert "embedding space" in out["markdown"] and "| test/tiny | " in out["markdown"]
