@@ -201,7 +201,7 @@ def search(
         )
     console.print(table)
     if sheet is not None:
-        _draw_sheet(encoder, hits, sheet)
+        _draw_sheet(encoder, hits, sheet, query)
 
 
 def _search(db_uri: str, encoder: str, weights: str | None, query: dict) -> list[dict]:
@@ -243,14 +243,17 @@ def _serve_queries(db_uri: str, encoder: str, weights: str | None, port: int) ->
         state.unlink(missing_ok=True)
 
 
-def _draw_sheet(encoder: str, hits: list[dict], path: Path) -> None:
-    """The modality's picture of its hits (``extras["contact_sheet"]``), where it has one."""
+def _draw_sheet(encoder: str, hits: list[dict], path: Path, query: Path | None = None) -> None:
+    """The modality's picture of its hits (``extras["contact_sheet"]``), where it has one; a query file is drawn
+    first, framed in red."""
     from embedforge.registry.modalities import modality_of_encoder
 
     draw = modality_of_encoder(encoder).extras.get("contact_sheet")
     if draw is None:
         console.print(f"[red]--sheet[/]: {encoder.split('/')[0]} hits have no picture")
         raise typer.Exit(1)
+    if query is not None:
+        hits = [{"id": query.name, "uri": str(query), "labels": {}, "query": True}, *hits]
     console.print(f"contact sheet written to {draw(hits, path)}")
 
 

@@ -41,14 +41,22 @@ def tile_sheet(hits: list[dict[str, Any]], path: str | Path, columns: int = 5) -
     """A grid of the hit tiles, best first, each captioned with its rank, slide and cosine distance."""
     from PIL import Image
 
-    from embedforge.modalities.sheets import distance_line, grid
+    from embedforge.modalities.sheets import grid, numbered, under
 
     cells = []
-    for rank, hit in enumerate(hits, 1):
+    for prefix, hit in numbered(hits):
         try:
-            img = hit_tile(hit)
-        except ItemError:
+            img = query_tile(hit) if hit.get("query") else hit_tile(hit)
+        except (ItemError, OSError):
             img = Image.new("RGB", (THUMB, THUMB), (90, 90, 90))
         slide = (hit.get("labels") or {}).get("slide", hit.get("id", ""))
-        cells.append((img, [f"{rank}. {str(slide)[:14]}", distance_line(hit)]))
+        cells.append((img, [f"{prefix} {str(slide)[:14]}", under(prefix, hit)]))
     return grid(cells, path, THUMB, columns)
+
+
+def query_tile(hit: dict[str, Any]):
+    """The query tile file (PNG/JPEG) at the sheet's size."""
+    from PIL import Image
+
+    with Image.open(str(hit["uri"])) as img:
+        return img.convert("RGB").resize((THUMB, THUMB))

@@ -20,24 +20,24 @@ def middle_frame(hit: dict[str, Any]):
     return Image.fromarray(sample_frames(video, hit["id"], k=1).images[0])
 
 
-def caption(rank: int, hit: dict[str, Any]) -> str:
+def caption(prefix: str, hit: dict[str, Any]) -> str:
     labels = hit.get("labels") or {}
     where = f" {labels['start']:.1f}-{labels['end']:.1f}s" if "start" in labels else ""
-    return f"{rank}. {labels.get('label', '')}{where}"
+    return f"{prefix} {labels.get('label', '')}{where}".strip()
 
 
 def contact_sheet(hits: list[dict[str, Any]], path: str | Path, columns: int = 5) -> Path:
     """Write a grid of the hits' middle frames, rank, label and distance under each; unreadable hits are grey."""
     from PIL import Image
 
-    from embedforge.modalities.sheets import distance_line, grid
+    from embedforge.modalities.sheets import grid, numbered, under
 
     cells = []
-    for rank, hit in enumerate(hits, 1):
+    for prefix, hit in numbered(hits):
         try:
             img = middle_frame(hit)
             img = img.resize((THUMB, max(1, round(img.height * THUMB / img.width))))
         except ItemError:
             img = Image.new("RGB", (THUMB, THUMB * 9 // 16), (90, 90, 90))
-        cells.append((img, [caption(rank, hit), distance_line(hit)]))
+        cells.append((img, [caption(prefix, hit), under(prefix, hit)]))
     return grid(cells, path, THUMB, columns)
