@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embedforge.modalities.base import BadRequest
-from embedforge.modalities.pathology.serving import predict_bags, slide_signature
+from embedforge.modalities.base import BadRequest, ItemError
+from embedforge.modalities.pathology.serving import SLIDE, TILES, predict_bags, slide_signature
 from embedforge.tasks.pyfunc import _mlflow_error
 
 try:
@@ -25,19 +26,75 @@ except ImportError:  # pragma: no cover - mlflow is a hard dependency
 
 
 class SlideModel(PythonModel):
-    """Loads a fitted MIL head; each request row is one slide's bag of tile vectors."""
+    """Loads a fitted MIL head. A request row is one slide: its bag of tile vectors (``tiles``), or the slide
+    itself (``slide``: a ``file://`` path under the allowed roots, or the file base64-encoded), tiled with the
+    recipe the head was trained on and embedded by the same encoder (checked by fingerprint, loaded on first use).
+    """
 
     def load_context(self, context) -> None:
         import joblib
 
         self.head = joblib.load(context.artifacts["head"])
         self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
+        self.recipe = self.meta.get("tiling")
+        self._encoder = None
+
+    def slide_encoder(self):
+        from embedforge.tasks.pyfunc import load_checked_encoder
+
+        if self._encoder is None:
+            self._encoder = load_checked_encoder(self.meta)
+        return self._encoder
 
     def predict(self, context, model_input, params=None):
+        import pandas as pd
+
         try:
-            return predict_bags(self.head, self.meta, model_input)
+            frame = pd.DataFrame(model_input)
+            if SLIDE in frame.columns and not (TILES in frame.columns and frame[TILES].notna().all()):
+                return self.predict_slides(frame[SLIDE])
+            return predict_bags(self.head, self.meta, frame)
         except BadRequest as exc:
             raise _mlflow_error(str(exc), "INVALID_PARAMETER_VALUE") from None
+
+    def predict_slides(self, values):
+        """One row per slide: label, class probabilities, tile count and the most-attended tiles (JSON)."""
+        import pandas as pd
+
+        from embedforge.tasks.slide_predict import diagnose, slide_bag
+
+        if not self.recipe:
+            raise BadRequest("this model was registered without its tiling recipe: send 'tiles' vectors")
+        rows = []
+        for i, value in enumerate(values):
+            with slide_file(value, i) as path:
+                try:
+                    bag, coords = slide_bag(str(path), self.slide_encoder(), self.recipe, name=f"row {i}")
+                except ItemError as exc:
+                    raise BadRequest(str(exc)) from None
+            answer = diagnose(self.head, bag, coords)
+            rows.append({"label": answer["label"], **{f"p_{c}": p for c, p in answer["probabilities"].items()},
+                         "tiles": answer["tiles"], "top_tiles": json.dumps(answer["top_tiles"])})  # fmt: skip
+        return pd.DataFrame(rows)
+
+
+@contextmanager
+def slide_file(value: Any, row: int):
+    """A request's slide as a local path: an allowed ``file://`` path as is, uploaded bytes in a private temporary
+    file (removed after), both within the size limits."""
+    from embedforge.tasks.pyfunc import Limits, _bytes, _source
+
+    limits = Limits.from_settings()
+    source, _ = _source(value, row, SLIDE, limits)
+    if isinstance(source, Path):
+        yield source
+        return
+    data = _bytes(source, row, SLIDE, limits)
+    suffix = ".tiff" if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+") else ".svs"
+    with tempfile.TemporaryDirectory(prefix="embedforge-slide-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        yield path
 
 
 def log_slide_head(head, meta: dict[str, Any], example: np.ndarray, registered_name: str | None, alias: str | None):
@@ -72,6 +129,7 @@ def train_slide_head(
     from embedforge.modalities.pathology.mil import bag_metrics
     from embedforge.registry.heads import build_head
     from embedforge.tasks.features import load_features
+    from embedforge.tasks.slide_predict import training_recipe
     from embedforge.tasks.tracking import use_tracking
 
     feats = load_features(db_uri, encoder, dataset, weights)
@@ -97,7 +155,8 @@ def train_slide_head(
         mlflow.log_metrics({k: v for k, v in found.items() if np.isfinite(v)})  # the preset is in the head_* params
         if slides:
             log_heatmaps(model, feats, bags, test[:max_heatmaps], proba, slides)
-        meta = {"input": "tiles", "encoder": feats.identity, "encoder_weights": weights, "head": head, "task": "slide"}
+        meta = {"input": "tiles", "encoder": feats.identity, "encoder_weights": weights, "head": head, "task": "slide",
+                "tiling": training_recipe(slides, feats)}  # fmt: skip
         logged = log_slide_head(model, meta, bags.bag(feats.X, train[0]), registered_name, alias)
     return {"run_id": run.info.run_id, "metrics": metrics, "model": logged}
 

@@ -505,9 +505,41 @@ def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option
         console.print(line)
 
 
+def predict(
+    slide: Path = typer.Argument(..., exists=True, dir_okay=False, help="a whole-slide image (.svs, .tif, .ndpi, ...)"),
+    model: str = typer.Option(..., "--model", help="a registered slide classifier: NAME@ALIAS, NAME/VERSION or URI"),
+    heatmap: Path | None = typer.Option(None, "--heatmap", help="also draw the attention over the slide (PNG)"),
+    tracking_uri: str | None = typer.Option(None, help="MLflow tracking URI (default: the data directory's store)"),
+) -> None:
+    """A slide in, a diagnosis out: tiled and embedded the way the head was trained, then classified locally."""
+    from mlflow.exceptions import MlflowException
+
+    from embedforge.modalities.base import BadRequest, ItemError
+    from embedforge.tasks.slide_predict import predict_slide
+
+    uri = model if model.startswith(("models:/", "runs:/")) else f"models:/{model}"
+    try:
+        answer = predict_slide(uri, str(slide), tracking_uri, str(heatmap) if heatmap else None)
+    except (BadRequest, ItemError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except MlflowException as exc:  # no such model or version: its message, not a trace
+        typer.echo(f"error: {model}: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(1) from None
+    p = answer["probabilities"][answer["label"]]
+    console.print(f"[bold]{slide.name}[/]: {answer['label']} (p = {p:.3f}) from {answer['tiles']} tissue tiles")
+    console.print("  " + ", ".join(f"p({c}) = {v:.3f}" for c, v in answer["probabilities"].items()))
+    table = Table("rank", "x", "y", "tile (level-0 px)", "attention", title="most-attended tiles")
+    for rank, t in enumerate(answer["top_tiles"], 1):
+        table.add_row(str(rank), str(t["x"]), str(t["y"]), str(t["extent"]), f"{t['attention']:.4f}")
+    console.print(table)
+    if answer.get("heatmap"):
+        console.print(f"heatmap written to {answer['heatmap']}")
+
+
 def register(app: typer.Typer) -> None:
     """Attach the core commands to the ``embedforge`` app."""
-    for command in (encoders, modalities, embed, search, failures, demo):
+    for command in (encoders, modalities, embed, search, failures, demo, predict):
         app.command()(command)
     app.command("register-embedder")(register_embedder)
     app.add_typer(train_app, name="train")

@@ -66,16 +66,7 @@ class SlideFolder(Dataset):
         self.label_path = Path(labels) if labels else self.root / "labels.csv"
         o = {**DEFAULTS, **folder_recipe(self.root), **options}  # explicit options win over DIR/tiling.json
         self.prefetch = int(o.pop("prefetch", type(self).prefetch))  # read-ahead only: not part of the recipe
-        mask = {k: v for k, v in o.items() if k not in DEFAULTS}
-        self.recipe = {
-            "size": int(o["tile_size"]),
-            "mpp": _number(o["mpp"]),
-            "magnification": _number(o["magnification"]),
-            "preset": str(o["preset"]),
-            "otsu": str(o["otsu"]).lower() in ("1", "true", "yes"),
-            "tissue": float(o["tissue"]),
-            "mask": mask_overrides(mask),
-        }
+        self.recipe = tiling_recipe(o)
         self.test_fraction, self.seed = float(o["test_fraction"]), int(o["seed"])
         self.slides = SlideCache()
 
@@ -132,6 +123,22 @@ class SlideFolder(Dataset):
         except Exception as exc:  # openslide/PIL raise many types: the tile's error names it
             raise ItemError(f"{item.id}: tile unreadable ({type(exc).__name__}: {exc})") from None
         return Tile(image=image, slide=lab["slide"], x=lab["x"], y=lab["y"], level=geom.level, mpp=geom.mpp)
+
+
+def tiling_recipe(options: dict[str, Any]) -> dict[str, Any]:
+    """How slides are cut (tile size, resolution, tissue mask), from adapter options over ``DEFAULTS``: what a
+    slide head records so a slide it has never seen is tiled the same way."""
+    o = {**DEFAULTS, **options}
+    mask = {k: v for k, v in o.items() if k not in DEFAULTS}
+    return {
+        "size": int(o["tile_size"]),
+        "mpp": _number(o["mpp"]),
+        "magnification": _number(o["magnification"]),
+        "preset": str(o["preset"]),
+        "otsu": str(o["otsu"]).lower() in ("1", "true", "yes"),
+        "tissue": float(o["tissue"]),
+        "mask": mask_overrides(mask),
+    }
 
 
 @lru_cache(maxsize=256)

@@ -12,6 +12,7 @@ import pandas as pd
 from embedforge.modalities.base import BadRequest
 
 TILES = "tiles"
+SLIDE = "slide"  # or the slide itself: a file:// path under the allowed roots, or the file base64-encoded
 MAX_TILES = 200_000  # one slide's bag; larger requests are refused, not attempted
 
 
@@ -53,4 +54,5 @@ def slide_signature(head, meta: dict[str, Any], example: np.ndarray):
     out = predict_bags(head, meta, {TILES: [example.tolist()]})
     cols = [ColSpec("string", "label")] + [ColSpec("double", c) for c in out.columns if c.startswith("p_")]
     outputs = Schema([*cols, ColSpec(Array("double"), "attention")])
-    return ModelSignature(inputs=Schema([ColSpec(Array(Array("double")), TILES)]), outputs=outputs)
+    inputs = Schema([ColSpec(Array(Array("double")), TILES, required=False), ColSpec("string", SLIDE, required=False)])
+    return ModelSignature(inputs=inputs, outputs=outputs)

@@ -49,3 +49,66 @@ def test_train_slides_command_registers_a_slide_classifier(cohort, cohort_db, tm
     assert "test_accuracy" in done.stdout and "models:/cli-slides@champion" in done.stdout
     version = mlflow.MlflowClient(tracking).get_model_version_by_alias("cli-slides", "champion")
     assert str(version.version) == "1"
+
+
+def test_a_slide_in_a_diagnosis_out_locally_and_served(cohort, cohort_db, tmp_path, monkeypatch):
+    """The registered classifier tiles and embeds an unseen-format request (the slide file itself) the way it was
+    trained: the same answer as the stored tile vectors of that slide give, locally and through the served model."""
+    import base64
+    import json
+
+    from embedforge.tasks.slide_predict import predict_slide
+
+    root = cohort[0]
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    train_slide_head(db_uri=cohort_db, encoder=ENCODER, dataset=cohort_name(cohort), head="mil/abmil",
+                     tracking_uri=tracking, params={"max_epochs": 5}, slides=f"slides:{root}",
+                     registered_name="slides-e2e", max_heatmaps=0)  # fmt: skip
+    mlflow.set_tracking_uri(tracking)
+    model = mlflow.pyfunc.load_model("models:/slides-e2e@champion")
+    feats = load_features(cohort_db, ENCODER, cohort_name(cohort))
+    stored = feats.X[np.array(feats.group) == "slide001"]
+    from_vectors = model.predict(pd.DataFrame({"tiles": [stored.tolist()]}))
+
+    answer = predict_slide("models:/slides-e2e@champion", str(root / "slide001.tiff"), tracking,
+                           heatmap=str(tmp_path / "heat.png"))  # fmt: skip
+    assert answer["tiles"] == len(stored) and answer["label"] == from_vectors["label"][0]
+    for c, p in answer["probabilities"].items():
+        assert p == pytest.approx(from_vectors[f"p_{c}"][0], abs=1e-4)
+    assert len(answer["top_tiles"]) == min(10, len(stored)) and (tmp_path / "heat.png").stat().st_size > 10_000
+
+    upload = base64.b64encode((root / "slide001.tiff").read_bytes()).decode()
+    served = model.predict(pd.DataFrame({"slide": [upload]}))
+    assert served["label"][0] == answer["label"] and served["tiles"][0] == len(stored)
+    assert served["p_tumor"][0] == pytest.approx(answer["probabilities"]["tumor"], abs=1e-5)
+    top = json.loads(served["top_tiles"][0])
+    assert {"x", "y", "extent", "attention"} <= set(top[0])
+    with pytest.raises(Exception, match="local file paths are not accepted"):
+        model.predict(pd.DataFrame({"slide": [f"file://{root / 'slide001.tiff'}"]}))
+    monkeypatch.setenv("EMBEDFORGE_SERVE_ALLOWED_ROOTS", str(root))
+    by_path = model.predict(pd.DataFrame({"slide": [f"file://{root / 'slide001.tiff'}"]}))
+    assert by_path["label"][0] == answer["label"]
+    with pytest.raises(Exception, match="row 0: not a readable slide"):
+        model.predict(pd.DataFrame({"slide": [base64.b64encode(b"not a slide at all" * 10).decode()]}))
+
+
+def test_predict_command_answers_for_the_real_cmu_slide(cohort, cohort_db, tmp_path):
+    """`embedforge predict` on a real Aperio SVS the head never saw: tiled at the training recipe, an answer
+    with probabilities, the most-attended tiles inside the slide, and a heatmap."""
+    from typer.testing import CliRunner
+
+    from embedforge.flows.cli import build_app
+    from tests.modalities.pathology.test_slides import _cmu
+
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    train_slide_head(db_uri=cohort_db, encoder=ENCODER, dataset=cohort_name(cohort), head="mil/abmil",
+                     tracking_uri=tracking, params={"max_epochs": 3}, slides=f"slides:{cohort[0]}",
+                     registered_name="slides-cmu", max_heatmaps=0)  # fmt: skip
+    args = ["predict", str(_cmu()), "--model", "slides-cmu@champion", "--tracking-uri", tracking,
+            "--heatmap", str(tmp_path / "cmu.png")]  # fmt: skip
+    out = CliRunner().invoke(build_app(), args, env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "cmu_small_region.svs" in out.output and "tissue tiles" in out.output and "p(tumor)" in out.output
+    assert "most-attended tiles" in out.output and (tmp_path / "cmu.png").stat().st_size > 10_000
+    missing = CliRunner().invoke(build_app(), [*args[:3], "nope@champion", "--tracking-uri", tracking])
+    assert missing.exit_code == 1 and "Traceback" not in missing.output, missing.output
