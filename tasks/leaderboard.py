@@ -14,6 +14,7 @@ from embedforge.tasks.features import Features, load_features
 from embedforge.tasks.filters import mlflow_str
 from embedforge.tasks.scoring import METRICS, NAN
 from embedforge.tasks.splits import SplitReport
+from embedforge.tasks.store import table_name
 
 CACHE_TAG = "embedforge.cache_key"
 
@@ -229,7 +230,15 @@ def score_pair(
                 if X is None:
                     base = feature_matrix(feats, combo, dataset_ref) if base is None else base
                     X, nbytes = transform_features(X=base, split=feats.split, spec=spec)
-                scores.append(cell.score(feats=feats, X=X, key=keys[head], bytes_per_vector=nbytes))
+                scores.append(
+                    cell.score(
+                        feats=feats,
+                        X=X,
+                        key=keys[head],
+                        bytes_per_vector=nbytes,
+                        source=(db, table_name(name, weights, options)),
+                    )
+                )
     return to_rows(scores)
 
 
@@ -254,6 +263,14 @@ class Cell:
     def augmentation(self) -> str:
         return "+".join(self.combo) or "none"
 
+    @property
+    def run_name(self) -> str:
+        """Head first, so a run list's truncated names still differ: ``classify/logreg · minirocket · GunPoint``."""
+        parts = [self.head, self.encoder.split("/", 1)[-1], self.dataset]
+        parts += [] if self.augmentation == "none" else [self.augmentation]
+        parts += [] if self.transform == "none" else [self.transform]
+        return " · ".join(parts)
+
     def result(self, metrics: dict[str, Any], *, cached: bool, run_id: str) -> Score:
         values = {m: float(metrics.get(m, NAN)) for m in METRICS[self.task]}
         return Score(
@@ -275,18 +292,31 @@ class Cell:
     def cached(self, hit: dict[str, Any]) -> Score:
         return self.result(hit, cached=True, run_id=hit["run_id"])
 
-    def score(self, *, feats: Features, X: np.ndarray, key: str, bytes_per_vector: int) -> Score:
-        """Fit and score the head, and log the cell as one MLflow run with its plot."""
+    def score(
+        self,
+        *,
+        feats: Features,
+        X: np.ndarray,
+        key: str,
+        bytes_per_vector: int,
+        source: tuple[str, str] | None = None,
+    ) -> Score:
+        """Fit and score the head, and log the cell as one MLflow run with its plot (and, given the ``source``
+        (LanceDB URI, table) it read, the stored vectors as the run's dataset input)."""
         import mlflow
 
         from embedforge.tasks.scoring import cell_figure
+        from embedforge.tasks.tracking import log_features_input
 
         metrics, n_train, n_test, (y, pred) = score_head(feats=feats, X=X, head=self.head, label=self.label)
         metrics = {**metrics, "n_train": n_train, "n_test": n_test, "bytes_per_vector": bytes_per_vector}
-        name = f"{self.encoder}|{self.dataset}|{self.augmentation}|{self.head}"
-        name += "" if self.transform == "none" else f"|{self.transform}"
-        with mlflow.start_run(run_name=name) as run:
-            mlflow.set_tags({CACHE_TAG: key, "embedforge.kind": "leaderboard-cell"})
+        with mlflow.start_run(run_name=self.run_name) as run:
+            mlflow.set_tags({CACHE_TAG: key, "embedforge.kind": "leaderboard-cell", "encoder": self.encoder,
+                             "dataset": self.dataset, "head": self.head, "task": self.task,
+                             "modality": self.encoder.split("/", 1)[0]})  # fmt: skip
+            if source is not None:
+                keys = [f"{d}/{i}@{h}" for d, i, h in zip(feats.datasets, feats.ids, feats.hashes, strict=True)]
+                log_features_input(source[0], source[1], feats.datasets, keys, "training")
             mlflow.log_params(
                 {
                     "encoder": self.encoder,

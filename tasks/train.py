@@ -9,7 +9,15 @@ import numpy as np
 
 from embedforge.tasks.affine import Affine, binary_proba, fold_binary_classifier, fold_regressor
 from embedforge.tasks.features import Features, load_features
-from embedforge.tasks.tracking import head_signature, log_head, tensor_input, use_tracking, vector_example
+from embedforge.tasks.store import table_name
+from embedforge.tasks.tracking import (
+    head_signature,
+    log_features_input,
+    log_head,
+    tensor_input,
+    use_tracking,
+    vector_example,
+)
 
 
 class PerRowHeight:
@@ -106,7 +114,11 @@ def train_heightceleb(
     head = HeightHead(regressor=regressor).fit(train.X, train.label("height"), train.label("sex"), train.group)
     name = registered_name or f"heightceleb-{encoder.replace('/', '-')}"
     use_tracking(tracking_uri, experiment, artifact_root)
-    with mlflow.start_run(run_name=f"{name}-{regressor}") as run:
+    with mlflow.start_run(run_name=f"{regressor} · {name}") as run:
+        mlflow.set_tags({"encoder": encoder, "dataset": dataset or "all", "head": f"heightceleb/{regressor}",
+                         "task": "regression", "modality": "speech"})  # fmt: skip
+        keys = [f"{d}/{i}@{h}" for d, i, h in zip(feats.datasets, feats.ids, feats.hashes, strict=True)]
+        log_features_input(db_uri, table_name(encoder, weights), feats.datasets, keys, "training")
         metrics, pred = evaluate(head, test, "test")
         metrics.update({f"test_{k}": v for k, v in mean_baseline(_columns(train), _columns(test)).items()})
         if timit_dataset:

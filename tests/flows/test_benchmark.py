@@ -45,6 +45,12 @@ def test_leaderboard_cold_then_cached(prefect_harness, tmp_path):
     assert {"leaderboard.csv", "leaderboard.png", "leaderboard.md"} <= names
     cell_files = {a.path for a in mlflow.MlflowClient().list_artifacts(ridge["run_id"])}
     assert "confusion.png" in cell_files
+    cell = mlflow.MlflowClient().get_run(ridge["run_id"])
+    assert cell.info.run_name == "classify/ridge · minirocket · ucr-ItalyPowerDemand"  # head first: distinct in a list
+    assert {"encoder": "timeseries/minirocket", "head": "classify/ridge", "task": "classification",
+            "modality": "timeseries", "dataset": "ucr-ItalyPowerDemand"}.items() <= cell.data.tags.items()  # fmt: skip
+    (used,) = cell.inputs.dataset_inputs
+    assert used.dataset.name == "ucr-ItalyPowerDemand" and len(used.dataset.digest) == 16
 
     warm = run_benchmark(params)
     assert all(r["cached"] for r in warm["rows"])

@@ -61,6 +61,9 @@ def test_chain_embeds_trains_registers_and_serves(prefect_harness, voices, tmp_p
     assert m["timit_n"] == 4 and m["timit_sex_accuracy"] >= 0.75 and m["timit_mae"] < 10, m
     run = mlflow.get_run(result["run_id"])
     assert run.data.params["encoder"] == "speech/ge2e"
+    assert run.info.run_name.startswith("pls · ") and run.data.tags["head"] == "heightceleb/pls"
+    assert run.data.tags["encoder"] == "speech/ge2e" and run.data.tags["task"] == "regression"
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["vox"]  # what it was trained on, in the list
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result["run_id"], "plots")}
     assert {"plots/height_parity.png", "plots/height_residuals.png"} <= artifacts
 
