@@ -25,10 +25,24 @@ def _cached_encoder(encoder: str, weights: str | None, device: str, options: str
     return build_encoder(encoder, weights=weights, device=device, **json.loads(options))
 
 
+_PLANNED: dict[tuple[str, str, str], Any] = {}  # the adapter the latest plan in this process opened
+
+
 def cached_dataset(ref: str, options: dict[str, Any], stamp: str):
-    """One opened adapter per worker process and dataset version (the plan's stamp of every content hash)."""
+    """One opened adapter per worker process and dataset version (the plan's stamp of every content hash):
+    the one the plan opened when it ran in this process, else one opened here once."""
+    key = (ref, json.dumps(options, sort_keys=True), stamp)
     with _BUILD_LOCK:
-        return _cached_dataset(ref, json.dumps(options, sort_keys=True), stamp)
+        planned = _PLANNED.get(key)
+        return planned if planned is not None else _cached_dataset(*key)
+
+
+def remember_planned(ref: str, options: dict[str, Any], stamp: str, opened: Any) -> None:
+    """Keep the adapter a plan just opened (and scanned) for its shards in this process; only the latest, so a
+    long-lived worker does not hold every dataset it ever planned."""
+    with _BUILD_LOCK:
+        _PLANNED.clear()
+        _PLANNED[(ref, json.dumps(options, sort_keys=True), stamp)] = opened
 
 
 @lru_cache(maxsize=4)

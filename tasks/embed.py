@@ -15,14 +15,13 @@ import numpy as np
 
 from embedforge.modalities.base import Item, ItemError
 from embedforge.modalities.runtime import cap_torch_threads, parity_gate, probe_inputs
-from embedforge.registry.cache import cached_dataset, cached_encoder
+from embedforge.registry.cache import cached_dataset, cached_encoder, remember_planned
 from embedforge.registry.datasets import open_dataset
 from embedforge.tasks.prefetch import prepared
 from embedforge.tasks.retry import transient
 from embedforge.tasks.store import VectorStore, table_name
 
 log = logging.getLogger(__name__)
-_PLANNED: dict[tuple[str, str, str], Any] = {}  # the adapter the latest plan opened, for its shards in this process
 
 
 @dataclass
@@ -91,8 +90,7 @@ def plan_embedding(
         table=table, dataset=name, total=len(items), skipped=len(items) - len(todo), shards=shards, pending=len(todo)
     )
     write_private(plan_path(work_dir, table, name), json.dumps(asdict(plan)))
-    _PLANNED.clear()  # only the latest: a long-lived worker does not keep every dataset it planned
-    _PLANNED[(dataset, json.dumps(options or {}, sort_keys=True), stamp)] = opened
+    remember_planned(dataset, options or {}, stamp, opened)  # its shards in this process reuse the scan
     return plan
 
 
@@ -210,9 +208,7 @@ def embed_shard(
 
 def _shard_dataset(shard: dict[str, Any]):
     """The adapter the plan opened (same ref, options and content stamp), else one opened once per process."""
-    key = (shard["dataset"], json.dumps(shard["options"], sort_keys=True), shard.get("stamp", ""))
-    planned = _PLANNED.get(key)
-    return planned if planned is not None else cached_dataset(shard["dataset"], shard["options"], key[2])
+    return cached_dataset(shard["dataset"], shard["options"], shard.get("stamp", ""))
 
 
 def _encode_items(items, reuse, model, dataset, batch_size):
