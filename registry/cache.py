@@ -26,21 +26,33 @@ def _cached_encoder(encoder: str, weights: str | None, device: str, options: str
 
 
 _PLANNED: dict[tuple[str, str, str], Any] = {}  # the adapter the latest plan in this process opened
+_PLANNED_LOCK = threading.Lock()  # not _BUILD_LOCK: an encoder build (MiniRocket's fit) looks here while holding it
 
 
 def cached_dataset(ref: str, options: dict[str, Any], stamp: str):
     """One opened adapter per worker process and dataset version (the plan's stamp of every content hash):
     the one the plan opened when it ran in this process, else one opened here once."""
     key = (ref, json.dumps(options, sort_keys=True), stamp)
-    with _BUILD_LOCK:
+    with _PLANNED_LOCK:
         planned = _PLANNED.get(key)
-        return planned if planned is not None else _cached_dataset(*key)
+    if planned is not None:
+        return planned
+    with _BUILD_LOCK:
+        return _cached_dataset(*key)
+
+
+def planned_dataset(ref: str, options: dict[str, Any] | None = None) -> Any | None:
+    """The adapter the latest plan in this process opened for ``ref`` with these options, if any (a fit on the
+    same dataset, MiniRocket's, reuses its parsed cases instead of reading them again)."""
+    wanted = (ref, json.dumps(options or {}, sort_keys=True))
+    with _PLANNED_LOCK:
+        return next((ds for key, ds in _PLANNED.items() if key[:2] == wanted), None)
 
 
 def remember_planned(ref: str, options: dict[str, Any], stamp: str, opened: Any) -> None:
     """Keep the adapter a plan just opened (and scanned) for its shards in this process; only the latest, so a
     long-lived worker does not hold every dataset it ever planned."""
-    with _BUILD_LOCK:
+    with _PLANNED_LOCK:
         _PLANNED.clear()
         _PLANNED[(ref, json.dumps(options, sort_keys=True), stamp)] = opened
 

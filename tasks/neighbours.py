@@ -5,7 +5,7 @@ Up to ``exact_below`` rows it is exact (faiss' blocked inner-product scan). Abov
 ~2 sqrt(n) spherical k-means cells, and each cell's rows are compared with the rows of the ``nprobe`` cells
 whose centres are nearest its own, as one matrix product per cell: n sqrt(n) work, not all pairs, and each
 candidate block is read once per cell instead of once per query (per-query IVF probing spent its time on
-memory traffic: 1,308 s at 1M x 256 against this path's minutes, bench/bench_analyze.py).
+memory traffic: 1,308 s at 1M x 256 against 193 s here, recall@10 1.000, bench/bench_analyze.py).
 """
 
 from __future__ import annotations

@@ -112,10 +112,12 @@ class MiniRocketEncoder(Encoder):
 
 
 def fit_on_dataset(ref: str, n_kernels: int = 10000, seed: int = 0) -> MiniRocketEncoder:
-    """Open ``ref`` through the dataset registry and fit on its train items."""
+    """Open ``ref`` through the dataset registry (or take the adapter this process's plan just opened and read)
+    and fit on its train items."""
+    from embedforge.registry.cache import planned_dataset
     from embedforge.registry.datasets import open_dataset
 
-    ds = open_dataset(ref)
+    ds = planned_dataset(ref) or open_dataset(ref)
     train = [it for it in ds.items() if it.split == "train"]
     if not train:
         raise ValueError(f"{ref} has no items with split 'train' to fit MiniRocket on")

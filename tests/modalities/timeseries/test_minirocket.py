@@ -138,3 +138,28 @@ def test_fit_drops_a_bad_training_case_names_it_and_stores_the_rest(tmp_path, ca
     assert sum(r.embedded for r in results) == 8 + 3
     assert "fit on 8 of 9 training items; dropped 1" in caplog.text and "train/3" in caplog.text
     assert {f["id"] for f in VectorStore(db).failures(plan.table, "toy")} == {"train/3", "test/3"}
+
+
+def test_the_fit_reuses_the_dataset_the_plan_just_read(tmp_path, monkeypatch):
+    """MiniRocket fit on the dataset being embedded takes the adapter the plan opened (no second parse), also
+    from inside the encoder cache's build lock (a lookup that took that lock again deadlocked)."""
+    import threading
+
+    from embedforge.registry import datasets
+    from embedforge.registry.cache import cached_encoder
+    from embedforge.tasks.embed import plan_embedding
+
+    plan_embedding(dataset="ucr:GunPoint", encoder="test/tiny", db_uri=str(tmp_path / "db"),
+                   work_dir=str(tmp_path / "work"))  # fmt: skip
+
+    def no_second_open(*args, **kwargs):
+        raise AssertionError("the fit opened the dataset again")
+
+    monkeypatch.setattr(datasets, "open_dataset", no_second_open)
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(model=cached_encoder("timeseries/minirocket", "ucr:GunPoint",
+                                                                             options={"n_kernels": 84})), daemon=True)  # fmt: skip
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "the build deadlocked"
+    assert box["model"].identity()["dim"] > 0
