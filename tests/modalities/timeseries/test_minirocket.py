@@ -157,8 +157,11 @@ def test_the_fit_reuses_the_dataset_the_plan_just_read(tmp_path, monkeypatch):
 
     monkeypatch.setattr(datasets, "open_dataset", no_second_open)
     box = {}
-    worker = threading.Thread(target=lambda: box.update(model=cached_encoder("timeseries/minirocket", "ucr:GunPoint",
-                                                                             options={"n_kernels": 84})), daemon=True)  # fmt: skip
+
+    def build():
+        box["model"] = cached_encoder("timeseries/minirocket", "ucr:GunPoint", options={"n_kernels": 84})
+
+    worker = threading.Thread(target=build, daemon=True)
     worker.start()
     worker.join(120)
     assert not worker.is_alive(), "the build deadlocked"
