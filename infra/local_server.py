@@ -16,13 +16,14 @@ import atexit
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from embedforge.infra.stack import (
@@ -153,8 +154,51 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def database_template() -> Path:
+    """Where this installation keeps a Prefect database migrated by its Prefect version (one per version)."""
+    from importlib.metadata import version
+
+    return Path(sys.prefix) / "share" / "embedforge" / f"prefect-{version('prefect')}.db"
+
+
+def _seed_database(settings: Settings) -> str:
+    """A fresh home's SQLite copied from the installation's migrated template: the ~8 s of migrations a new home's
+    first server would run are paid once per installation. Which it was, for the state file."""
+    if settings.prefect_db_url:
+        return "configured"
+    db, template = settings.prefect_dir / "prefect.db", database_template()
+    if db.exists():
+        return "existing"
+    if not template.is_file():
+        return "migrated"
+    settings.prefect_dir.mkdir(parents=True, exist_ok=True)
+    tmp = db.with_suffix(".seed")
+    shutil.copyfile(template, tmp)
+    tmp.replace(db)
+    return "copied from template"
+
+
+def _save_template(settings: Settings) -> None:
+    """After a fresh home's first start, keep its just-migrated database as the template (an online backup:
+    the server is running); best effort: an installation it cannot write to simply has no template."""
+    import sqlite3
+
+    template = database_template()
+    if settings.prefect_db_url or template.exists():
+        return
+    try:
+        template.parent.mkdir(parents=True, exist_ok=True)
+        tmp = template.with_suffix(f".{os.getpid()}.tmp")
+        with closing(sqlite3.connect(settings.prefect_dir / "prefect.db")) as src, closing(sqlite3.connect(tmp)) as dst:
+            src.backup(dst)
+        tmp.replace(template)
+    except (OSError, sqlite3.Error):
+        return
+
+
 def _spawn(settings: Settings, timeout: float) -> dict:
     """Start the supervisor (which starts the server) detached; its state once the API answers."""
+    database = _seed_database(settings)
     log = server_dir(settings) / "server.log"
     if log.exists() and log.stat().st_size > LOG_MAX_BYTES:
         log.unlink()
@@ -179,7 +223,10 @@ def _spawn(settings: Settings, timeout: float) -> dict:
             raise StackError(f"the background Prefect server {why}; last lines of {log}:\n{log_tail(log)}")
         time.sleep(0.25)
     state["ready_s"] = round(time.time() - state["started"], 2)
+    state["database"] = database
     _write_state(settings, state)
+    if database == "migrated":
+        _save_template(settings)
     return state
 
 

@@ -120,3 +120,20 @@ def test_temporary_server_flag_starts_no_background_server(tmp_path, arrays_dir)
     )
     assert out.returncode == 0 and "embedded 12" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
     assert state(tmp_path) is None
+
+
+def test_a_fresh_home_starts_from_the_installation_s_migrated_database(tmp_path):
+    from embedforge.infra.local_server import database_template
+
+    first = cli(tmp_path / "a", "server", "start", EMBEDFORGE_SERVER_IDLE_S="5")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert state(tmp_path / "a")["database"] in ("migrated", "copied from template")
+    assert database_template().is_file()  # kept after the first migration this installation ran
+    second = cli(tmp_path / "b", "server", "start", EMBEDFORGE_SERVER_IDLE_S="5")
+    assert second.returncode == 0, second.stdout + second.stderr
+    s = state(tmp_path / "b")
+    assert s["database"] == "copied from template"
+    with urllib.request.urlopen(s["api_url"] + "/health", timeout=5) as resp:
+        assert resp.status == 200
+    for home in ("a", "b"):
+        cli(tmp_path / home, "server", "stop")
