@@ -112,7 +112,9 @@ async def embed_flow(params: EmbedParams) -> State:
             shards=plan.shards, params=params, db=db
         )
     summary = dict(embed_summary(plan, results, db), device=params.device, batch_size=params.batch_size)
-    await acreate_markdown_artifact(summary_markdown(summary), key="embed-summary", description="embed run summary")
+    await acreate_markdown_artifact(
+        summary_markdown(summary, params.encoder), key="embed-summary", description="embed run summary"
+    )
     message = "embedded {embedded}, reused {reused}, skipped {skipped}, failed {failed}".format(**summary)
     get_run_logger().info(message)
     return Completed(message=message, data=summary)

@@ -47,7 +47,8 @@ def train_heightceleb_flow(params: HeightCelebParams) -> State:
     rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(result["metrics"].items()))
     models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())
     create_markdown_artifact(
-        f"| metric | value |\n|---|---|\n{rows}\n\nregistered: {models}", key="heightceleb-metrics"
+        f"| metric | value |\n|---|---|\n{rows}\n\nregistered: {models}\n\n{_where(result)}",
+        key="heightceleb-metrics",
     )
     m = result["metrics"]
     return Completed(
@@ -85,7 +86,10 @@ def train_head_flow(params: TrainHeadParams) -> State:
     )
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
     models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())
-    create_markdown_artifact(f"{params.head} on {params.encoder}: {metrics}\n\nregistered: {models}", key="head")
+    where = _where(result, _stores(params)["tracking_uri"])
+    create_markdown_artifact(
+        f"{params.head} on {params.encoder}: {metrics}\n\nregistered: {models}\n\n{where}", key="head"
+    )
     return Completed(message=f"{metrics}; registered {models}", data=result)
 
 
@@ -116,7 +120,10 @@ def train_slide_head_flow(params: SlideHeadParams) -> State:
         alias=params.alias,
     )
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
-    create_markdown_artifact(f"{params.head} on {params.encoder}: {metrics}", key="slide-head")
+    create_markdown_artifact(
+        f"{params.head} on {params.encoder}: {metrics}\n\n{_where(result, _stores(params)['tracking_uri'])}",
+        key="slide-head",
+    )
     return Completed(message=metrics, data=result)
 
 
@@ -124,3 +131,17 @@ def run_train_slide_head(params: SlideHeadParams) -> dict[str, Any]:
     """Run the flow in this process and return its data."""
     result: Any = train_slide_head_flow(params)
     return result
+
+
+def _where(result: dict[str, Any], tracking_uri: str | None = None) -> str:
+    """The MLflow run (its UI address, or how to open the store) and how to load the registered model."""
+    from embedforge.tasks.tracking import where_the_run_is
+
+    models = list((result.get("models") or {}).values()) or ([result["model"]] if result.get("model") else [])
+    uri = None
+    if models:
+        m = models[-1]
+        uri = f"models:/{m['registered_name']}" + (f"@{m['alias']}" if m.get("alias") else f"/{m['version']}")
+    return "\n\n".join(
+        f"`{line}`" for line in where_the_run_is(result.get("run_id"), uri, tracking_uri or result.get("tracking_uri"))
+    )

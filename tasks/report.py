@@ -31,14 +31,20 @@ def embed_summary(plan, results, db: str) -> dict[str, Any]:
     }
 
 
-def summary_markdown(summary: dict[str, Any]) -> str:
-    """A table of the counts plus the first failures with their reasons."""
+def summary_markdown(summary: dict[str, Any], encoder: str | None = None) -> str:
+    """A table of the counts, where the vectors are and how to search them, then the first failures."""
     lines = [
         "| table | dataset | items | embedded | reused | skipped | failed |",
         "|---|---|---|---|---|---|---|",
         f"| {summary['table']} | {summary['dataset']} | {summary['items']} | {summary['embedded']} | "
         f"{summary['reused']} | {summary['skipped']} | {summary['failed']} |",
+        "",
+        f"Vectors in LanceDB table `{summary['table']}` of `{summary['db']}`.",
     ]
+    if encoder:
+        lines.append(
+            f"Search it: `embedforge search --encoder {encoder} --dataset {summary['dataset']} --query FILE -k 10`"
+        )
     if summary["failures"]:
         lines += ["", "| failed item | reason |", "|---|---|"]
         lines += [f"| {f['id']} | {f['error'].replace('|', '/')} |" for f in summary["failures"][:50]]

@@ -193,3 +193,22 @@ def log_head(
     if registered_name and alias and version is not None:
         mlflow.MlflowClient().set_registered_model_alias(registered_name, alias, str(version))
     return {"model_uri": info.model_uri, "registered_name": registered_name, "version": version, "alias": alias}
+
+
+def where_the_run_is(run_id: str | None, model_uri: str | None, tracking_uri: str | None = None) -> list[str]:
+    """The run's address in the MLflow UI and a line a user can paste to load the model (credentials hidden)."""
+    import shlex
+
+    from embedforge.registry.redact import redact
+    from embedforge.registry.settings import Settings
+
+    uri = redact(tracking_uri or Settings().mlflow_uri)
+    lines = []
+    if run_id:
+        web = uri.startswith(("http://", "https://"))
+        where = f"{uri.rstrip('/')}/#/runs/{run_id}" if web else f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
+        lines.append(f"run {run_id}: {where}")
+    if model_uri:
+        code = f"import mlflow; m = mlflow.pyfunc.load_model({model_uri!r}); print(m.metadata.get_input_schema())"
+        lines.append(f"load it: MLFLOW_TRACKING_URI={shlex.quote(uri)} python -c {shlex.quote(code)}")
+    return lines

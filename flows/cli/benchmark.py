@@ -63,7 +63,7 @@ def benchmark(
         f"MLflow run {result['run_id']} holds leaderboard.csv, leaderboard.png and leaderboard.md"
         + (f"; CSV written to {output}" if output else "")
     )
-    from embedforge.flows.cli.core import where_the_run_is
+    from embedforge.tasks.tracking import where_the_run_is
 
     for line in where_the_run_is(result["run_id"], None, params.tracking_uri):
         console.print(line, soft_wrap=True)

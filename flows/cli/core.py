@@ -438,27 +438,10 @@ def print_training(result: dict, tracking_uri: str | None = None) -> None:
         ref = f"@{m['alias']}" if m["alias"] else f"/{m['version']}"
         uris.append(f"models:/{m['registered_name']}{ref}")
         console.print(f"registered [bold]{m['registered_name']}[/] version {m['version']} ({mode} input): {uris[-1]}")
+    from embedforge.tasks.tracking import where_the_run_is
+
     for line in where_the_run_is(result.get("run_id"), uris[-1] if uris else None, tracking_uri):
         console.print(line, soft_wrap=True)
-
-
-def where_the_run_is(run_id: str | None, model_uri: str | None, tracking_uri: str | None = None) -> list[str]:
-    """The run's address in the MLflow UI and a line a user can paste to load the model (credentials hidden)."""
-    import shlex
-
-    from embedforge.registry.redact import redact
-    from embedforge.registry.settings import Settings
-
-    uri = redact(tracking_uri or Settings().mlflow_uri)
-    lines = []
-    if run_id:
-        web = uri.startswith(("http://", "https://"))
-        where = f"{uri.rstrip('/')}/#/runs/{run_id}" if web else f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
-        lines.append(f"run {run_id}: {where}")
-    if model_uri:
-        code = f"import mlflow; m = mlflow.pyfunc.load_model({model_uri!r}); print(m.metadata.get_input_schema())"
-        lines.append(f"load it: MLFLOW_TRACKING_URI={shlex.quote(uri)} python -c {shlex.quote(code)}")
-    return lines
 
 
 def register_embedder(
@@ -481,6 +464,8 @@ def register_embedder(
     console.print(f"registered [bold]{model['registered_name']}[/] version {model['version']}: {column} in, "
                   f"{out['dim']}-d vector out: {uri}")  # fmt: skip
     console.print(f"serve it: embedforge serve {model['registered_name']}@{model['alias']}")
+    from embedforge.tasks.tracking import where_the_run_is
+
     for line in where_the_run_is(out["run_id"], uri, tracking):
         console.print(line, soft_wrap=True)
 

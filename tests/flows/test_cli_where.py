@@ -2,7 +2,7 @@
 
 import shlex
 
-from embedforge.flows.cli.core import where_the_run_is
+from embedforge.tasks.tracking import where_the_run_is
 
 
 def test_a_web_tracking_server_gets_the_run_url_and_the_password_stays_hidden():

@@ -75,6 +75,23 @@ def test_nightly_embed_schedule_names_a_registered_encoder_and_dataset_adapter()
     assert nightly["cron"] == "0 2 * * *" and nightly["active"] is True
     assert params["dataset"].split(":", 1)[1].startswith("{{ $EMBEDFORGE_HOME }}/landing")
     assert params["encoder"] in ENCODERS and params["dataset"].split(":", 1)[0] in DATASETS
+    from embedforge.registry.encoders import build_encoder
+
+    assert build_encoder(params["encoder"]).identity()["dim"] > 0  # its default weights load offline, as here
+
+
+def test_summary_artifacts_say_where_the_vectors_and_the_run_are():
+    from embedforge.flows.train import _where
+    from embedforge.tasks.report import summary_markdown
+
+    summary = {"table": "speech__ge2e", "dataset": "landing", "db": "/data/lancedb", "items": 3, "embedded": 3,
+               "reused": 0, "skipped": 0, "failed": 0, "failures": []}  # fmt: skip
+    text = summary_markdown(summary, "speech/ge2e")
+    assert "`speech__ge2e` of `/data/lancedb`" in text
+    assert "embedforge search --encoder speech/ge2e --dataset landing --query FILE" in text
+    result = {"run_id": "r1", "models": {"raw": {"registered_name": "hc", "version": 2, "alias": "champion"}}}
+    where = _where(result, "http://127.0.0.1:5000")
+    assert "http://127.0.0.1:5000/#/runs/r1" in where and "models:/hc@champion" in where
 
 
 def test_serve_command_uses_this_venv_and_the_configured_tracking_store(tmp_path):
