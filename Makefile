@@ -13,7 +13,7 @@ export MALLOC_MMAP_THRESHOLD_ := 33554432
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 export MALLOC_TOP_PAD_ := 1000000000
 
-.PHONY: install demo test test-fast lint mypy imports format bench clean
+.PHONY: install demo test test-fast lint mypy imports format bench screenshots clean
 
 install: $(STAMP)
 
@@ -57,6 +57,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+# Not in CI: needs Debian's chromium. The stack, a small demo, the pages users open first, as PNGs.
+screenshots: $(STAMP)
+	$(PY) -m embedforge.infra.screenshots infra/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -205,6 +205,7 @@ def _spawn(settings: Settings, timeout: float) -> dict:
     env = base_env(settings)
     env.pop("PREFECT_API_URL")  # the server is nobody's client
     port = _free_port()
+    env["PREFECT_UI_API_URL"] = f"http://{HOST}:{port}/api"  # the UI's own server, not Prefect's default port
     cmd = [sys.executable, "-m", __name__, str(port), str(settings.server_idle_s)]
     with open(log, "ab") as out:
         proc = subprocess.Popen(

@@ -128,6 +128,7 @@ def client_env(settings: Settings) -> dict[str, str]:
 def prefect_server(settings: Settings) -> Service:
     env = base_env(settings)
     env.pop("PREFECT_API_URL")  # the server itself must not think it is a client of another server
+    env["PREFECT_UI_API_URL"] = prefect_api_url(settings)  # else the UI asks port 4200 whatever the server's port
     if settings.prefect_db_url:
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = settings.prefect_db_url
     cmd = [

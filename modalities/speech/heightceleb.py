@@ -214,9 +214,11 @@ def _draw_parity(ax, joined: pd.DataFrame) -> None:
     lo, hi = joined[["height", "height_pred"]].min().min() - 2, joined[["height", "height_pred"]].max().max() + 2
     ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
     _scatter_by_sex(ax, joined["height"], joined["height_pred"], joined["sex"])
-    ax.set(
-        xlabel="true height (cm)", ylabel="predicted height (cm)", title="Height parity", xlim=(lo, hi), ylim=(lo, hi)
-    )
+    err = joined["height_pred"] - joined["height"]
+    total = float(((joined["height"] - joined["height"].mean()) ** 2).sum())
+    r2 = 1 - float((err**2).sum()) / total if total > 0 else float("nan")
+    title = f"Height parity (test speakers)\nMAE {err.abs().mean():.1f} cm · R² {r2:.2f} · n = {len(joined)}"
+    ax.set(xlabel="true height (cm)", ylabel="predicted height (cm)", title=title, xlim=(lo, hi), ylim=(lo, hi))
 
 
 def _draw_residuals(ax, joined: pd.DataFrame) -> None:

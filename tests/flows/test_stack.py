@@ -135,6 +135,8 @@ def test_up_serves_the_prefect_ui_and_mlflow(stack):
     status, ctype, body = get(entries["prefect-server"]["url"] + "/")
     assert status == 200 and ctype.startswith("text/html") and "<html" in body.lower()
     assert get(entries["prefect-server"]["url"] + "/api/health")[2].strip() == "true"
+    ui = json.loads(get(entries["prefect-server"]["url"] + "/ui-settings")[2])
+    assert ui["api_url"] == entries["prefect-server"]["url"] + "/api"  # the UI asks its own port, not 4200
     assert get(entries["mlflow"]["url"] + "/health")[2].strip() == "OK"
     pool = json.loads(get(entries["prefect-server"]["url"] + f"/api/work_pools/{s.work_pool}")[2])
     assert pool["type"] == "process"

@@ -54,6 +54,8 @@ def test_commands_share_one_server_and_stop_removes_it(home):
     s = state(home)
     assert s is not None and f"pid {s['pid']}" in first.stdout and f"pid {s['pid']}" in second.stdout
     assert s["url"].startswith("http://127.0.0.1:")  # loopback only
+    with urllib.request.urlopen(s["url"] + "/ui-settings", timeout=10) as resp:
+        assert json.loads(resp.read())["api_url"] == s["api_url"]  # the UI talks to this server, not port 4200
     status = cli(home, "server", "status")
     assert status.returncode == 0 and "ok" in status.stdout and s["url"] in status.stdout, status.stdout
     assert cli(home, "server", "stop").returncode == 0

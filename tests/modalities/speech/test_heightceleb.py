@@ -113,3 +113,16 @@ def test_fitted_head_pickles(data):
     head = HeightHead(regressor="ridge").fit(X, h, s, g)
     again = pickle.loads(pickle.dumps(head))
     pd.testing.assert_frame_equal(head.predict(Xt, gt), again.predict(Xt, gt))
+
+
+def test_parity_plot_states_its_metrics_and_units():
+    from matplotlib.figure import Figure
+
+    from embedforge.modalities.speech.heightceleb import _draw_parity
+
+    joined = pd.DataFrame({"height": [160.0, 170.0, 180.0], "height_pred": [162.0, 169.0, 183.0],
+                           "sex": ["f", "m", "m"]})  # fmt: skip
+    ax = Figure().add_subplot()
+    _draw_parity(ax, joined)
+    assert "MAE 2.0 cm" in ax.get_title() and "n = 3" in ax.get_title() and "R² 0.93" in ax.get_title()
+    assert ax.get_xlabel() == "true height (cm)"
