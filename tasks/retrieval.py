@@ -64,9 +64,29 @@ def _scores(data: dict[str, Any], transform: str, search: str, k: int) -> dict[s
         fitted = fitted_transform(transform, C)  # on the corpus: queries are what is being tested
         Q, C, size = fitted.apply(Q), fitted.apply(C), fitted.bytes_per_vector(C.shape[1])
     ranker = rank if search == "exact" else ann_rank
-    run = ranker(Q, data["qids"], C, data["cids"], k=k)
+    docs = {document_of(c) for c in data["cids"]}
+    per_doc = -(-len(data["cids"]) // max(1, len(docs)))  # windows per document, on average (1 without chunks)
+    run = by_document(ranker(Q, data["qids"], C, data["cids"], k=k * per_doc), k)
     scores = retrieval_metrics(data["qrels"], run)
-    return {**scores, "n_queries": len(data["qids"]), "n_corpus": len(data["cids"]), "bytes_per_vector": size}
+    return {**scores, "n_queries": len(data["qids"]), "n_corpus": len(docs), "bytes_per_vector": size}
+
+
+def document_of(cid: str) -> str:
+    """``d1#120-980`` (a window row of ``-o chunks=rows``) -> ``d1``; a whole document's id unchanged."""
+    doc, sep, span = cid.rpartition("#")
+    return doc if sep and span.replace("-", "").isdigit() and span.count("-") == 1 else cid
+
+
+def by_document(run: dict[str, dict[str, float]], k: int) -> dict[str, dict[str, float]]:
+    """Window hits folded into documents, each scored by its best window (MaxP), the k best documents kept."""
+    out = {}
+    for qid, hits in run.items():
+        best: dict[str, float] = {}
+        for cid, score in hits.items():
+            doc = document_of(cid)
+            best[doc] = max(score, best.get(doc, -np.inf))
+        out[qid] = dict(sorted(best.items(), key=lambda kv: -kv[1])[:k])
+    return out
 
 
 def ann_rank(Q: np.ndarray, qids: list[str], C: np.ndarray, cids: list[str], k: int = 100) -> dict[str, dict]:

@@ -20,6 +20,7 @@ from typing import Any
 from embedforge.modalities.base import Dataset, Item, ItemError
 from embedforge.modalities.text.datasets import SPLIT_NAMES
 from embedforge.modalities.text.sample import MAX_TEXT_BYTES, Text, checked_text
+from embedforge.modalities.text.windows import OVERLAP, WINDOW, windowed
 from embedforge.registry.datasets import DATASETS
 
 QREL_SPLITS = ("train", "dev", "test")
@@ -125,11 +126,13 @@ class BEIRDataset(Dataset):
         return checked_text(text, item.id, self.limit, role="query" if role == "query" else "document")
 
 
-def _open(arg: str, **options: Any) -> BEIRDataset:
+def _open(arg: str, chunks: str | None = None, window: Any = WINDOW, overlap: Any = OVERLAP, **options: Any):
+    """``beir:DIR``; ``-o chunks=rows`` cuts long corpus documents into window rows (queries stay whole), which
+    retrieval scores per document by its best window (MaxP)."""
     root = Path(arg).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"beir: {root} is not a directory")
-    return BEIRDataset(root, **options)
+    return windowed(BEIRDataset(root, **options), chunks, window, overlap)
 
 
 DATASETS.register("beir", _open)

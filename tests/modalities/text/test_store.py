@@ -40,3 +40,39 @@ def test_beir_scores_from_the_store(tmp_path):
     assert scores["n_queries"] == 2 and scores["n_corpus"] == 12
     assert scores["ndcg@10"] > 0.8 and scores["recall@100"] == 1.0  # real MiniLM tells sport from cooking
     assert np.isfinite(scores["mrr@10"])
+
+
+def test_beir_long_documents_are_found_by_their_best_window(tmp_path):
+    """A relevant sentence deep inside long documents (past MiniLM's 256 word pieces): cut off when documents are
+    truncated, found with ``-o chunks=rows``, where each document scores as its best window (MaxP)."""
+    import json
+
+    root = tmp_path / "long"
+    (root / "qrels").mkdir(parents=True)
+    needles = ["a violin concert in a Vienna opera house", "baking a lemon tart with butter and sugar",
+               "a goalkeeper saving a penalty in the final", "volcanic lava flowing into the ocean",
+               "a submarine diving under arctic ice", "planting tomatoes in a greenhouse garden"]  # fmt: skip
+    rng = np.random.default_rng(0)
+    filler = "the report notes that the committee met on tuesday and reviewed the minutes of the last meeting".split()
+    docs, queries, qrels = [], [], ["query-id\tcorpus-id\tscore"]
+    for i, needle in enumerate(needles):
+        words = [str(w) for w in rng.choice(filler, 420)]
+        text = " ".join(words[:330]) + f". {needle.capitalize()}. " + " ".join(words[330:])
+        docs.append({"_id": f"d{i}", "title": "", "text": text})
+        queries.append({"_id": f"q{i}", "text": needle})
+        qrels.append(f"q{i}\td{i}\t1")
+    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (root / "qrels" / "test.tsv").write_text("\n".join(qrels) + "\n")
+    scores = {}
+    for name, options in (("whole", {}), ("rows", {"chunks": "rows", "window": "60", "overlap": "10"})):
+        db, work = str(tmp_path / f"db-{name}"), str(tmp_path / f"work-{name}")
+        plan = plan_embedding(dataset=f"beir:{root}", encoder="text/all-minilm-l6-v2", db_uri=db, work_dir=work,
+                              dataset_name=name, options=options)  # fmt: skip
+        for p in plan.shards:
+            embed_shard(shard_path=p, encoder="text/all-minilm-l6-v2", db_uri=db)
+        scores[name] = retrieval_scores(db_uri=db, encoder="text/all-minilm-l6-v2", dataset_ref=f"beir:{root}",
+                                        dataset_name=name)  # fmt: skip
+    assert scores["rows"]["n_corpus"] == scores["whole"]["n_corpus"] == 6  # documents, not windows
+    assert scores["rows"]["mrr@10"] == 1.0 and scores["rows"]["ndcg@10"] == 1.0
+    assert scores["whole"]["ndcg@10"] < 0.8  # truncated at 256 word pieces, the needles were never read
