@@ -53,7 +53,25 @@ def test_beir_long_documents_are_found_by_their_best_window(tmp_path):
                "a goalkeeper saving a penalty in the final", "volcanic lava flowing into the ocean",
                "a submarine diving under arctic ice", "planting tomatoes in a greenhouse garden"]  # fmt: skip
     rng = np.random.default_rng(0)
-    filler = "the report notes that the committee met on tuesday and reviewed the minutes of the last meeting".split()
+    filler = [
+        "the",
+        "report",
+        "notes",
+        "that",
+        "the",
+        "committee",
+        "met",
+        "on",
+        "tuesday",
+        "and",
+        "reviewed",
+        "the",
+        "minutes",
+        "of",
+        "the",
+        "last",
+        "meeting",
+    ]
     docs, queries, qrels = [], [], ["query-id\tcorpus-id\tscore"]
     for i, needle in enumerate(needles):
         words = [str(w) for w in rng.choice(filler, 420)]
