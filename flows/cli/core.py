@@ -188,16 +188,16 @@ def search(
     except (ItemError, LookupError, ValueError, RegistryError) as exc:
         console.print(f"[red]search failed[/]: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
-    table = Table("rank", "distance", "dataset", "id", "group", "split", "labels")
+    table = Table("rank", "cosine distance", "dataset", "id", "group", "split", "labels")
     for rank, hit in enumerate(hits, 1):
         table.add_row(
             str(rank),
             f"{hit['_distance']:.4f}",
             hit["dataset"],
             hit["id"],
-            str(hit["group"]),
-            str(hit["split"]),
-            ", ".join(f"{k}={v}" for k, v in hit["labels"].items()),
+            "" if hit["group"] is None else str(hit["group"]),
+            "" if hit["split"] is None else str(hit["split"]),
+            ", ".join(f"{k}={v}" for k, v in hit["labels"].items() if v is not None),
         )
     console.print(table)
     if sheet is not None:

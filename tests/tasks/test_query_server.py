@@ -49,6 +49,7 @@ def test_cli_search_is_answered_by_the_warm_server_with_the_same_hits(served):
                          text=True, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert "answered by the warm query server" in out.stdout
+    assert "cosine distance" in out.stdout and "None" not in out.stdout  # the metric named; no group/split: blank
     local = search_file(db_uri=db, encoder="test/tiny", path=str(arrays / "s04.npy"), k=3)
     record = find_server(home, db, "test__tiny")
     remote = ask(record, {"path": str(arrays / "s04.npy"), "k": 3})
