@@ -17,7 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from embedforge.flows.params import EmbedParams, RunnerParams
 from embedforge.modalities.runtime import resolve_batch, resolve_device
 from embedforge.registry.settings import Settings
-from embedforge.tasks.embed import ShardResult, embed_shard_task, plan_task
+from embedforge.tasks.embed import ShardResult, embed_shard_task, load_plan, plan_task
 from embedforge.tasks.report import embed_summary, summary_markdown
 
 
@@ -93,16 +93,20 @@ async def embed_flow(params: EmbedParams) -> State:
     device = resolve_device(params.device)  # tasks record the real device and batch size
     params = params.model_copy(update={"device": device, "batch_size": resolve_batch(params.batch_size, device)})
     work = str(settings.home / "shards")
-    plan = plan_task(
-        dataset=params.dataset,
-        encoder=params.encoder,
-        db_uri=db,
-        work_dir=work,
-        weights=params.weights,
-        shard_size=params.shard_size,
-        dataset_name=params.dataset_name,
-        options=params.options,
-        encoder_options=params.encoder_options,
+    plan = (
+        load_plan(params.plan)
+        if params.plan
+        else plan_task(
+            dataset=params.dataset,
+            encoder=params.encoder,
+            db_uri=db,
+            work_dir=work,
+            weights=params.weights,
+            shard_size=params.shard_size,
+            dataset_name=params.dataset_name,
+            options=params.options,
+            encoder_options=params.encoder_options,
+        )
     )
     results = []
     if plan.shards and params.runner == RunnerParams():

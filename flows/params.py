@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 # fields naming a store or a service, and the setting a worker reads the same value from
 _LOCATIONS = {"db": "EMBEDFORGE_DB_URI", "tracking_uri": "EMBEDFORGE_TRACKING_URI", "dask_address": None}
@@ -83,6 +84,9 @@ class EmbedParams(_Params):
     device: str = Field("auto", description="torch device; auto: CUDA when present, else CPU (the run records which)")
     runner: RunnerParams = Field(default_factory=RunnerParams)
     progress_artifact: bool = Field(True, description="a progress artifact in the UI (off when the CLI draws a bar)")
+    # Internal, absent from the UI's form: the plan file the CLI just wrote for these same parameters, so the flow
+    # does not scan and hash the dataset a second time.
+    plan: SkipJsonSchema[str | None] = Field(None, description="plan file the CLI wrote for these parameters")
 
     @field_validator("dataset_name")
     @classmethod

@@ -88,8 +88,9 @@ def connect_prefect() -> str | None:
     return os.environ["PREFECT_API_URL"]
 
 
-def plan_first(params: Any) -> dict[str, Any] | None:
-    """Plan against the store before any Prefect server starts; the run's summary when there is nothing to do."""
+def plan_first(params: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """Plan against the store before any Prefect server starts: (the run's summary when there is nothing to do,
+    else the plan file, which the flow takes as ``params.plan`` instead of scanning the dataset again)."""
     from embedforge.registry.settings import Settings
     from embedforge.tasks.embed import plan_embedding
     from embedforge.tasks.report import embed_summary
@@ -105,4 +106,8 @@ def plan_first(params: Any) -> dict[str, Any] | None:
         options=params.options,
         encoder_options=params.encoder_options,
     )
-    return None if plan.shards else embed_summary(plan, [], params.db or Settings().lancedb_uri)
+    if plan.shards:
+        from embedforge.tasks.embed import plan_path
+
+        return None, str(plan_path(Settings().home / "shards", plan.table, plan.dataset))
+    return embed_summary(plan, [], params.db or Settings().lancedb_uri), None

@@ -94,6 +94,16 @@ def plan_embedding(
     return plan
 
 
+def load_plan(path: str) -> Plan:
+    """A plan ``plan_embedding`` wrote (the CLI plans before any server starts, then hands the file over), its
+    shard files checked present: a plan whose shards are gone is an error, not an empty run."""
+    plan = Plan(**json.loads(Path(path).read_text()))
+    missing = [s for s in plan.shards if not Path(s).exists()]
+    if missing:
+        raise FileNotFoundError(f"plan {path}: {len(missing)} shard file(s) gone, e.g. {missing[0]}; plan again")
+    return plan
+
+
 def pending_count(
     *,
     dataset: str,

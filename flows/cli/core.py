@@ -70,10 +70,8 @@ def embed(
     """
     from embedforge.flows.params import EmbedParams, RunnerParams
     from embedforge.flows.progress import plan_first, run_with_progress
-    from embedforge.registry.settings import Settings
-    from embedforge.tasks.embed import dataset_name_for, plan_path
+    from embedforge.tasks.embed import dataset_name_for
     from embedforge.tasks.preflight import PreflightError, check_embed
-    from embedforge.tasks.store import table_name
 
     try:
         dataset_name_for(dataset, name)  # a name that would break keys or filters: refused before any work
@@ -82,7 +80,6 @@ def embed(
     _check_max_failures(max_failures)
     options = key_values(option)
     check_embed(dataset, encoder, weights)
-    settings = Settings()
     params = EmbedParams(
         dataset=dataset,
         encoder=encoder,
@@ -97,7 +94,7 @@ def embed(
         progress_artifact=False,  # the bar below shows progress; no artifact API call a second
     )
     try:
-        nothing = plan_first(params)  # before any Prefect server starts
+        nothing, planned = plan_first(params)  # before any Prefect server starts
     except (OSError, ValueError) as exc:  # an unreadable dataset or a store that refuses: the user's to fix
         raise PreflightError(f"{dataset}: {exc}") from None
     if nothing is not None:
@@ -108,8 +105,8 @@ def embed(
     connect_prefect()  # work to do: before Prefect is imported
     from embedforge.flows.embed import run_embed
 
-    plan_file = plan_path(settings.home / "shards", table_name(encoder, weights), dataset_name_for(dataset, name))
-    summary = run_with_progress(lambda: run_embed(params), plan_file, f"embedding with {encoder}")
+    params = params.model_copy(update={"plan": planned})  # the flow takes this plan: the dataset is scanned once
+    summary = run_with_progress(lambda: run_embed(params), Path(str(planned)), f"embedding with {encoder}")
     print_summary(summary)
     _exit_on_failures(summary, max_failures)
 

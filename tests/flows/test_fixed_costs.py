@@ -148,3 +148,25 @@ def test_cli_runs_go_through_the_local_stack_when_it_is_up(tmp_path, monkeypatch
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"prefect-server": {"pid": os.getpid()}}))  # a live process stands for the server
     assert connect_prefect() == "http://127.0.0.1:4999/api" == os.environ["PREFECT_API_URL"]
+
+
+def test_the_cli_hands_its_plan_to_the_flow_so_the_dataset_is_scanned_once(
+    prefect_harness, arrays_dir, tmp_path, monkeypatch
+):
+    import embedforge.tasks.embed as tasks_embed
+    from embedforge.flows.embed import run_embed
+    from embedforge.flows.params import EmbedParams
+    from embedforge.flows.progress import plan_first
+
+    opened = []
+    real = tasks_embed.open_dataset
+    monkeypatch.setattr(tasks_embed, "open_dataset", lambda *a, **k: opened.append(a) or real(*a, **k))
+    params = EmbedParams(dataset=f"arrays:{arrays_dir}", encoder="test/tiny", db=str(tmp_path / "db"),
+                         dataset_name="once", progress_artifact=False)  # fmt: skip
+    nothing, planned = plan_first(params)
+    assert nothing is None and planned is not None
+    summary = run_embed(params.model_copy(update={"plan": planned}))
+    assert summary["embedded"] == 12 and len(opened) == 1  # scanned and hashed by the CLI's plan only
+    assert "plan" not in EmbedParams.model_json_schema()["properties"]  # internal: not a field of the UI's form
+    again, _ = plan_first(params)
+    assert again is not None and again["skipped"] == 12
