@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.client.schemas.objects import State
 from prefect.context import SyncClientContext
@@ -17,8 +17,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from embedforge.flows.params import EmbedParams, RunnerParams
 from embedforge.modalities.runtime import resolve_batch, resolve_device
 from embedforge.registry.settings import Settings
-from embedforge.tasks.embed import ShardResult, embed_shard_task, load_plan, plan_task
+from embedforge.tasks.embed import ShardResult, embed_shard, load_plan, plan_embedding
 from embedforge.tasks.report import embed_summary, summary_markdown
+from embedforge.tasks.retry import transient
+
+# The plain functions as Prefect tasks: retried on transient errors only (a wrong dataset is not retried).
+plan_task = task(name="plan-embedding", retries=2, retry_delay_seconds=2, retry_condition_fn=transient)(plan_embedding)
+embed_shard_task = task(name="embed-shard", retries=2, retry_delay_seconds=2, retry_condition_fn=transient)(embed_shard)
 
 
 def _sync(fn: Callable[..., Any], **kwargs: Any) -> Any:

@@ -18,7 +18,6 @@ from embedforge.modalities.runtime import cap_torch_threads, parity_gate, probe_
 from embedforge.registry.cache import cached_dataset, cached_encoder, remember_planned
 from embedforge.registry.datasets import open_dataset
 from embedforge.tasks.prefetch import prepared
-from embedforge.tasks.retry import transient
 from embedforge.tasks.store import VectorStore, table_name
 
 log = logging.getLogger(__name__)
@@ -346,24 +345,6 @@ def _failure(item: Item, exc: Exception) -> dict[str, Any]:
     message = str(exc) if isinstance(exc, ItemError) else f"{item.id}: {type(exc).__name__}: {exc}"
     log.warning("item failed: %s", message)
     return {"id": item.id, "uri": item.uri, "content_hash": item.content_hash, "error": message}
-
-
-_TASKS: dict[str, tuple[Callable[..., Any], str]] = {
-    "plan_task": (plan_embedding, "plan-embedding"),
-    "embed_shard_task": (embed_shard, "embed-shard"),
-}
-
-
-def __getattr__(name: str):
-    """Prefect task wrappers, made on first use: planning alone (the CLI's no-op check) never imports Prefect."""
-    if name not in _TASKS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from prefect import task
-
-    fn, task_name = _TASKS[name]
-    wrapped: Any = task(name=task_name, retries=2, retry_delay_seconds=2, retry_condition_fn=transient)(fn)
-    globals()[name] = wrapped
-    return wrapped
 
 
 def write_private(path: Path, text: str) -> None:
