@@ -169,6 +169,8 @@ class Dataset(ABC):
     """Reads a dataset in its native layout into items, and items into raw samples."""
 
     modality: str
+    shard_by: str | None = None  # "group": a group's items share one shard, stored together or not at all (a slide)
+    prefetch: int = 0  # samples read ahead of the encoder in a thread (bounded memory); 0: read in step
 
     @abstractmethod
     def items(self) -> list[Item]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from embedforge.modalities.base import Item, ItemError
+from embedforge.modalities.base import Dataset, Item, ItemError
 from embedforge.modalities.runtime import cap_torch_threads, parity_gate, probe_inputs
 from embedforge.registry.cache import cached_dataset, cached_encoder, remember_planned
 from embedforge.registry.datasets import open_dataset
@@ -76,12 +76,17 @@ def plan_embedding(
     """Scan the dataset, drop items whose (id, content hash) is stored, cut the rest into shard files."""
     name = dataset_name_for(dataset, dataset_name)
     opened = open_dataset(dataset, **(options or {}))
+    if not isinstance(opened, Dataset):
+        raise ContractError(
+            f"{dataset}: the adapter returned a {type(opened).__name__}, not an embedforge.modalities.base.Dataset "
+            "(ARCHITECTURE.md, 'Adding a modality')"
+        )
     items = opened.items()
     table = table_name(encoder, weights, encoder_options)
     known = VectorStore(db_uri).known(table, name)
     todo = [it for it in items if known.get(it.id) != it.content_hash]
     stamp = hashlib.sha256("".join(it.content_hash for it in items).encode()).hexdigest()[:16]
-    by_group = getattr(opened, "shard_by", None) == "group"  # e.g. one slide per shard: committed together
+    by_group = opened.shard_by == "group"  # e.g. one slide per shard: committed together
     shards = _write_shards(
         todo, Path(work_dir), dataset, name, table, options or {}, max(1, shard_size), stamp, by_group=by_group
     )
@@ -225,7 +230,7 @@ def _encode_items(items, reuse, model, dataset, batch_size):
     rows = [_row(it, reuse[it.content_hash], reused=True) for it in items if it.content_hash in reuse]
     todo = [it for it in items if it.content_hash not in reuse]
     failures, pending, units = [], [], 0
-    depth = int(getattr(dataset, "prefetch", 0) or 0)  # adapters may read ahead in a thread (bounded memory)
+    depth = int(dataset.prefetch or 0)  # adapters may read ahead in a thread (bounded memory)
     size = len(todo) if model.sorts_by_length else max(1, batch_size)  # it batches the whole shard itself
     load = _typed_loader(dataset)
     for it, x, exc in prepared(todo, lambda it: model.preprocess(load(it), it.id), depth):

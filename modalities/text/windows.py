@@ -50,6 +50,7 @@ class WindowedText(Dataset):
         if not 0 <= overlap < window:
             raise ValueError(f"chunks=rows needs 0 <= overlap < window, got window={window}, overlap={overlap}")
         self.inner, self.window, self.overlap = inner, int(window), int(overlap)
+        self.shard_by, self.prefetch = inner.shard_by, inner.prefetch  # the wrapped adapter's, not the defaults
         self._docs: dict[str, Item] = {}
 
     def items(self) -> list[Item]:

@@ -131,3 +131,13 @@ def test_an_encoder_or_adapter_that_breaks_the_contract_stops_the_run_naming_the
                                             r"adapters return Series"):  # fmt: skip
         embed_shard(shard_path=plan.shards[0], encoder="test/tiny", db_uri=db)
     assert VectorStore(db).count(plan.table) == 0  # nothing half-stored
+
+    class NotADataset:  # duck-typed: items() and load(), but not the declared contract (shard_by, prefetch, ...)
+        def items(self):
+            return []
+
+    import embedforge.tasks.embed as tasks_embed
+
+    monkeypatch.setattr(tasks_embed, "open_dataset", lambda ref, **options: NotADataset())
+    with pytest.raises(ContractError, match=r"returned a NotADataset, not an embedforge.modalities.base.Dataset"):
+        plan_embedding(dataset=f"arrays:{arrays_dir}", encoder="test/tiny", db_uri=db, work_dir=work)
