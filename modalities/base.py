@@ -165,6 +165,21 @@ class QuerySide(Protocol):
     def preprocess_query(self, sample: Any, item_id: str) -> Any: ...
 
 
+@runtime_checkable
+class BagScorer(Protocol):
+    """A slide-level (MIL) head: it groups rows into bags itself and scores bags, not rows (the leaderboard asks
+    it to)."""
+
+    def score_bags(self, *, feats: Any, X: np.ndarray, label: str) -> Any: ...
+
+
+@runtime_checkable
+class CandidateLabels(Protocol):
+    """A head that scores candidate labels sent with a request instead of its training classes (zero-shot)."""
+
+    def with_labels(self, labels: list[str]) -> Any: ...
+
+
 class Dataset(ABC):
     """Reads a dataset in its native layout into items, and items into raw samples."""
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from embedforge.modalities.base import BagScorer
 from embedforge.tasks.features import Features, load_features
 from embedforge.tasks.filters import mlflow_str
 from embedforge.tasks.scoring import METRICS, NAN
@@ -101,7 +102,7 @@ def score_head(*, feats: Features, X: np.ndarray, head: str, label: str) -> tupl
     from embedforge.registry.heads import build_head
 
     model = build_head(head, context=head_context(feats))
-    if getattr(model, "works_on", "rows") == "bags":  # slide-level (MIL) heads: rows grouped into bags by the head
+    if isinstance(model, BagScorer):  # slide-level (MIL) heads: rows grouped into bags by the head
         return model.score_bags(feats=feats, X=X, label=label)
     fitted = fit_head(feats=feats, X=X, head=head, label=label, model=model)
     return fitted.metrics, fitted.n_train, fitted.n_test, (fitted.y_test, fitted.pred)

@@ -110,7 +110,7 @@ class HeadModel(PythonModel):
         else:
             X = embed_raw_column(pd.DataFrame(frame), encoder, meta, limits or Limits.from_settings())
         if params and params.get("labels"):
-            if not getattr(head, "takes_labels", False):
+            if not head.takes_labels:
                 raise BadRequest("this model does not take candidate labels; send only the input column")
             return head.predict_vectors(X, params)
         return head.predict_vectors(X)

@@ -116,8 +116,7 @@ def head_signature(head: Any, meta: dict[str, Any], X_example):
 
     outputs = head.predict_vectors(X_example)
     out_schema = Schema([ColSpec(_mlflow_type(outputs[c]), c) for c in outputs.columns])
-    takes_labels = getattr(head, "takes_labels", False)
-    params = ParamSchema([ParamSpec("labels", "string", [], (-1,))] if takes_labels else [])
+    params = ParamSchema([ParamSpec("labels", "string", [], (-1,))] if head.takes_labels else [])
     column = (
         ColSpec(Array("double"), VECTOR) if meta["input"] == VECTOR else ColSpec("string", raw_input_of(meta).column)
     )

@@ -23,6 +23,8 @@ from embedforge.tasks.tracking import (
 class PerRowHeight:
     """Serving view of a HeightHead: every request row is one speaker's vector."""
 
+    takes_labels = False  # no candidate labels in a request
+
     def __init__(self, head) -> None:
         self.head = head
         self.affine_ = fold_height_head(head)  # folded once here, at registration; pickled with the view

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from embedforge.modalities.base import CandidateLabels
 from embedforge.tasks.features import Features, load_features
 from embedforge.tasks.store import table_name
 from embedforge.tasks.tracking import head_signature, log_features_input, log_head, use_tracking
@@ -29,7 +30,7 @@ class ServedHead:
     @property
     def takes_labels(self) -> bool:
         """A zero-shot head scores candidate labels sent with the request instead of its training classes."""
-        return hasattr(self.model, "with_labels")
+        return isinstance(self.model, CandidateLabels)
 
     def predict_vectors(self, X: np.ndarray, params: dict[str, Any] | None = None):
         """Regression: the target's column. Classification: ``label``, ``prob`` and one ``prob_<class>`` per class."""

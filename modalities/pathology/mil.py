@@ -1,8 +1,8 @@
 """Slide heads on bags of stored tile vectors: ``mil/mean``, ``mil/abmil`` (gated attention), ``mil/r2t``.
 
 Every head fits ``fit(bags, y)`` on a list of (n_tiles, d) arrays and answers ``predict_proba(bags)``,
-``predict(bags)`` and ``attention(bag)``; ``works_on = "bags"`` tells the leaderboard to group rows by
-slide. The torch heads train one bag per step with cross-entropy under a named training preset
+``predict(bags)`` and ``attention(bag)``; ``score_bags`` (the ``BagScorer`` protocol) tells the leaderboard to
+group rows by slide. The torch heads train one bag per step with cross-entropy under a named training preset
 (``-o preset=reference`` on the command line): the reference repository's own schedule, or ``small``, a
 faster one for small cohorts (the default). The preset's name and every value it resolves to are the head's
 params, so MLflow logs them with the run; any single value can still be overridden (``-o max_epochs=20``).
@@ -155,7 +155,6 @@ class EarlyStopping:
 class BagHead:
     """Shared label handling and prediction for bag classifiers."""
 
-    works_on = "bags"
     classes_: np.ndarray
     params: dict[str, Any]
 
