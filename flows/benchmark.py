@@ -40,7 +40,7 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
         for encoder in params.encoders:
             weights = weights_for(encoder=encoder, ref=ref, weights=params.weights)
             recipe = recipe_for(encoder=encoder, ref=ref)
-            if ref.partition(":")[0] in entry.extras.get("retrieval_adapters", ()):  # queries rank a corpus: no heads
+            if ref.partition(":")[0] in entry.retrieval_adapters:  # queries rank a corpus: no heads
                 await _embed_if_pending(
                     ref=ref,
                     encoder=encoder,

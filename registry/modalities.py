@@ -8,7 +8,7 @@ tracking look modalities up here; no other list of modality names exists.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from embedforge.registry.registry import Registry
@@ -62,8 +62,13 @@ class Modality:
     default_encoders: tuple[str, ...] = ()  # what `benchmark MODALITY` compares when no --encoders are named
     default_datasets: tuple[str, ...] = ()  # ... and on what (offline-runnable), when no --datasets are named
     description: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)  # modality-specific knobs (e.g. label for benchmark)
     examples: Examples | None = None  # small offline samples, query files and datasets (the conformance suite)
+    # One stored item (a search hit: id, uri, labels) as a PIL image: analyze's map thumbnails, search --sheet.
+    thumbnail: Callable[[dict[str, Any]], Any] | None = None
+    # search --sheet: (hits, png path) -> the path written; hits may start with the query (``hit["query"]``).
+    contact_sheet: Callable[[list[dict[str, Any]], Any], Any] | None = None
+    # adapters whose queries rank a corpus (beir): the benchmark scores retrieval for them instead of heads
+    retrieval_adapters: tuple[str, ...] = ()
 
     @property
     def default_adapter(self) -> str:

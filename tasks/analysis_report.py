@@ -239,7 +239,7 @@ def report(
         options=options,
     )
     out = Path(output) if output else Settings().home / "analysis" / a.table
-    files = write_files(a, out, modality_of_encoder(encoder).extras.get("thumbnail"))
+    files = write_files(a, out, modality_of_encoder(encoder).thumbnail)
     s = summary(a) | {"output": str(out), "files": [p.name for p in files], "table": a.table, "version": a.version}
     if tracking_uri and a.computed:
         s["run_id"] = log_run(a, files, db_uri, tracking_uri, artifact_root)

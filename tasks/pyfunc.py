@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -110,10 +110,22 @@ class HeadModel(PythonModel):
         else:
             X = embed_raw_column(pd.DataFrame(frame), encoder, meta, limits or Limits.from_settings())
         if params and params.get("labels"):
-            if not head.takes_labels:
+            if not accepts_labels(head):
                 raise BadRequest("this model does not take candidate labels; send only the input column")
             return head.predict_vectors(X, params)
         return head.predict_vectors(X)
+
+
+@runtime_checkable
+class TakesLabels(Protocol):
+    """A served view that may score candidate labels sent with the request (zero-shot heads); a view without the
+    field (a plugin's) takes none."""
+
+    takes_labels: bool
+
+
+def accepts_labels(head: Any) -> bool:
+    return isinstance(head, TakesLabels) and bool(head.takes_labels)
 
 
 def raw_input_of(meta: dict[str, Any]):

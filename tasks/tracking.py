@@ -112,11 +112,11 @@ def head_signature(head: Any, meta: dict[str, Any], X_example):
     from mlflow.types import ColSpec, Schema
     from mlflow.types.schema import Array, ParamSchema, ParamSpec
 
-    from embedforge.tasks.pyfunc import VECTOR, raw_input_of
+    from embedforge.tasks.pyfunc import VECTOR, accepts_labels, raw_input_of
 
     outputs = head.predict_vectors(X_example)
     out_schema = Schema([ColSpec(_mlflow_type(outputs[c]), c) for c in outputs.columns])
-    params = ParamSchema([ParamSpec("labels", "string", [], (-1,))] if head.takes_labels else [])
+    params = ParamSchema([ParamSpec("labels", "string", [], (-1,))] if accepts_labels(head) else [])
     column = (
         ColSpec(Array("double"), VECTOR) if meta["input"] == VECTOR else ColSpec("string", raw_input_of(meta).column)
     )

@@ -241,11 +241,11 @@ def _serve_queries(db_uri: str, encoder: str, weights: str | None, port: int) ->
 
 
 def _draw_sheet(encoder: str, hits: list[dict], path: Path, query: Path | None = None) -> None:
-    """The modality's picture of its hits (``extras["contact_sheet"]``), where it has one; a query file is drawn
+    """The modality's picture of its hits (``Modality.contact_sheet``), where it has one; a query file is drawn
     first, framed in red."""
     from embedforge.registry.modalities import modality_of_encoder
 
-    draw = modality_of_encoder(encoder).extras.get("contact_sheet")
+    draw = modality_of_encoder(encoder).contact_sheet
     if draw is None:
         console.print(f"[red]--sheet[/]: {encoder.split('/')[0]} hits have no picture")
         raise typer.Exit(1)

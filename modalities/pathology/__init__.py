@@ -37,7 +37,8 @@ MODALITY = register_modality(
         default_encoders=("pathology/efficientnet-lite0",),
         query_suffixes=(".png", ".jpg", ".jpeg", ".tif", ".tiff"),
         description="whole-slide images cut into tissue tiles; slides are bags of tile vectors",
-        extras={"bag_input": "tiles", "group": "slide", "contact_sheet": _tile_sheet, "thumbnail": _tile},
+        contact_sheet=_tile_sheet,
+        thumbnail=_tile,
         examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )

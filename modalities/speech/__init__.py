@@ -33,7 +33,8 @@ MODALITY = register_modality(
         default_encoders=("speech/ge2e",),
         query_suffixes=(".wav", ".flac", ".sph"),
         description="utterances as audio files; speaker embeddings",
-        extras={"contact_sheet": _sheet, "thumbnail": _waveform},
+        contact_sheet=_sheet,
+        thumbnail=_waveform,
         examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )

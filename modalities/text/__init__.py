@@ -20,7 +20,7 @@ MODALITY = register_modality(
         default_encoders=("text/tfidf-svd", "text/all-minilm-l6-v2"),
         query_suffixes=QUERY_SUFFIXES,
         description="UTF-8 documents and queries (sentence embeddings, retrieval)",
-        extras={"retrieval_adapters": ("beir",)},  # benchmark: nDCG@10, recall@10/@100, MRR@10 instead of heads
+        retrieval_adapters=("beir",),  # benchmark: nDCG@10, recall@10/@100, MRR@10 instead of heads
         examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )

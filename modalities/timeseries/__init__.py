@@ -41,7 +41,8 @@ MODALITY = register_modality(
         default_datasets=("GunPoint", "ItalyPowerDemand"),
         query_suffixes=QUERY_SUFFIXES,
         description="univariate and multivariate series (channels x time)",
-        extras={"contact_sheet": _sheet, "thumbnail": _series_picture},
+        contact_sheet=_sheet,
+        thumbnail=_series_picture,
         examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )

@@ -37,7 +37,8 @@ MODALITY = register_modality(
         default_encoders=("video/efficientnet-lite0",),
         query_suffixes=SUFFIXES,
         description="video clips: K frames per clip through an image encoder, meanP pooled",
-        extras={"label": "label", "contact_sheet": _contact_sheet, "thumbnail": _thumbnail, "text_query": True},
+        contact_sheet=_contact_sheet,
+        thumbnail=_thumbnail,
         examples=Examples(examples.sample, examples.query_file, examples.datasets),
     ),
 )

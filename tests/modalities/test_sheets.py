@@ -18,8 +18,8 @@ def test_speech_sheet_draws_each_hit_and_greys_a_missing_file(tmp_path):
         {"id": "spk1/a.wav", "uri": str(tmp_path / "a.wav"), "labels": {"speaker": "spk1"}, "_distance": 0.1},
         {"id": "spk2/gone.wav", "uri": str(tmp_path / "gone.wav"), "labels": {"speaker": "spk2"}, "_distance": 0.3},
     ]
-    extras = modality("speech").extras
-    out = extras["contact_sheet"](hits, tmp_path / "sheet.png")
+    m = modality("speech")
+    out = m.contact_sheet(hits, tmp_path / "sheet.png")
     sheet = np.asarray(Image.open(out).convert("RGB"))
     assert sheet.shape[1] == 2 * 164
     wave, grey = sheet[:72, :160], sheet[:72, 164 : 164 + 160]
@@ -27,7 +27,7 @@ def test_speech_sheet_draws_each_hit_and_greys_a_missing_file(tmp_path):
     assert blue.any(axis=0).mean() > 0.9  # an envelope in every column
     assert blue.any(axis=1).sum() > 20  # its amplitude varies: not a flat line
     assert (grey == 90).all()  # the missing file is a grey box, not a failed sheet
-    thumb = extras["thumbnail"](hits[0])
+    thumb = m.thumbnail(hits[0])
     assert thumb.size == (160, 72)
 
 
@@ -39,15 +39,15 @@ def test_timeseries_hits_are_drawn_as_line_plots_from_their_adapter_or_file(tmp_
         {"id": "q.npy", "uri": str(tmp_path / "q.npy"), "labels": {}, "_distance": 0.2},
         {"id": "train/99999", "uri": "ucr:GunPoint#train/99999", "labels": {}, "_distance": 0.4},
     ]
-    extras = modality("timeseries").extras
-    sheet = np.asarray(Image.open(extras["contact_sheet"](hits, tmp_path / "sheet.png")).convert("RGB"))
+    m = modality("timeseries")
+    sheet = np.asarray(Image.open(m.contact_sheet(hits, tmp_path / "sheet.png")).convert("RGB"))
     gun, two, gone = sheet[:72, :160], sheet[:72, 164:324], sheet[:72, 328:488]
     blue = (gun[..., 2] > 120) & (gun[..., 0] < 100)
     assert blue.any(axis=0).mean() > 0.9 and blue.any(axis=1).sum() > 20  # GunPoint's curve, read back by aeon
     orange = (two[..., 0] > 150) & (two[..., 2] < 100)
     assert orange.any(axis=0).mean() > 0.9  # the second channel has its own line
     assert (gone == 90).all()  # no such item: a grey box, the sheet still drawn
-    assert extras["thumbnail"](hits[0]).size == (160, 72)
+    assert m.thumbnail(hits[0]).size == (160, 72)
 
 
 def test_the_query_comes_first_framed_in_red_and_the_hits_keep_their_ranks(tmp_path):
@@ -58,7 +58,7 @@ def test_the_query_comes_first_framed_in_red_and_the_hits_keep_their_ranks(tmp_p
     query = {"id": "q.npy", "uri": str(tmp_path / "q.npy"), "labels": {}, "query": True}
     hit = {"id": "train/0", "uri": "ucr:GunPoint#train/0", "labels": {"label": "1"}, "_distance": 0.25}
     assert [p for p, _ in numbered([query, hit, hit])] == ["QUERY", "1.", "2."]
-    out = modality("timeseries").extras["contact_sheet"]([query, hit], tmp_path / "sheet.png")
+    out = modality("timeseries").contact_sheet([query, hit], tmp_path / "sheet.png")
     sheet = np.asarray(Image.open(out).convert("RGB"))
     assert (sheet[0, :160] == (210, 30, 30)).all() and (sheet[:72, 159] == (210, 30, 30)).all()
     assert not (sheet[0, 164:324] == (210, 30, 30)).all(axis=1).any()  # a hit is not framed
