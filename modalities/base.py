@@ -81,6 +81,17 @@ class EncoderSpec:
     def modality(self) -> str:
         return self.name.split("/", 1)[0]
 
+    @property
+    def fits_on_data(self) -> bool:
+        """Fit on a dataset's train split (MiniRocket, TF-IDF): its weights are that dataset, ``input["fit"]``."""
+        return "fit" in self.input
+
+    @property
+    def channels(self) -> int | None:
+        """A channel count the encoder is built for (a recipe: multichannel data asks for its own), else None."""
+        value = self.input.get("channels")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
 
 class Encoder(ABC):
     """A frozen model turning preprocessed samples into fixed-size float32 vectors."""

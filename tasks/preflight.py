@@ -31,7 +31,7 @@ def check_encoder(encoder: str, weights: str | None) -> Any:
     entry = _known(encoder)
     if weights:
         _check_local(weights, "--weights")
-    elif "fit" in entry.spec.input:  # fit on a dataset's train split (MiniRocket): no weights, no encoder
+    elif entry.spec.fits_on_data:  # fit on a dataset's train split (MiniRocket): no weights, no encoder
         raise PreflightError(f"{encoder} is fit on a dataset, not downloaded: pass --weights {entry.spec.weights}")
     elif (reason := entry.probe()) is not None and _offline_or_missing(reason):
         raise PreflightError(f"{encoder} needs --weights: {reason}")

@@ -17,7 +17,7 @@ def weights_for(*, encoder: str, ref: str, weights: dict[str, str]) -> str | Non
     """Fit-on-data encoders (MiniRocket) take the dataset as their weights; others the user's override."""
     from embedforge.registry.encoders import encoder_entry
 
-    if "fit" in encoder_entry(encoder).spec.input:
+    if encoder_entry(encoder).spec.fits_on_data:
         return ref
     return weights.get(encoder)
 
@@ -27,8 +27,8 @@ def recipe_for(*, encoder: str, ref: str) -> dict[str, str]:
     from embedforge.registry.datasets import open_dataset
     from embedforge.registry.encoders import encoder_entry
 
-    spec_input = encoder_entry(encoder).spec.input
-    if not isinstance(spec_input.get("channels"), int) or "fit" in spec_input:
+    spec = encoder_entry(encoder).spec
+    if spec.channels is None or spec.fits_on_data:
         return {}  # a channel count is a recipe; cardiac's lead-slot list is fixed by the encoder
     ds = open_dataset(ref)
     values = ds.load(ds.items()[0]).values

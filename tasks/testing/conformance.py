@@ -330,7 +330,7 @@ def check_encoder(
         raise ValueError("check_encoder needs two or more different samples")
 
     if encoder is None:
-        if weights is None and "fit" in spec.input:
+        if weights is None and spec.fits_on_data:
             weights = _fit_dataset(modality)
         elif weights is None and (reason := entry.probe()) is not None:
             pytest.skip(f"{name}: weights not loadable here: {reason}")
