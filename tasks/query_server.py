@@ -136,7 +136,8 @@ def find_server(home: Path, db_uri: str, table: str) -> dict[str, Any] | None:
 
 
 def ask(record: dict[str, Any], query: dict[str, Any], timeout: float = 60.0) -> list[dict[str, Any]]:
-    """Send one query to a warm server; its 4xx message raised as ValueError."""
+    """Send one query to a warm server; its 4xx message raised as ValueError, an unreachable server as
+    ConnectionError."""
     req = urllib.request.Request(
         record["url"] + "/search",
         data=json.dumps(query).encode(),
@@ -147,3 +148,5 @@ def ask(record: dict[str, Any], query: dict[str, Any], timeout: float = 60.0) ->
             return list(json.loads(resp.read())["hits"])
     except urllib.error.HTTPError as exc:
         raise ValueError(json.loads(exc.read() or b"{}").get("error", f"HTTP {exc.code}")) from None
+    except (urllib.error.URLError, OSError) as exc:  # it went away since it was found: the caller searches itself
+        raise ConnectionError(f"query server at {record['url']}: {exc}") from None

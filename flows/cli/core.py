@@ -210,8 +210,13 @@ def _search(db_uri: str, encoder: str, weights: str | None, query: dict) -> list
 
     warm = find_server(Settings().home, db_uri, table_name(encoder, weights))
     if warm is not None:
-        console.print(f"[dim]answered by the warm query server at {warm['url']}[/]", highlight=False)
-        return ask(warm, {key: value for key, value in query.items() if value is not None})
+        try:
+            hits = ask(warm, {key: value for key, value in query.items() if value is not None})
+        except ConnectionError:  # stopped since it was found: search here instead
+            pass
+        else:
+            console.print(f"[dim]answered by the warm query server at {warm['url']}[/]", highlight=False)
+            return hits
     common = dict(db_uri=db_uri, encoder=encoder, weights=weights, k=query["k"], dataset=query["dataset"])
     if "text" in query:
         return search_text(**common, text=query["text"], where=query["where"])

@@ -80,3 +80,10 @@ def test_no_server_for_a_missing_table(tmp_path):
     with pytest.raises(LookupError, match="no table"):
         make_server(db_uri=str(tmp_path / "db"), encoder="test/tiny", home=tmp_path)
     assert find_server(tmp_path, str(tmp_path / "db"), "test__tiny") is None
+
+
+def test_a_server_gone_since_it_was_found_is_a_connection_error(served):
+    db, home, _, arrays = served
+    record = find_server(home, db, "test__tiny")
+    with pytest.raises(ConnectionError, match="query server at"):
+        ask(dict(record, url="http://127.0.0.1:9"), {"path": str(arrays / "s01.npy")})
