@@ -1,0 +1,66 @@
+"""MiniRocket as a user waits for it: ``embedforge embed`` of a UCR set against a plain aeon script, whole commands.
+
+The set (default ItalyPowerDemand, 1,096 series, shipped with aeon) is fit on its train split and transformed
+whole on both sides; one numba/BLAS/torch thread each; an existing home (the shared Prefect server is up); medians
+of --trials, interleaved (issue 20's goal: <= 1.3x wall and CPU):
+    .venv/bin/python bench/bench_minirocket_cli.py --trials 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from bench_fixed_costs import timed
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAIN = """
+import sys
+import numpy as np
+from aeon.datasets import load_classification
+from aeon.transformations.collection.convolution_based import MiniRocket
+Xtr, _ = load_classification(sys.argv[1], split="train")
+Xte, _ = load_classification(sys.argv[1], split="test")
+features = MiniRocket(n_kernels=10000, random_state=0).fit(Xtr).transform(np.concatenate([Xtr, Xte]))
+print(features.shape)
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="ItalyPowerDemand")
+    ap.add_argument("--trials", type=int, default=3)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-minirocket-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
+    env.update(EMBEDFORGE_HOME=str(tmp / "home"), OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
+               EMBEDFORGE_TORCH_THREADS="1", PYTHONPATH=str(ROOT))  # fmt: skip
+    cli = [sys.executable, "-m", "embedforge.flows.cli"]
+    ref = f"ucr:{args.dataset}"
+    plain = [sys.executable, "-c", PLAIN, args.dataset]
+
+    def embed(n: int) -> list[str]:  # a fresh store each time: every series is new work
+        return [*cli, "embed", "--dataset", ref, "--encoder", "timeseries/minirocket", "--weights", ref,
+                "--db", str(tmp / f"db{n}")]  # fmt: skip
+
+    timed(embed(-1), env)  # the home, its server and numba's caches are not what is compared
+    timed(plain, env)
+    runs: dict[str, list[tuple[float, float]]] = {"plain aeon script": [], "embedforge embed": []}
+    for n in range(args.trials):
+        runs["plain aeon script"].append(timed(plain, env)[:2])
+        runs["embedforge embed"].append(timed(embed(n), env)[:2])
+    med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in runs.items()}
+    base_wall, base_cpu = med["plain aeon script"]
+    print(f"MiniRocket on {args.dataset}, one thread, medians of {args.trials}")
+    print(f"{'':>20} {'wall s':>7} {'cpu s':>7} {'wall / plain':>13} {'cpu / plain':>12}")
+    for name, (wall, cpu) in med.items():
+        print(f"{name:>20} {wall:>7.2f} {cpu:>7.2f} {wall / base_wall:>13.2f} {cpu / base_cpu:>12.2f}")
+    timed([*cli, "server", "stop"], env)
+
+
+if __name__ == "__main__":
+    main()
