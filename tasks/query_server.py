@@ -38,7 +38,7 @@ def state_path(home: Path, db_uri: str, table: str) -> Path:
     return home / "search" / f"{table}-{hashlib.sha256(db_uri.encode()).hexdigest()[:10]}.json"
 
 
-def _answer(search: dict[str, Any], query: dict[str, Any]) -> list[dict[str, Any]]:
+def answer(search: dict[str, Any], query: dict[str, Any]) -> list[dict[str, Any]]:
     """One query against the warm encoder; ``search`` holds the table's db, encoder, weights and options."""
     unknown = set(query) - QUERY_KEYS
     if unknown or ("text" in query) == ("path" in query):
@@ -82,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(query, dict):
                 raise ValueError("the body is a JSON object")
             t0 = time.perf_counter()
-            hits = _answer(self.server.search, query)
+            hits = answer(self.server.search, query)
         except (ItemError, LookupError, ValueError, RegistryError) as exc:
             return self._send(400, {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
         except Exception as exc:  # the caller gets a line, never a trace; the server keeps serving

@@ -202,25 +202,22 @@ def search(
 
 
 def _search(db_uri: str, encoder: str, weights: str | None, query: dict) -> list[dict]:
-    """Ask the warm query server for this table when one runs, else search in this process."""
+    """Ask the warm query server for this table when one runs, else search in this process (the same answer)."""
     from embedforge.registry.settings import Settings
-    from embedforge.tasks.query_server import ask, find_server
-    from embedforge.tasks.search import search_file, search_text
+    from embedforge.tasks.query_server import answer, ask, find_server
     from embedforge.tasks.store import table_name
 
+    given = {key: value for key, value in query.items() if value is not None}
     warm = find_server(Settings().home, db_uri, table_name(encoder, weights))
     if warm is not None:
         try:
-            hits = ask(warm, {key: value for key, value in query.items() if value is not None})
+            hits = ask(warm, given)
         except ConnectionError:  # stopped since it was found: search here instead
             pass
         else:
             console.print(f"[dim]answered by the warm query server at {warm['url']}[/]", highlight=False)
             return hits
-    common = dict(db_uri=db_uri, encoder=encoder, weights=weights, k=query["k"], dataset=query["dataset"])
-    if "text" in query:
-        return search_text(**common, text=query["text"], where=query["where"])
-    return search_file(**common, path=query["path"], where=query["where"])
+    return answer({"db_uri": db_uri, "encoder": encoder, "weights": weights, "encoder_options": None}, given)
 
 
 def _serve_queries(db_uri: str, encoder: str, weights: str | None, port: int) -> None:

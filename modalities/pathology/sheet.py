@@ -55,8 +55,9 @@ def tile_sheet(hits: list[dict[str, Any]], path: str | Path, columns: int = 5) -
 
 
 def query_tile(hit: dict[str, Any]):
-    """The query tile file (PNG/JPEG) at the sheet's size."""
+    """The query tile file (PNG/JPEG, read as ``search --query`` reads it) at the sheet's size."""
     from PIL import Image
 
-    with Image.open(str(hit["uri"])) as img:
-        return img.convert("RGB").resize((THUMB, THUMB))
+    from embedforge.modalities.pathology.slides import read_image_tile
+
+    return Image.fromarray(read_image_tile(str(hit["uri"])).image).resize((THUMB, THUMB))
