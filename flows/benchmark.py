@@ -15,6 +15,7 @@ from embedforge.registry.modalities import modality
 from embedforge.registry.settings import Settings
 from embedforge.tasks.embed import dataset_name_for, pending_count
 from embedforge.tasks.leaderboard import augmentation_sets, publish, score_pair, variant_encoder
+from embedforge.tasks.progress import append_event
 from embedforge.tasks.resolve import dataset_ref, recipe_for, weights_for
 from embedforge.tasks.retrieval import score_retrieval
 from embedforge.tasks.retry import transient
@@ -49,6 +50,7 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
                     name=ds_name,
                     recipe=recipe,
                     options=params.options,
+                    progress=params.progress,
                 )
                 futures.append(
                     retrieval_task.submit(
@@ -59,6 +61,7 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
                         dataset_name=ds_name,
                         options=recipe,
                         transforms=list(params.transforms),
+                        progress=params.progress,
                     )
                 )
                 continue
@@ -71,6 +74,7 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
                     name=ds_name,
                     recipe=recipe,
                     options=params.options,
+                    progress=params.progress,
                 )
             futures.append(
                 score_task.submit(
@@ -87,6 +91,7 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
                     experiment=params.experiment,
                     options=recipe,
                     transforms=list(params.transforms),
+                    progress=params.progress,
                 )
             )
     rows = [row for f in futures for row in f.result()]
@@ -105,7 +110,15 @@ def _variants(encoder: str, augment: list[str]) -> list[str]:
 
 
 async def _embed_if_pending(
-    *, ref: str, encoder: str, db: str, weights: str | None, name: str, recipe: dict, options: dict | None = None
+    *,
+    ref: str,
+    encoder: str,
+    db: str,
+    weights: str | None,
+    name: str,
+    recipe: dict,
+    options: dict | None = None,
+    progress: str | None = None,
 ) -> None:
     """An embed run only where there is work: new or changed items (adapter ``options`` passed through)."""
     pending = pending_count(
@@ -113,6 +126,7 @@ async def _embed_if_pending(
         options=options,
     )  # fmt: skip
     if pending:
+        append_event(progress, event="embedding", encoder=encoder, dataset=name, items=pending)
         params = EmbedParams(
             dataset=ref,
             encoder=encoder,

@@ -179,6 +179,8 @@ class BenchmarkParams(_Params):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
     experiment: str = Field("leaderboard", description="MLflow experiment")
     output_csv: str | None = Field(None, description="also write the leaderboard here")
+    # Internal, absent from the UI's form: a file the cells append to as they finish, for the CLI's bar.
+    progress: SkipJsonSchema[str | None] = Field(None, description="progress file the CLI reads")
 
     @field_validator("modality")
     @classmethod

@@ -30,8 +30,17 @@ def _progress_of(plan_file: Path, since: float) -> tuple[int | None, int]:
     return plan["pending"], done
 
 
+Poll = Callable[[float], tuple["int | None", int, "str | None"]]
+"""Given the start time: (steps in all or None, steps done, what is being done or None for the label)."""
+
+
 def run_with_progress(work: Callable[[], Any], plan_file: Path, label: str) -> Any:
-    """Run ``work`` in a thread and draw a bar until it returns; re-raise what it raised."""
+    """Run an embed flow in a thread with a bar over its plan's items; re-raise what it raised."""
+    return run_polling(work, lambda since: (*_progress_of(plan_file, since), None), label)
+
+
+def run_polling(work: Callable[[], Any], poll: Poll, label: str) -> Any:
+    """Run ``work`` in a thread and draw a bar from ``poll`` until it returns; re-raise what it raised."""
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -53,11 +62,11 @@ def run_with_progress(work: Callable[[], Any], plan_file: Path, label: str) -> A
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task(label, total=None)
         while thread.is_alive():
-            total, done = _progress_of(plan_file, start)
-            bar.update(task, total=total, completed=done)
+            total, done, text = poll(start)
+            bar.update(task, total=total, completed=done, description=text or label)
             thread.join(0.3)
-        total, done = _progress_of(plan_file, start)
-        bar.update(task, total=total, completed=total if total is not None else done)
+        total, done, _ = poll(start)
+        bar.update(task, total=total, completed=total if total is not None else done, description=label)
     if "error" in box:
         raise box["error"]
     return box["result"]

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from embedforge.tasks.progress import Tick, silent
+
 EF_STEPS = (40, 64, 100, 160)  # HNSW candidates per partition; raised to k x refine where that is larger
 PROBE_FRACTIONS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
 PROBE_SHIFT = 0.7  # probes lie this many nearest-neighbour distances from a stored row (see probe_queries)
@@ -41,10 +43,12 @@ def apply_search(query, settings: dict[str, Any] | None, k: int):
     return query
 
 
-def tune_search(tbl, build: dict[str, Any], config, k: int = 10) -> dict[str, Any]:
+def tune_search(tbl, build: dict[str, Any], config, k: int = 10, progress: Tick = silent) -> dict[str, Any]:
     """The fastest settings whose recall@k on probe queries reaches the target; the best recall if none does."""
+    progress(0, None, f"exact answers for {config.probe_queries} probe queries")
     queries = probe_queries(tbl, config.probe_queries)
     exact = [set(row) for row in exact_search(tbl, queries, k)[0].tolist()]
+    tried = 0
     reached: list[dict[str, Any]] = []
     best: dict[str, Any] = {"recall_at_10": -1.0}
     for shape in _shapes(build, config.refine_factor, k):
@@ -55,6 +59,9 @@ def tune_search(tbl, build: dict[str, Any], config, k: int = 10) -> dict[str, An
             mid = hi if found is None else (lo + hi) // 2
             settings = {"nprobes": steps[mid], **shape}
             recall = _recall(tbl, settings, queries, exact, k, config.target_recall)
+            tried += 1
+            shown = ", ".join(f"{n}={v}" for n, v in settings.items())
+            progress(tried, None, f"tuning search: {shown}: recall@{k} {recall:.3f}")
             candidate = dict(settings, recall_at_10=recall, probes=len(queries))
             best = candidate if recall > best["recall_at_10"] else best
             if recall < config.target_recall and found is None:
@@ -62,6 +69,7 @@ def tune_search(tbl, build: dict[str, Any], config, k: int = 10) -> dict[str, An
             found, hi, lo = (candidate, mid - 1, lo) if recall >= config.target_recall else (found, hi, mid + 1)
         if found is not None:
             reached.append(found)
+    progress(tried, None, f"timing the settings that reach recall {config.target_recall}: {len(reached)}")
     return _fastest(tbl, reached, queries) if reached else best
 
 

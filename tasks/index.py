@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from embedforge.tasks.ann_tune import apply_search, probe_queries, tune_search
+from embedforge.tasks.progress import Tick, silent
 
 __all__ = [
     "IndexConfig",
@@ -87,8 +88,9 @@ def index_info(tbl) -> dict[str, Any] | None:
     return json.loads(meta[INDEX_KEY]) if INDEX_KEY in meta else None
 
 
-def build_vector_index(tbl, config: IndexConfig | None = None) -> dict[str, Any]:
-    """Build (or rebuild) the ANN index, tune its search against exact search, record both."""
+def build_vector_index(tbl, config: IndexConfig | None = None, progress: Tick = silent) -> dict[str, Any]:
+    """Build (or rebuild) the ANN index, tune its search against exact search, record both (minutes at 1M rows:
+    each step is reported to ``progress``)."""
     config = config or IndexConfig()
     rows = tbl.count_rows()
     dim = tbl.schema.field("vector").type.list_size
@@ -101,8 +103,10 @@ def build_vector_index(tbl, config: IndexConfig | None = None) -> dict[str, Any]
         build["num_sub_vectors"] = config.num_sub_vectors or _sub_vectors(dim)
     if "HNSW" in config.index_type:
         build.update(m=config.m, ef_construction=config.ef_construction)
+    progress(0, None, f"building {config.index_type} over {rows:,} rows")
     tbl.create_index(replace=True, name=VECTOR_INDEX, **build)
-    return _tune_and_record(tbl, build, config, rows=rows, dim=dim, built_at=datetime.now(UTC).isoformat())
+    facts = {"rows": rows, "dim": dim, "built_at": datetime.now(UTC).isoformat()}
+    return _tune_and_record(tbl, build, config, progress, **facts)
 
 
 def retune_search(tbl, config: IndexConfig | None = None) -> dict[str, Any]:
@@ -111,12 +115,13 @@ def retune_search(tbl, config: IndexConfig | None = None) -> dict[str, Any]:
     if info is None or VECTOR_INDEX not in _indices(tbl):
         raise LookupError(f"table {tbl.name!r} has no recorded vector index to tune")
     config = config or IndexConfig()
-    return _tune_and_record(tbl, info["build"], config, rows=info["rows"], dim=info["dim"], built_at=info["built_at"])
+    facts = {"rows": info["rows"], "dim": info["dim"], "built_at": info["built_at"]}
+    return _tune_and_record(tbl, info["build"], config, silent, **facts)
 
 
-def _tune_and_record(tbl, build: dict[str, Any], config: IndexConfig, **facts: Any) -> dict[str, Any]:
+def _tune_and_record(tbl, build: dict[str, Any], config: IndexConfig, progress: Tick, **facts: Any) -> dict[str, Any]:
     """Tune the search settings and record them with the build parameters in the vector field's metadata."""
-    info = {"build": build, "search": tune_search(tbl, build, config), **facts}
+    info = {"build": build, "search": tune_search(tbl, build, config, progress=progress), **facts}
     tbl.update_field_metadata({"path": "vector", "metadata": {INDEX_KEY.decode(): json.dumps(info)}})
     log.info("vector index on %s: %s", tbl.name, info)
     return info

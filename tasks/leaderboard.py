@@ -205,8 +205,13 @@ def score_pair(
     options: dict[str, str] | None = None,
     target: str | None = None,
     transforms: list[str] | None = None,
+    progress: str | None = None,
 ) -> list[dict]:
-    """Every augmentation combination x transform x head for one (encoder, dataset); cached cells are reused."""
+    """Every augmentation combination x transform x head for one (encoder, dataset); cached cells are reused.
+
+    Each cell and then the pair are noted in the ``progress`` file when one is given (the CLI's bar reads it).
+    """
+    from embedforge.tasks.progress import append_event
     from embedforge.tasks.tracking import use_tracking
     from embedforge.tasks.transforms import transform_features
 
@@ -225,6 +230,7 @@ def score_pair(
                     encoder=encoder, dataset=dataset_name, combo=combo, head=head, label=labels[head], transform=spec
                 )
                 hit = hits.get(keys[head])
+                append_event(progress, event="cell", encoder=encoder, dataset=dataset_name, head=head, combo=combo)
                 if hit is not None and set(METRICS[cell.task]) <= set(hit):
                     scores.append(cell.cached(hit))
                     continue
@@ -240,6 +246,7 @@ def score_pair(
                         source=(db, table_name(name, weights, options)),
                     )
                 )
+    append_event(progress, event="pair", encoder=encoder, dataset=dataset_name)
     return to_rows(scores)
 
 

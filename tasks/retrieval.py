@@ -123,6 +123,7 @@ def score_retrieval(
     options: dict[str, str] | None = None,
     split: str = "test",
     transforms: list[str] | None = None,
+    progress: str | None = None,
 ) -> list[dict]:
     """Leaderboard rows (task ``retrieval``) for an (encoder, retrieval dataset): per transform, one row by exact
     search (head ``retrieval/cosine``) and one through the ANN index (``retrieval/ann``), with bytes per vector.
@@ -130,6 +131,8 @@ def score_retrieval(
     Ranking is cheap, so the rows are recomputed on every run rather than cached in MLflow; the leaderboard run
     records them with the other cells.
     """
+    from embedforge.tasks.progress import append_event
+
     data = _retrieval_set(db, encoder, dataset_ref, dataset_name, weights, options, split)
     rows = []
     for transform in transforms or ["none"]:
@@ -149,4 +152,5 @@ def score_retrieval(
                 "transform": transform or "none",
             }
             rows.append({**row, **{k: v for k, v in found.items() if not k.startswith("n_")}})
+    append_event(progress, event="pair", encoder=encoder, dataset=dataset_name)  # the CLI's bar counts pairs
     return rows

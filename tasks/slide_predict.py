@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from embedforge.modalities.base import BadRequest, ItemError
+from embedforge.tasks.progress import Tick, silent
 
 TOP_TILES = 10
 BATCH = 32
@@ -33,12 +34,15 @@ def training_recipe(slides_ref: str | None, feats) -> dict[str, Any]:
     return tiling_recipe(given)
 
 
-def slide_bag(path: str, encoder, recipe: dict[str, Any], name: str | None = None) -> tuple[np.ndarray, list[dict]]:
+def slide_bag(
+    path: str, encoder, recipe: dict[str, Any], name: str | None = None, progress: Tick = silent
+) -> tuple[np.ndarray, list[dict]]:
     """Tile one slide with ``recipe`` and embed its tissue tiles: (tiles x dim vectors, each tile's position)."""
     from embedforge.modalities.pathology.datasets import scan_slide, slide_digest
     from embedforge.modalities.pathology.slides import Tile, open_slide, read_tile
 
     sid = name or Path(path).stem
+    progress(0, None, f"{sid}: finding tissue")
     scan = scan_slide(path, sid, slide_digest(Path(path)), json.dumps(recipe, sort_keys=True))
     if isinstance(scan, str):
         raise ItemError(f"{sid}: {scan}")
@@ -52,8 +56,10 @@ def slide_bag(path: str, encoder, recipe: dict[str, Any], name: str | None = Non
             if len(batch) == BATCH:
                 vectors.append(np.asarray(encoder.encode(batch), dtype=np.float32))
                 batch = []
+                progress(BATCH * len(vectors), len(tiles), f"{sid}: embedding tissue tiles")
         if batch:
             vectors.append(np.asarray(encoder.encode(batch), dtype=np.float32))
+        progress(len(tiles), len(tiles), f"{sid}: embedding tissue tiles")
     finally:
         slide.close()
     coords = [{"x": int(x), "y": int(y), **geom.to_dict()} for x, y, _ in tiles]
@@ -79,7 +85,7 @@ def diagnose(head, bag: np.ndarray, coords: list[dict], top: int = TOP_TILES) ->
 
 
 def predict_slide(
-    model_uri: str, slide: str, tracking_uri: str | None = None, heatmap: str | None = None
+    model_uri: str, slide: str, tracking_uri: str | None = None, heatmap: str | None = None, progress: Tick = silent
 ) -> dict[str, Any]:
     """``embedforge predict``: the registered slide classifier's answer for one local slide (and its heatmap)."""
     import mlflow
@@ -90,7 +96,7 @@ def predict_slide(
     model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
     if not getattr(model, "recipe", None):
         raise BadRequest(f"{model_uri} was registered without its tiling recipe: retrain it to predict from slides")
-    bag, coords = slide_bag(slide, model.slide_encoder(), model.recipe)
+    bag, coords = slide_bag(slide, model.slide_encoder(), model.recipe, progress=progress)
     answer = diagnose(model.head, bag, coords)
     if heatmap:
         from embedforge.modalities.pathology.heatmap import heatmap_figure

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from rich.table import Table
 
@@ -54,9 +56,7 @@ def benchmark(
     )
     check_benchmark(modality, params.encoders, params.augment, params.heads or _default_heads(modality))
     connect_prefect()
-    from embedforge.flows.benchmark import run_benchmark
-
-    result = run_benchmark(params)
+    result = _run_with_bar(params)
     print_leaderboard(result["rows"])
     print_quality(result.get("quality") or {})
     console.print(
@@ -67,6 +67,42 @@ def benchmark(
 
     for line in where_the_run_is(result["run_id"], None, params.tracking_uri):
         console.print(line, soft_wrap=True)
+
+
+def _run_with_bar(params) -> dict:
+    """The benchmark flow in this process, a bar over its (encoder, dataset) pairs fed by the cells' progress file."""
+    import tempfile
+    from pathlib import Path
+
+    from embedforge.flows.benchmark import run_benchmark
+    from embedforge.flows.progress import run_polling
+    from embedforge.registry.settings import Settings
+
+    folder = Settings().home / "progress"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="benchmark-", suffix=".jsonl", dir=folder)
+    os.close(fd)
+    pairs = len(params.encoders) * len(params.datasets)
+    try:
+        run = params.model_copy(update={"progress": path})
+        label = f"benchmark {params.modality}"
+        return run_polling(lambda: run_benchmark(run), lambda _: pairs_done(path, pairs), label)
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def pairs_done(path: str, pairs: int) -> tuple[int, int, str | None]:
+    """(pairs in all, pairs scored, what the latest event says) from a benchmark's progress file."""
+    from embedforge.tasks.progress import read_events
+
+    events = read_events(path)
+    done = sum(e["event"] == "pair" for e in events)
+    if not events or events[-1]["event"] == "pair":
+        return pairs, done, None
+    last = events[-1]
+    if last["event"] == "embedding":
+        return pairs, done, f"embedding {last['dataset']} with {last['encoder']} ({last['items']} items)"
+    return pairs, done, f"scoring {last['encoder']} x {last['dataset']}: {last['head']}"
 
 
 def _default_heads(modality: str) -> list[str]:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO
 
 from rich.console import Console
+
+from embedforge.tasks.progress import Tick
 
 PIPE_WIDTH = 10_000  # tables keep their natural width; nothing is folded for a pipe or a log file
 
@@ -19,3 +23,24 @@ def make_console(file: IO[str] | None = None) -> Console:
 
 
 console = make_console()
+
+
+@contextmanager
+def terminal_bar(label: str) -> Iterator[Tick]:
+    """A progress reporter for a long phase run in this process: a bar on a terminal, nothing on a pipe or log
+    (where a redrawn line is noise). Cleared when the phase ends; what it did is printed by the command."""
+    from embedforge.tasks.progress import silent
+
+    if not console.is_terminal:
+        yield silent
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def tick(done: int, total: int | None, text: str) -> None:
+            bar.update(task, completed=done, total=total, description=text or label)
+
+        yield tick

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from embedforge.flows.cli.console import console
+from embedforge.flows.cli.console import console, terminal_bar
 from embedforge.flows.progress import connect_prefect
 
 train_app = typer.Typer(help="Train heads on stored vectors; tracked and registered in MLflow.", no_args_is_help=True)
@@ -503,7 +503,8 @@ def predict(
 
     uri = model if model.startswith(("models:/", "runs:/")) else f"models:/{model}"
     try:
-        answer = predict_slide(uri, str(slide), tracking_uri, str(heatmap) if heatmap else None)
+        with terminal_bar(f"predicting {slide.name}") as tick:
+            answer = predict_slide(uri, str(slide), tracking_uri, str(heatmap) if heatmap else None, progress=tick)
     except (BadRequest, ItemError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

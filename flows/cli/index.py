@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from embedforge.flows.cli.console import console
+from embedforge.flows.cli.console import console, terminal_bar
 
 
 def index(
@@ -39,7 +39,8 @@ def index(
         )
     except ValidationError as exc:
         raise typer.BadParameter(f"{exc.errors()[0]['msg']} (got --type {index_type})") from None
-    info = build_vector_index(tbl, config)
+    with terminal_bar(f"indexing {name}") as tick:
+        info = build_vector_index(tbl, config, progress=tick)
     out = Table("table", "rows", "index", "build", "search", "recall@10 vs exact")
     out.add_row(
         name,

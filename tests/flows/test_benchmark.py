@@ -6,7 +6,9 @@ import math
 import pytest
 
 from embedforge.flows.benchmark import run_benchmark
+from embedforge.flows.cli.benchmark import pairs_done
 from embedforge.flows.params import BenchmarkParams
+from embedforge.tasks.progress import append_event, read_events
 from embedforge.tasks.resolve import dataset_ref
 
 
@@ -28,9 +30,15 @@ def test_leaderboard_cold_then_cached(prefect_harness, tmp_path):
         db=str(tmp_path / "db"),
         tracking_uri=f"sqlite:///{tmp_path}/ml.db",
         output_csv=str(tmp_path / "board.csv"),
+        progress=str(tmp_path / "progress.jsonl"),
     )
     cold = run_benchmark(params)
     assert len(cold["rows"]) == 4 and not any(r["cached"] for r in cold["rows"])
+    events = read_events(tmp_path / "progress.jsonl")  # what the CLI's bar is drawn from
+    assert [e["event"] for e in events] == ["embedding", "cell", "cell", "cell", "cell", "pair"]
+    assert events[0] == {"event": "embedding", "encoder": "timeseries/minirocket", "dataset": "ucr-ItalyPowerDemand",
+                         "items": 1096}  # fmt: skip
+    assert pairs_done(str(tmp_path / "progress.jsonl"), 1) == (1, 1, None)
     with open(tmp_path / "board.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[:5] == ["encoder", "dataset", "augmentation", "head", "accuracy"]
@@ -62,6 +70,19 @@ def _cell(head, task, label, **metrics):
     nan = float("nan")
     row = dict(encoder="e", dataset="d", augmentation="none", head=head, task=task, label=label, n_train=5, n_test=3)
     return {**row, **{m: nan for m in ("accuracy", "macro_f1", "auc", "mae", "rmse", "r2")}, **metrics}
+
+
+def test_the_bar_names_the_phase_and_counts_scored_pairs(tmp_path):
+    path = str(tmp_path / "p.jsonl")
+    assert pairs_done(path, 4) == (4, 0, None)  # no file yet: nothing done
+    append_event(path, event="embedding", encoder="speech/ge2e", dataset="voices", items=24)
+    assert pairs_done(path, 4) == (4, 0, "embedding voices with speech/ge2e (24 items)")
+    append_event(path, event="cell", encoder="speech/ge2e", dataset="voices", head="classify/logreg", combo=[])
+    assert pairs_done(path, 4)[2] == "scoring speech/ge2e x voices: classify/logreg"
+    append_event(path, event="pair", encoder="speech/ge2e", dataset="voices")
+    with open(path, "a") as f:
+        f.write('{"event": "pa')  # a line being written is read next time, not half
+    assert pairs_done(path, 4) == (4, 1, None)
 
 
 def test_printed_leaderboard_has_one_table_per_task(capsys):

@@ -35,3 +35,21 @@ def test_the_cli_prints_whole_paths_to_a_pipe(tmp_path):
         timeout=120,
     )
     assert f"embedforge stack ({home})" in done.stdout, done.stdout + done.stderr  # a table title, once folded at 80
+
+
+def test_a_long_phase_draws_a_bar_on_a_terminal_and_nothing_on_a_pipe(monkeypatch):
+    from rich.console import Console
+
+    from embedforge.flows.cli import console as cli_console
+    from embedforge.tasks.progress import silent
+
+    pipe = io.StringIO()
+    monkeypatch.setattr(cli_console, "console", make_console(pipe))
+    with cli_console.terminal_bar("indexing") as tick:
+        assert tick is silent
+    assert pipe.getvalue() == ""
+    tty = io.StringIO()
+    monkeypatch.setattr(cli_console, "console", Console(file=tty, force_terminal=True, width=100))
+    with cli_console.terminal_bar("indexing") as tick:
+        tick(3, 10, "tuning search: nprobes=2")
+    assert "tuning search: nprobes=2" in tty.getvalue() and "3/10" in tty.getvalue()

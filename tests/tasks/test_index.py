@@ -136,9 +136,12 @@ def test_ivf_pq_with_refine_keeps_recall(tmp_path):
     assert info["build"]["num_sub_vectors"] == 8 and info["search"]["refine_factor"] in (2, 5, 10, 20)
     recalls = [
         len({f"{h['dataset']}::{h['id']}" for h in store.search("pq", q, k=10)} & exact_ids(tbl, q)) / 10
-        for q in clustered(200, seed=10)  # tuned for 0.97 on 256 probes: 30 fresh queries varied 0.94-1.0 run to run
+        for q in clustered(200, seed=10)
     ]
-    assert np.mean(recalls) >= 0.95, np.mean(recalls)
+    assert info["search"]["recall_at_10"] >= 0.97  # the target, reached on the tuning's own probe queries
+    # On fresh queries, over 21 builds (k-means differs per build, one partition probed of 4): 0.949-1.0, mean
+    # 0.986; the same index without refine: 0.34-0.39. The bound leaves build-to-build noise, not a lost refine.
+    assert np.mean(recalls) >= 0.92, np.mean(recalls)
 
 
 def test_probe_queries_are_new_points_and_their_exact_answers_match_lance(indexed):
@@ -158,6 +161,22 @@ def test_a_setting_reached_on_every_knob_for_less_dominates():
     assert _dominated({"nprobes": 4, "refine_factor": 2, "ef": 64}, reached)
     assert not _dominated({"nprobes": 2, "refine_factor": 5, "ef": 100}, reached)  # fewer probes: may be faster
     assert not _dominated({"nprobes": 8, "ef": 64}, reached)  # no refine costs less on that knob
+
+
+def test_index_building_reports_each_step(tmp_path):
+    store = VectorStore(str(tmp_path / "db"))
+    store.upsert("steps", IDENTITY, rows(clustered(2000, seed=12)))
+    ticks = []
+    info = build_vector_index(
+        store.db.open_table("steps"),
+        IndexConfig(index_type="IVF_PQ", num_partitions=2, probe_queries=16, target_recall=0.5),
+        progress=lambda *t: ticks.append(t),
+    )
+    texts = [t[2] for t in ticks]
+    assert texts[:2] == ["building IVF_PQ over 2,000 rows", "exact answers for 16 probe queries"]
+    tuned = [t for t in ticks if t[2].startswith("tuning search: ")]
+    assert [t[0] for t in tuned] == list(range(1, len(tuned) + 1)) and " recall@10 " in tuned[0][2]
+    assert texts[-1] == f"timing the settings that reach recall 0.5: {info['search']['candidates']}"
 
 
 def test_search_settings_follow_the_table_version(tmp_path):

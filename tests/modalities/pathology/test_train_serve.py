@@ -70,9 +70,12 @@ def test_a_slide_in_a_diagnosis_out_locally_and_served(cohort, cohort_db, tmp_pa
     stored = feats.X[np.array(feats.group) == "slide001"]
     from_vectors = model.predict(pd.DataFrame({"tiles": [stored.tolist()]}))
 
+    ticks = []
     answer = predict_slide("models:/slides-e2e@champion", str(root / "slide001.tiff"), tracking,
-                           heatmap=str(tmp_path / "heat.png"))  # fmt: skip
+                           heatmap=str(tmp_path / "heat.png"), progress=lambda *t: ticks.append(t))  # fmt: skip
     assert answer["tiles"] == len(stored) and answer["label"] == from_vectors["label"][0]
+    assert ticks[0] == (0, None, "slide001: finding tissue")  # the CLI's bar: tissue search, then tiles embedded
+    assert ticks[-1] == (len(stored), len(stored), "slide001: embedding tissue tiles")
     for c, p in answer["probabilities"].items():
         assert p == pytest.approx(from_vectors[f"p_{c}"][0], abs=1e-4)
     assert len(answer["top_tiles"]) == min(10, len(stored)) and (tmp_path / "heat.png").stat().st_size > 10_000
