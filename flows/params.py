@@ -4,57 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-# fields naming a store or a service, and the setting a worker reads the same value from
-_LOCATIONS = {"db": "EMBEDFORGE_DB_URI", "tracking_uri": "EMBEDFORGE_TRACKING_URI", "dask_address": None}
+from embedforge.modalities.pathology.recipes import SlideHeadParams
+from embedforge.modalities.speech.recipes import HeightCelebParams
+from embedforge.registry.params import StrictParams
+
+__all__ = ["HeightCelebParams", "SlideHeadParams"]  # recipes' parameters, declared by their modalities
 
 
-class _Params(BaseModel):
-    """Base of every flow's parameters: strict, and free of credentials (Prefect stores parameters in clear)."""
-
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # errors never echo a refused secret
-
-    @model_validator(mode="after")
-    def _no_credentials(self):
-        """A password or token anywhere in the parameters (a URI, an adapter option such as ``heightceleb=URL``)
-        would be kept in Prefect's database and shown in its UI: refused, naming the field, never echoing it."""
-        from embedforge.registry.redact import redact
-
-        for field, value in self:
-            for where, text in _strings(field, value):
-                if redact(text) != text:
-                    raise ValueError(_credential_message(field, where, redact(text)))
-        return self
-
-
-def _strings(field: str, value: object):
-    """(where, text) for every string a parameter holds: itself, a dict's keys and values, a list's items."""
-    if isinstance(value, str):
-        yield field, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(f"{field}.{k}", k)
-            yield from _strings(f"{field}.{k}", v)
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            yield from _strings(f"{field}[{i}]", v)
-
-
-def _credential_message(field: str, where: str, shown: str) -> str:
-    setting = _LOCATIONS.get(field)
-    if field in _LOCATIONS:
-        fix = f"set {setting} in the worker's environment" if setting else "use the cluster's own authentication"
-    else:
-        fix = "put the credential in the environment the worker reads (e.g. netrc, AWS_*, PGPASSWORD)"
-    return (
-        f"{where} carries a credential ({shown}); flow parameters are stored and shown in clear by Prefect: "
-        f"pass it without the secret and {fix}"
-    )
-
-
-class RunnerParams(_Params):
+class RunnerParams(StrictParams):
     """Where shard tasks run: threads in the flow's process, or a Dask cluster."""
 
     kind: Literal["thread", "dask"] = Field("thread", description="task runner")
@@ -62,7 +22,7 @@ class RunnerParams(_Params):
     dask_address: str | None = Field(None, description="scheduler address of an existing Dask cluster")
 
 
-class EmbedParams(_Params):
+class EmbedParams(StrictParams):
     """One dataset through one frozen encoder into the vector store."""
 
     dataset: str = Field(..., description="adapter:argument, e.g. voxceleb:/data/vox1 or ucr:GunPoint")
@@ -97,21 +57,7 @@ class EmbedParams(_Params):
         return value if value is None else check_name(value)
 
 
-class HeightCelebParams(_Params):
-    """Train the HeightCeleb head on vectors already in the store."""
-
-    encoder: str = Field("speech/ecapa-voxceleb", description="encoder whose stored vectors the head uses")
-    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
-    weights: str | None = Field(None, description="the encoder weights the vectors were made with")
-    dataset: str | None = Field(None, description="dataset name in the table (VoxCeleb + HeightCeleb labels)")
-    timit_dataset: str | None = Field(None, description="dataset name of TIMIT vectors for a cross-corpus score")
-    regressor: Literal["pls", "ridge", "svr"] = Field("pls", description="per-sex height regressor")
-    registered_name: str | None = Field(None, description="MLflow registered model name")
-    alias: str = Field("champion", description="alias set on the new model version")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
-
-
-class TrainHeadParams(_Params):
+class TrainHeadParams(StrictParams):
     """Train one registered head on stored vectors of any modality; registered for serving."""
 
     encoder: str = Field(..., description="encoder whose stored vectors the head uses, e.g. video/efficientnet-lite0")
@@ -133,23 +79,7 @@ class TrainHeadParams(_Params):
     subset: str | None = Field(None, description="a manifest CSV (embedforge curate): train on its rows only")
 
 
-class SlideHeadParams(_Params):
-    """Train a multiple-instance slide head on stored tile vectors; registered as a slide classifier."""
-
-    encoder: str = Field("pathology/efficientnet-lite0", description="encoder whose stored tile vectors form bags")
-    head: str = Field("mil/abmil", description="mil/mean, mil/abmil or mil/r2t")
-    label: str = Field("label", description="slide label to learn")
-    dataset: str | None = Field(None, description="dataset name in the table; default every dataset")
-    slides: str | None = Field(None, description="slides:DIR of the cohort, for attention heatmaps of test slides")
-    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
-    weights: str | None = Field(None, description="the encoder weights the vectors were made with")
-    head_params: dict[str, str] = Field(default_factory=dict, description="head options, e.g. epeg_k=15, region_num=8")
-    registered_name: str | None = Field(None, description="MLflow registered model name")
-    alias: str = Field("champion", description="alias set on the new model version")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
-
-
-class BenchmarkParams(_Params):
+class BenchmarkParams(StrictParams):
     """Encoders x datasets x augmentations x heads, scored on each dataset's test split."""
 
     modality: str = Field("timeseries", description="a registered modality: picks the default adapter and heads")
@@ -237,7 +167,7 @@ Analysis = Literal["dups", "clusters", "outliers", "labels", "map", "quality"]
 ANALYSES: tuple[Analysis, ...] = ("dups", "clusters", "outliers", "labels", "map", "quality")
 
 
-class AnalyzeParams(_Params):
+class AnalyzeParams(StrictParams):
     """Look at a table's stored vectors: near-duplicates, clusters, outliers, label issues, the space, a map."""
 
     encoder: str | None = Field(

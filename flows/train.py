@@ -1,4 +1,5 @@
-"""The train-head flow: one task over stored vectors, a summary artifact in the UI."""
+"""The training flows: one head on one label (``train-head``), or a modality's registered recipe (``train-recipe``,
+and the typed forms of the built-in ones); one task over stored vectors each, a summary artifact in the UI."""
 
 from __future__ import annotations
 
@@ -10,58 +11,66 @@ from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
 from embedforge.flows.params import HeightCelebParams, SlideHeadParams, TrainHeadParams
+from embedforge.registry.params import StrictParams
 from embedforge.registry.settings import Settings
+from embedforge.tasks.recipes import train_recipe
 from embedforge.tasks.retry import transient
-from embedforge.tasks.train import train_heightceleb
+from embedforge.tasks.tracking import where_markdown
 from embedforge.tasks.train_head import train_head
 
 
-def _stores(params: HeightCelebParams | TrainHeadParams | SlideHeadParams) -> dict[str, Any]:
-    """Where a head reads vectors and logs: the parameters, else this worker's settings."""
+def _stores(params: StrictParams) -> dict[str, Any]:
+    """Where a head reads vectors and logs: the parameters' ``db`` and ``tracking_uri``, else this worker's
+    settings (a recipe without those fields always uses the settings)."""
     settings = Settings()
+    db, tracking = getattr(params, "db", None), getattr(params, "tracking_uri", None)
     return {
-        "db_uri": params.db or settings.lancedb_uri,
-        "tracking_uri": params.tracking_uri or settings.mlflow_uri,
-        "artifact_root": settings.mlflow_artifacts if not params.tracking_uri else None,
+        "db_uri": db or settings.lancedb_uri,
+        "tracking_uri": tracking or settings.mlflow_uri,
+        "artifact_root": settings.mlflow_artifacts if not tracking else None,
     }
 
 
-train_heightceleb_task = task(name="train-heightceleb", retries=1, retry_delay_seconds=5, retry_condition_fn=transient)(
-    train_heightceleb
+train_recipe_task = task(name="train-recipe", retries=1, retry_delay_seconds=5, retry_condition_fn=transient)(
+    train_recipe
 )
+
+
+def _recipe_state(name: str, params: StrictParams) -> State:
+    """One recipe run as a task, its summary as an artifact, its one line as the final state's message."""
+    stores = _stores(params)
+    result = train_recipe_task(recipe=name, params=params.model_dump(), **stores)
+    create_markdown_artifact(result["markdown"], key=name.replace("/", "-").replace("_", "-").lower())
+    return Completed(message=result["message"], data=result)
+
+
+@flow(name="train-recipe")
+def train_recipe_flow(recipe: str, params: dict[str, Any] | None = None) -> State:
+    """Any modality's registered training recipe (``embedforge train recipes`` lists them), by name."""
+    from embedforge.registry.recipes import recipe as lookup
+
+    return _recipe_state(recipe, lookup(recipe).params.model_validate(params or {}))
 
 
 @flow(name="train-heightceleb")
 def train_heightceleb_flow(params: HeightCelebParams) -> State:
-    """Heads train on stored features only: no encoder runs here."""
-    result = train_heightceleb_task(
-        **_stores(params),
-        encoder=params.encoder,
-        dataset=params.dataset,
-        timit_dataset=params.timit_dataset,
-        weights=params.weights,
-        regressor=params.regressor,
-        registered_name=params.registered_name,
-        alias=params.alias,
-    )
-    rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(result["metrics"].items()))
-    models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())
-    create_markdown_artifact(
-        f"| metric | value |\n|---|---|\n{rows}\n\nregistered: {models}\n\n{_where(result)}",
-        key="heightceleb-metrics",
-    )
-    m = result["metrics"]
-    return Completed(
-        message=f"test MAE {m['test_mae']:.2f} cm (training-mean {m['test_mae_mean']:.2f}), "
-        f"sex accuracy {m['test_sex_accuracy']:.2f}; registered {models}",
-        data=result,
-    )
+    """The ``speech/heightceleb`` recipe with its typed form. Heads train on stored features only."""
+    return _recipe_state("speech/heightceleb", params)
+
+
+def run_recipe(name: str, params: StrictParams) -> dict[str, Any]:
+    """Run a recipe's flow in this process (its typed flow where it has one); the Completed state's data."""
+    flows: dict[str, Any] = {
+        "speech/heightceleb": train_heightceleb_flow,
+        "pathology/slide-head": train_slide_head_flow,
+    }
+    result: Any = flows[name](params) if name in flows else train_recipe_flow(name, params.model_dump())
+    return result
 
 
 def run_train(params: HeightCelebParams) -> dict[str, Any]:
-    """Run the flow in this process; the caller gets the data of the Completed state it returns."""
-    result: Any = train_heightceleb_flow(params)  # Prefect unwraps a returned state into its data
-    return result
+    """Run the HeightCeleb flow in this process; the caller gets the data of the Completed state it returns."""
+    return run_recipe("speech/heightceleb", params)
 
 
 train_head_task = task(name="train-head", retries=1, retry_delay_seconds=5, retry_condition_fn=transient)(train_head)
@@ -86,7 +95,7 @@ def train_head_flow(params: TrainHeadParams) -> State:
     )
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
     models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())
-    where = _where(result, _stores(params)["tracking_uri"])
+    where = where_markdown(result, _stores(params)["tracking_uri"])
     create_markdown_artifact(
         f"{params.head} on {params.encoder}: {metrics}\n\nregistered: {models}\n\n{where}", key="head"
     )
@@ -101,47 +110,10 @@ def run_train_head(params: TrainHeadParams) -> dict[str, Any]:
 
 @flow(name="train-slide-head")
 def train_slide_head_flow(params: SlideHeadParams) -> State:
-    """Slide heads train on stored tile vectors only; the model serves bags of tile vectors."""
-    from embedforge.registry.encoders import coerce_options
-    from embedforge.tasks.train_slides import train_slide_head
-
-    result = task(name="train-slide-head", retries=1, retry_delay_seconds=5, retry_condition_fn=transient)(
-        train_slide_head
-    )(
-        **_stores(params),
-        encoder=params.encoder,
-        dataset=params.dataset,
-        head=params.head,
-        label=params.label,
-        weights=params.weights,
-        params=coerce_options(dict(params.head_params)),
-        slides=params.slides,
-        registered_name=params.registered_name,
-        alias=params.alias,
-    )
-    metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
-    create_markdown_artifact(
-        f"{params.head} on {params.encoder}: {metrics}\n\n{_where(result, _stores(params)['tracking_uri'])}",
-        key="slide-head",
-    )
-    return Completed(message=metrics, data=result)
+    """The ``pathology/slide-head`` recipe with its typed form: stored tile vectors only, a slide classifier out."""
+    return _recipe_state("pathology/slide-head", params)
 
 
 def run_train_slide_head(params: SlideHeadParams) -> dict[str, Any]:
     """Run the flow in this process and return its data."""
-    result: Any = train_slide_head_flow(params)
-    return result
-
-
-def _where(result: dict[str, Any], tracking_uri: str | None = None) -> str:
-    """The MLflow run (its UI address, or how to open the store) and how to load the registered model."""
-    from embedforge.tasks.tracking import where_the_run_is
-
-    models = list((result.get("models") or {}).values()) or ([result["model"]] if result.get("model") else [])
-    uri = None
-    if models:
-        m = models[-1]
-        uri = f"models:/{m['registered_name']}" + (f"@{m['alias']}" if m.get("alias") else f"/{m['version']}")
-    return "\n\n".join(
-        f"`{line}`" for line in where_the_run_is(result.get("run_id"), uri, tracking_uri or result.get("tracking_uri"))
-    )
+    return run_recipe("pathology/slide-head", params)

@@ -211,3 +211,15 @@ def where_the_run_is(run_id: str | None, model_uri: str | None, tracking_uri: st
         code = f"import mlflow; m = mlflow.pyfunc.load_model({model_uri!r}); print(m.metadata.get_input_schema())"
         lines.append(f"load it: MLFLOW_TRACKING_URI={shlex.quote(uri)} python -c {shlex.quote(code)}")
     return lines
+
+
+def where_markdown(result: dict[str, Any], tracking_uri: str | None = None) -> str:
+    """A training result's summary-artifact lines: the MLflow run (its UI address, or how to open the store) and
+    how to load the registered model."""
+    models = list((result.get("models") or {}).values()) or ([result["model"]] if result.get("model") else [])
+    uri = None
+    if models:
+        m = models[-1]
+        uri = f"models:/{m['registered_name']}" + (f"@{m['alias']}" if m.get("alias") else f"/{m['version']}")
+    lines = where_the_run_is(result.get("run_id"), uri, tracking_uri or result.get("tracking_uri"))
+    return "\n\n".join(f"`{line}`" for line in lines)

@@ -135,6 +135,32 @@ def train_heightceleb(
     return {"run_id": run.info.run_id, "metrics": metrics, "models": models, "tracking_uri": tracking_uri}
 
 
+def run_heightceleb(params, stores: dict[str, Any]) -> dict[str, Any]:
+    """The ``speech/heightceleb`` recipe (``modalities/speech/recipes.py``): its parameters in, the trained and
+    registered heads out, with the run's one-line message and summary artifact."""
+    from embedforge.tasks.tracking import where_markdown
+
+    result = train_heightceleb(
+        **stores,
+        encoder=params.encoder,
+        dataset=params.dataset,
+        timit_dataset=params.timit_dataset,
+        weights=params.weights,
+        regressor=params.regressor,
+        registered_name=params.registered_name,
+        alias=params.alias,
+    )
+    m = result["metrics"]
+    rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(m.items()))
+    models = ", ".join(f"{x['registered_name']} v{x['version']}" for x in result["models"].values())
+    result["markdown"] = f"| metric | value |\n|---|---|\n{rows}\n\nregistered: {models}\n\n{where_markdown(result)}"
+    result["message"] = (
+        f"test MAE {m['test_mae']:.2f} cm (training-mean {m['test_mae_mean']:.2f}), "
+        f"sex accuracy {m['test_sex_accuracy']:.2f}; registered {models}"
+    )
+    return result
+
+
 def _params(feats, train, test, regressor, dataset, timit) -> dict[str, Any]:
     ident = feats.identity
     return {

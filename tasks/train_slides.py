@@ -161,6 +161,31 @@ def train_slide_head(
     return {"run_id": run.info.run_id, "metrics": metrics, "model": logged}
 
 
+def run_slide_head(params, stores: dict[str, Any]) -> dict[str, Any]:
+    """The ``pathology/slide-head`` recipe (``modalities/pathology/recipes.py``): its parameters in, the trained and
+    registered slide classifier out, with the run's one-line message and summary artifact."""
+    from embedforge.registry.encoders import coerce_options
+    from embedforge.tasks.tracking import where_markdown
+
+    result = train_slide_head(
+        **stores,
+        encoder=params.encoder,
+        dataset=params.dataset,
+        head=params.head,
+        label=params.label,
+        weights=params.weights,
+        params=coerce_options(dict(params.head_params)),
+        slides=params.slides,
+        registered_name=params.registered_name,
+        alias=params.alias,
+    )
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
+    where = where_markdown(result, stores["tracking_uri"])
+    result["markdown"] = f"{params.head} on {params.encoder}: {metrics}\n\n{where}"
+    result["message"] = metrics
+    return result
+
+
 def log_heatmaps(model, feats, bags, test: list[int], proba: np.ndarray, slides_ref: str) -> None:
     """Attention of each test slide drawn over its thumbnail, one MLflow image per slide."""
     import mlflow

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "embedforge.flows.cli.ops",
     "embedforge.flows.cli.index",
     "embedforge.flows.cli.analyze",
+    "embedforge.flows.cli.recipes",
 )
 
 

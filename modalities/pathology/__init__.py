@@ -4,7 +4,7 @@ Importing registers the ``slides`` adapter, the ``pathology/*`` encoders, the ``
 modality entry; torch, timm, transformers, OpenSlide and OpenCV load only when they are used.
 """
 
-from embedforge.modalities.pathology import datasets, encoders, examples, mil
+from embedforge.modalities.pathology import datasets, encoders, examples, mil, recipes  # noqa: F401  (registration)
 from embedforge.modalities.pathology.slides import Tile, decode_image_tile, read_image_tile
 from embedforge.registry.modalities import Examples, Modality, RawInput, register_modality
 

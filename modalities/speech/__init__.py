@@ -1,7 +1,7 @@
 """Speech: audio reading, GE2E and ECAPA speaker encoders, VoxCeleb/TIMIT adapters, height heads."""
 
 from embedforge.modalities.base import Audio
-from embedforge.modalities.speech import ecapa, examples, ge2e, timit, voxceleb  # noqa: F401  (registration)
+from embedforge.modalities.speech import ecapa, examples, ge2e, recipes, timit, voxceleb  # noqa: F401  (registration)
 from embedforge.modalities.speech.audio import decode_audio, read_audio
 from embedforge.registry.modalities import Examples, Modality, RawInput, register_modality
 

@@ -81,7 +81,7 @@ def test_nightly_embed_schedule_names_a_registered_encoder_and_dataset_adapter()
 
 
 def test_summary_artifacts_say_where_the_vectors_and_the_run_are():
-    from embedforge.flows.train import _where
+    from embedforge.tasks.tracking import where_markdown
     from embedforge.tasks.report import summary_markdown
 
     summary = {"table": "speech__ge2e", "dataset": "landing", "db": "/data/lancedb", "items": 3, "embedded": 3,
@@ -90,7 +90,7 @@ def test_summary_artifacts_say_where_the_vectors_and_the_run_are():
     assert "`speech__ge2e` of `/data/lancedb`" in text
     assert "embedforge search --encoder speech/ge2e --dataset landing --query FILE" in text
     result = {"run_id": "r1", "models": {"raw": {"registered_name": "hc", "version": 2, "alias": "champion"}}}
-    where = _where(result, "http://127.0.0.1:5000")
+    where = where_markdown(result, "http://127.0.0.1:5000")
     assert "http://127.0.0.1:5000/#/runs/r1" in where and "models:/hc@champion" in where
 
 

@@ -90,6 +90,20 @@ def test_embed_search_benchmark_and_serve_a_plugin_modality(prefect_harness, sit
     first = next(line for line in found.output.splitlines() if line.strip().startswith("│ 1 "))
     assert "t05.toy" in first and "0.0000" in first and "kind=b" in first, found.output
 
+    listed = cli("train", "recipes", site=site)
+    assert listed.exit_code == 0 and "toy/centroids" in listed.output and "speech/heightceleb" in listed.output
+    trained = cli("train", "recipe", "toy/centroids", "-o", f"db={db}", "-o", f"tracking_uri={tracking}",
+                  "-o", "label=kind", site=site)  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking)
+    (recipe_run,) = mlflow.search_runs(experiment_names=["toy-recipes"], output_format="list")
+    assert recipe_run.data.metrics["n_test"] == 8 and recipe_run.data.metrics["test_accuracy"] >= 0.75
+    assert f"{recipe_run.data.metrics['test_accuracy']:.3f}" in trained.output  # the CLI's metrics table
+    wrong = cli("train", "recipe", "toy/centroids", "-o", "colour=red", site=site)
+    assert wrong.exit_code == 2 and "toy/centroids: colour: Extra inputs are not permitted" in wrong.output
+
     board = tmp_path / "board.csv"
     bench = cli("benchmark", "toy", "--encoders", "toy/stats", "--datasets", str(toy_dir), "--label", "kind",
                 "--target", "size", "--db", db, "--tracking-uri", tracking, "--output", str(board),

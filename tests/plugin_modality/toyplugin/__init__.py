@@ -18,6 +18,8 @@ from embedforge.modalities.base import Dataset, Encoder, EncoderSpec, Item, Item
 from embedforge.registry.datasets import DATASETS
 from embedforge.registry.encoders import ENCODERS, register_encoder
 from embedforge.registry.modalities import MODALITIES, Examples, Modality, RawInput, register_modality
+from embedforge.registry.params import StrictParams
+from embedforge.registry.recipes import Recipe, register_recipe
 
 HEADER = "toy v1"
 SPEC = EncoderSpec(name="toy/stats", dim=6, input={"values": "1-D"}, weights="none", description="toy plugin")
@@ -124,6 +126,37 @@ def register() -> None:
             examples=Examples(example, example_query, example_datasets),
         )
     )
+    register_recipe(Recipe("toy/centroids", CentroidParams, train_centroids, "kind by the nearest class centroid"))
+
+
+class CentroidParams(StrictParams):
+    """The toy recipe's parameters: which stored vectors, which label."""
+
+    encoder: str = "toy/stats"
+    dataset: str | None = None
+    label: str = "kind"
+    db: str | None = None
+    tracking_uri: str | None = None
+
+
+def train_centroids(params: CentroidParams, stores: dict) -> dict:
+    """A nearest-centroid classifier on stored vectors, scored on the test split and logged as an MLflow run."""
+    import mlflow
+
+    from embedforge.tasks.features import load_features
+    from embedforge.tasks.tracking import use_tracking
+
+    feats = load_features(stores["db_uri"], params.encoder, params.dataset)
+    train, test = feats.of_split("train"), feats.of_split("test")
+    y_train, y_test = np.asarray(train.label(params.label)), np.asarray(test.label(params.label))
+    classes = sorted(set(y_train))
+    centres = np.stack([train.X[y_train == c].mean(axis=0) for c in classes])
+    guess = np.asarray(classes)[np.argmin(((test.X[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)]
+    metrics = {"test_accuracy": float((guess == y_test).mean()), "n_test": float(len(y_test))}
+    use_tracking(stores["tracking_uri"], "toy-recipes", stores["artifact_root"])
+    with mlflow.start_run(run_name="toy/centroids") as run:
+        mlflow.log_metrics(metrics)
+    return {"run_id": run.info.run_id, "metrics": metrics}
 
 
 def example(seed: int) -> Toy:
