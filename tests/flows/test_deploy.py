@@ -81,8 +81,8 @@ def test_nightly_embed_schedule_names_a_registered_encoder_and_dataset_adapter()
 
 
 def test_summary_artifacts_say_where_the_vectors_and_the_run_are():
-    from embedforge.tasks.tracking import where_markdown
     from embedforge.tasks.report import summary_markdown
+    from embedforge.tasks.tracking import where_markdown
 
     summary = {"table": "speech__ge2e", "dataset": "landing", "db": "/data/lancedb", "items": 3, "embedded": 3,
                "reused": 0, "skipped": 0, "failed": 0, "failures": []}  # fmt: skip
