@@ -9,7 +9,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from embedforge.modalities.pathology.recipes import SlideHeadParams
 from embedforge.modalities.speech.recipes import HeightCelebParams
-from embedforge.registry.params import StrictParams
+from embedforge.registry.params import HELP, StrictParams
 
 __all__ = ["HeightCelebParams", "SlideHeadParams"]  # recipes' parameters, declared by their modalities
 
@@ -17,7 +17,7 @@ __all__ = ["HeightCelebParams", "SlideHeadParams"]  # recipes' parameters, decla
 class RunnerParams(StrictParams):
     """Where shard tasks run: threads in the flow's process, or a Dask cluster."""
 
-    kind: Literal["thread", "dask"] = Field("thread", description="task runner")
+    kind: Literal["thread", "dask"] = Field("thread", description="task runner: thread or dask")
     workers: int = Field(1, ge=1, le=256, description="threads, or local Dask workers")
     dask_address: str | None = Field(None, description="scheduler address of an existing Dask cluster")
 
@@ -27,13 +27,11 @@ class EmbedParams(StrictParams):
 
     dataset: str = Field(..., description="adapter:argument, e.g. voxceleb:/data/vox1 or ucr:GunPoint")
     encoder: str = Field(..., description="registered encoder, e.g. speech/ge2e")
-    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
-    weights: str | None = Field(None, description="hub id or local directory overriding the default weights")
+    db: str | None = Field(None, description=HELP["db"])
+    weights: str | None = Field(None, description=HELP["weights"])
     dataset_name: str | None = Field(None, description="name of the dataset in the table; default from the argument")
     options: dict[str, str] = Field(default_factory=dict, description="adapter options, e.g. heightceleb=PATH")
-    encoder_options: dict[str, str] = Field(
-        default_factory=dict, description="encoder recipe, e.g. channels=6, pooling=last"
-    )
+    encoder_options: dict[str, str] = Field(default_factory=dict, description=HELP["encoder_options"])
     shard_size: int = Field(256, ge=1, le=100_000, description="items per shard task (a killed run redoes at most one)")
     batch_size: int | None = Field(
         None,
@@ -62,21 +60,45 @@ class TrainHeadParams(StrictParams):
 
     encoder: str = Field(..., description="encoder whose stored vectors the head uses, e.g. video/efficientnet-lite0")
     head: str = Field("classify/logreg", description="registered head: classify/* or regress/*")
-    label: str = Field("label", description="the label to learn (a class, or a number for regress/* heads)")
-    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
-    weights: str | None = Field(None, description="the encoder weights the vectors were made with")
-    encoder_options: dict[str, str] = Field(default_factory=dict, description="the encoder recipe of the table")
+    label: str = Field("label", description=HELP["label"])
+    db: str | None = Field(None, description=HELP["db"])
+    weights: str | None = Field(None, description=HELP["weights"])
+    encoder_options: dict[str, str] = Field(default_factory=dict, description=HELP["encoder_options"])
     dataset: str | None = Field(
         None, description="dataset name in the table; required when it holds several (a,b trains over several)"
     )
-    registered_name: str | None = Field(None, description="MLflow registered model name")
-    alias: str = Field("champion", description="alias set on the new model version when the split checks pass")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+    registered_name: str | None = Field(None, description=HELP["registered_name"])
+    alias: str = Field("champion", description=HELP["alias"])
+    tracking_uri: str | None = Field(None, description=HELP["tracking_uri"])
     experiment: str = Field("heads", description="MLflow experiment")
     allow_small: bool = Field(
         False, description="train although a class lacks training items or the test set is tiny (never @champion)"
     )
     subset: str | None = Field(None, description="a manifest CSV (embedforge curate): train on its rows only")
+    target: str | None = Field(None, description=HELP["target"])
+
+    @model_validator(mode="after")
+    def _target_is_for_regression(self):
+        """A classifier given --target would silently learn --label instead: refused, naming both."""
+        if self.target is not None and not self.head.startswith("regress/"):
+            raise ValueError(f"--target {self.target!r} is what regress/* heads learn; {self.head} learns --label")
+        return self
+
+    @property
+    def learned(self) -> str:
+        """The label the head learns: --label for classifiers; for regress/* heads --target, else an explicit
+        --label (as before --target existed), else the modality's default target (cardiac: heart_rate)."""
+        if not self.head.startswith("regress/"):
+            return self.label
+        if self.target or "label" in self.model_fields_set:
+            return self.target or self.label
+        from embedforge.registry.modalities import modality_of_encoder
+        from embedforge.registry.registry import RegistryError
+
+        try:
+            return modality_of_encoder(self.encoder).default_target or self.label
+        except RegistryError:
+            return self.label
 
 
 class BenchmarkParams(StrictParams):
@@ -100,13 +122,13 @@ class BenchmarkParams(StrictParams):
     )
 
     heads: list[str] = Field(default_factory=list, description="registered heads; empty: the modality's defaults")
-    weights: dict[str, str] = Field(default_factory=dict, description="encoder -> hub id or local directory")
-    label: str = Field("label", description="label the classify/* heads predict")
-    target: str | None = Field(
-        None, description="numeric label regress/* heads predict; default: the modality's, else label"
+    weights: dict[str, str] = Field(
+        default_factory=dict, description="per encoder, a hub id or local directory of its weights"
     )
-    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+    label: str = Field("label", description=HELP["label"])
+    target: str | None = Field(None, description=HELP["target"])
+    db: str | None = Field(None, description=HELP["db"])
+    tracking_uri: str | None = Field(None, description=HELP["tracking_uri"])
     experiment: str = Field("leaderboard", description="MLflow experiment")
     output_csv: str | None = Field(None, description="also write the leaderboard here")
     # Internal, absent from the UI's form: a file the cells append to as they finish, for the CLI's bar.
@@ -177,21 +199,21 @@ class AnalyzeParams(StrictParams):
     what: list[Analysis] = Field(
         default_factory=lambda: list(ANALYSES),
         min_length=1,
-        description="the analyses to run",
+        description="the analyses to run: dups, clusters, outliers, labels, map, quality",
     )
-    label: str = Field("label", description="the label checked for issues and shown on the map")
+    label: str = Field("label", description=HELP["label"])
     threshold: float = Field(0.95, gt=0.0, le=1.0, description="cosine similarity from which two rows are copies")
     k: int = Field(10, ge=2, le=100, description="neighbours per row in the graph (duplicates, outliers, hubness)")
     clusters: Literal["kmeans", "hdbscan"] = Field("kmeans", description="k-means (k by silhouette) or HDBSCAN")
     n_clusters: int | None = Field(None, ge=2, le=1000, description="k-means' k; default chosen by silhouette")
-    map: Literal["umap", "pca"] = Field("umap", description="the 2-D layout of the map")
+    map: Literal["umap", "pca"] = Field("umap", description="the 2-D layout of the map: umap or pca")
     map_points: int = Field(20_000, ge=10, le=200_000, description="rows drawn on the map (a seeded sample above)")
     seed: int = Field(0, description="seed of every sampled or randomised step")
-    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
-    weights: str | None = Field(None, description="the encoder weights the vectors were made with")
-    encoder_options: dict[str, str] = Field(default_factory=dict, description="the encoder recipe of the table")
+    db: str | None = Field(None, description=HELP["db"])
+    weights: str | None = Field(None, description=HELP["weights"])
+    encoder_options: dict[str, str] = Field(default_factory=dict, description=HELP["encoder_options"])
     output: str | None = Field(None, description="folder for the CSV/JSON/HTML/PNG files; default HOME/analysis/")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+    tracking_uri: str | None = Field(None, description=HELP["tracking_uri"])
 
     def knobs(self) -> dict[str, object]:
         """The analyses' own parameters (``tasks.analyze.Knobs``)."""

@@ -83,7 +83,7 @@ def train_head_flow(params: TrainHeadParams) -> State:
         **_stores(params),
         encoder=params.encoder,
         head=params.head,
-        label=params.label,
+        label=params.learned,
         dataset=params.dataset,
         weights=params.weights,
         encoder_options=dict(params.encoder_options),

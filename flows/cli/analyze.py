@@ -9,25 +9,31 @@ from rich.table import Table
 
 from embedforge.flows.cli.console import console
 from embedforge.flows.progress import connect_prefect
+from embedforge.registry.params import HELP
 
 
 def analyze(
-    encoder: str | None = typer.Option(None, help="encoder whose table is analysed; default every table"),
+    encoder: str | None = typer.Option(
+        None, help="encoder whose table is analysed, e.g. text/all-minilm-l6-v2; default every table"
+    ),
     dataset: str | None = typer.Option(None, help="dataset name in the table (a,b for several); default all"),
     what: str = typer.Option(
-        "dups,clusters,outliers,labels,map,quality", help="comma-separated: dups,clusters,outliers,labels,map,quality"
+        "dups,clusters,outliers,labels,map,quality",
+        help="the analyses to run: dups, clusters, outliers, labels, map, quality (comma-separated)",
     ),
-    label: str = typer.Option("label", help="the label checked for issues and shown on the map"),
+    label: str = typer.Option("label", help=HELP["label"]),
     threshold: float = typer.Option(0.95, help="cosine similarity from which two rows are copies"),
-    k: int = typer.Option(10, help="neighbours per row (duplicates, outliers, hubness)"),
-    clusters: str = typer.Option("kmeans", help="kmeans (k by silhouette) or hdbscan"),
+    k: int = typer.Option(10, help="neighbours per row in the graph (duplicates, outliers, hubness)"),
+    clusters: str = typer.Option("kmeans", help="k-means (k by silhouette) or HDBSCAN"),
     n_clusters: int | None = typer.Option(None, help="k-means' k; default chosen by silhouette"),
-    map_method: str = typer.Option("umap", "--map", help="umap or pca"),
+    map_method: str = typer.Option("umap", "--map", help="the 2-D layout of the map: umap or pca"),
     map_points: int = typer.Option(20_000, help="rows drawn on the map (a seeded sample above)"),
-    output: Path | None = typer.Option(None, "--output", help="folder for the files; default HOME/analysis/TABLE"),
-    db: str | None = typer.Option(None, help="LanceDB URI (default: the data directory)"),
-    weights: str | None = typer.Option(None, help="the encoder weights the vectors were made with"),
-    encoder_option: list[str] = typer.Option([], "--encoder-option", help="the table's encoder recipe KEY=VALUE"),
+    output: Path | None = typer.Option(
+        None, "--output", help="folder for the CSV/JSON/HTML/PNG files; default HOME/analysis/"
+    ),
+    db: str | None = typer.Option(None, help=HELP["db"]),
+    weights: str | None = typer.Option(None, help=HELP["weights"]),
+    encoder_option: list[str] = typer.Option([], "--encoder-option", help=HELP["encoder_options"]),
     tracking_uri: str | None = typer.Option(None, help="MLflow tracking URI (default: the data directory's store)"),
 ) -> None:
     """Near-duplicates (and train/test leaks), clusters, outliers, label issues, the space's quality and a map of
@@ -108,8 +114,8 @@ def curate(
     split: str | None = typer.Option(None, help="pick only from this split (e.g. train)"),
     dedup: bool = typer.Option(False, help="drop near-duplicate copies first (keeps each group's representative)"),
     threshold: float = typer.Option(0.95, help="cosine similarity from which two rows are copies (with --dedup)"),
-    db: str | None = typer.Option(None, help="LanceDB URI (default: the data directory)"),
-    weights: str | None = typer.Option(None, help="the encoder weights the vectors were made with"),
+    db: str | None = typer.Option(None, help=HELP["db"]),
+    weights: str | None = typer.Option(None, help=HELP["weights"]),
 ) -> None:
     """A diverse subset (k-center greedy) as a manifest that `embed -o subset=PATH` and `train head -o subset=PATH`
     take back."""

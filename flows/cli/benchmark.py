@@ -9,6 +9,7 @@ from rich.table import Table
 
 from embedforge.flows.cli.console import console
 from embedforge.flows.progress import connect_prefect
+from embedforge.registry.params import HELP
 
 
 def _split(text: str) -> list[str]:
@@ -16,21 +17,38 @@ def _split(text: str) -> list[str]:
 
 
 def benchmark(
-    modality: str = typer.Argument("timeseries", help="a registered modality (`embedforge modalities` lists them)"),
-    encoders: str = typer.Option("", help="comma-separated registered encoders (default: the modality's)"),
-    datasets: str = typer.Option("", help="comma-separated names, folders or adapter:arg (default: the modality's)"),
-    option: list[str] = typer.Option([], "-o", "--option", help="dataset adapter option KEY=VALUE (repeatable)"),
-    augment: str = typer.Option("", help="comma-separated registered augmentations: diff, stats"),
-    transforms: str = typer.Option("none", help="comma-separated compact-vector transforms: none, pca:32, int8, ..."),
-    heads: str | None = typer.Option(None, help="comma-separated heads (default: the modality's default heads)"),
-    weights: list[str] = typer.Option([], "--weights", help="ENCODER=DIR_OR_HUB_ID (repeatable)"),
-    label: str = typer.Option("label", help="the label classify/* heads predict (e.g. label)"),
-    target: str | None = typer.Option(
-        None, help="the numeric label regress/* heads predict (e.g. heart_rate); default: --label"
+    modality: str = typer.Argument(
+        "timeseries",
+        help="a registered modality: picks the default adapter and heads (`embedforge modalities` lists them)",
     ),
-    output: str | None = typer.Option(None, "--output", help="write the leaderboard CSV here"),
-    db: str | None = typer.Option(None),
-    tracking_uri: str | None = typer.Option(None),
+    encoders: str = typer.Option(
+        "", help="registered encoders; empty: the modality's default encoders (comma-separated)"
+    ),
+    datasets: str = typer.Option(
+        "",
+        help="names the adapter knows (GunPoint), folders, or adapter:argument; empty: the modality's"
+        " (comma-separated)",
+    ),
+    option: list[str] = typer.Option(
+        [], "-o", "--option", help="dataset adapter options, e.g. chunks=rows (KEY=VALUE, repeatable)"
+    ),
+    augment: str = typer.Option("", help="registered augmentations to combine (diff, stats) (comma-separated)"),
+    transforms: str = typer.Option(
+        "none",
+        help="compact-vector transforms of the features, fitted on train: none, whiten:K, pca:K, "
+        "truncate:K, int8, binary (accuracy against bytes per vector) (comma-separated)",
+    ),
+    heads: str | None = typer.Option(None, help="registered heads; empty: the modality's defaults (comma-separated)"),
+    weights: list[str] = typer.Option(
+        [],
+        "--weights",
+        help="per encoder, a hub id or local directory of its weights (ENCODER=DIR_OR_HUB_ID, repeatable)",
+    ),
+    label: str = typer.Option("label", help=HELP["label"]),
+    target: str | None = typer.Option(None, help=HELP["target"]),
+    output: str | None = typer.Option(None, "--output", help="also write the leaderboard here"),
+    db: str | None = typer.Option(None, help=HELP["db"]),
+    tracking_uri: str | None = typer.Option(None, help=HELP["tracking_uri"]),
 ) -> None:
     """Embed each dataset with each encoder (cached), train each head, score, and print the leaderboard."""
     from embedforge.flows.cli.core import key_values

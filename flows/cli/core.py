@@ -9,6 +9,7 @@ from rich.table import Table
 
 from embedforge.flows.cli.console import console, terminal_bar
 from embedforge.flows.progress import connect_prefect
+from embedforge.registry.params import HELP
 
 train_app = typer.Typer(help="Train heads on stored vectors; tracked and registered in MLflow.", no_args_is_help=True)
 
@@ -47,18 +48,22 @@ def encoders() -> None:
 
 
 def embed(
-    dataset: str = typer.Option(..., help="adapter:argument, e.g. voxceleb:/data/vox1"),
+    dataset: str = typer.Option(..., help="adapter:argument, e.g. voxceleb:/data/vox1 or ucr:GunPoint"),
     encoder: str = typer.Option(..., help="registered encoder, e.g. speech/ge2e"),
-    db: str | None = typer.Option(None, help="LanceDB URI (default: the data directory)"),
-    weights: str | None = typer.Option(None, help="hub id or local directory for the encoder's weights"),
-    name: str | None = typer.Option(None, help="dataset name in the table"),
-    option: list[str] = typer.Option([], "--option", "-o", help="adapter option KEY=VALUE (repeatable)"),
+    db: str | None = typer.Option(None, help=HELP["db"]),
+    weights: str | None = typer.Option(None, help=HELP["weights"]),
+    name: str | None = typer.Option(None, help="name of the dataset in the table; default from the argument"),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", help="adapter options, e.g. heightceleb=PATH (KEY=VALUE, repeatable)"
+    ),
     shard_size: int = typer.Option(256, help="items per shard task (a killed run redoes at most one)"),
-    batch_size: int | None = typer.Option(None, help="items per forward pass; default 16 on CPU, 64 on a GPU"),
-    device: str = typer.Option("auto", help="torch device; auto: CUDA when present, else CPU"),
-    runner: str = typer.Option("thread", help="thread or dask"),
-    workers: int = typer.Option(1, help="threads or local Dask workers"),
-    dask_address: str | None = typer.Option(None, help="address of an existing Dask scheduler"),
+    batch_size: int | None = typer.Option(
+        None, help="items per encoder forward; default 16 on CPU, 64 on a GPU (the run records it)"
+    ),
+    device: str = typer.Option("auto", help="torch device; auto: CUDA when present, else CPU (the run records which)"),
+    runner: str = typer.Option("thread", help="task runner: thread or dask"),
+    workers: int = typer.Option(1, help="threads, or local Dask workers"),
+    dask_address: str | None = typer.Option(None, help="scheduler address of an existing Dask cluster"),
     max_failures: str | None = typer.Option(
         None, help="fail the command past this many failed items: a count (3) or a fraction of the items (0.05)"
     ),
@@ -291,15 +296,15 @@ def failures(
 
 @train_app.command("heightceleb")
 def train_heightceleb_cmd(
-    encoder: str = typer.Option("speech/ecapa-voxceleb"),
-    db: str | None = typer.Option(None),
-    weights: str | None = typer.Option(None),
-    dataset: str | None = typer.Option(None),
-    timit_dataset: str | None = typer.Option(None, help="dataset name of embedded TIMIT for a cross-corpus score"),
-    regressor: str = typer.Option("pls", help="pls, ridge or svr"),
-    name: str | None = typer.Option(None),
-    alias: str = typer.Option("champion"),
-    tracking_uri: str | None = typer.Option(None),
+    encoder: str = typer.Option("speech/ecapa-voxceleb", help="encoder whose stored vectors the head uses"),
+    db: str | None = typer.Option(None, help=HELP["db"]),
+    weights: str | None = typer.Option(None, help=HELP["weights"]),
+    dataset: str | None = typer.Option(None, help="dataset name in the table (VoxCeleb + HeightCeleb labels)"),
+    timit_dataset: str | None = typer.Option(None, help="dataset name of TIMIT vectors for a cross-corpus score"),
+    regressor: str = typer.Option("pls", help="per-sex height regressor: pls, ridge or svr"),
+    name: str | None = typer.Option(None, help=HELP["registered_name"]),
+    alias: str = typer.Option("champion", help=HELP["alias"]),
+    tracking_uri: str | None = typer.Option(None, help=HELP["tracking_uri"]),
 ) -> None:
     """HeightCeleb recipe: sex classifier, then one regression per sex; logged and registered in MLflow."""
     from embedforge.flows.params import HeightCelebParams
@@ -325,17 +330,18 @@ def train_heightceleb_cmd(
 
 @train_app.command("head")
 def train_head_cmd(
-    encoder: str = typer.Option(..., help="encoder whose stored vectors the head uses"),
+    encoder: str = typer.Option(..., help="encoder whose stored vectors the head uses, e.g. video/efficientnet-lite0"),
     head: str = typer.Option("classify/logreg", help="registered head: classify/* or regress/*"),
-    label: str = typer.Option("label", help="the label to learn"),
+    label: str = typer.Option("label", help=HELP["label"]),
+    target: str | None = typer.Option(None, help=HELP["target"]),
     dataset: str | None = typer.Option(
         None, help="dataset name in the table; required when it holds several (a,b trains over several)"
     ),
-    db: str | None = typer.Option(None, help="LanceDB URI (default: the data directory)"),
-    weights: str | None = typer.Option(None, help="the encoder weights the vectors were made with"),
-    encoder_option: list[str] = typer.Option([], "--encoder-option", help="the table's encoder recipe KEY=VALUE"),
-    name: str | None = typer.Option(None, help="registered model name"),
-    alias: str = typer.Option("champion", help="alias the new version gets when the split checks pass"),
+    db: str | None = typer.Option(None, help=HELP["db"]),
+    weights: str | None = typer.Option(None, help=HELP["weights"]),
+    encoder_option: list[str] = typer.Option([], "--encoder-option", help=HELP["encoder_options"]),
+    name: str | None = typer.Option(None, help=HELP["registered_name"]),
+    alias: str = typer.Option("champion", help=HELP["alias"]),
     tracking_uri: str | None = typer.Option(None, help="MLflow tracking URI (default: the data directory's store)"),
     allow_small: bool = typer.Option(
         False, help="train although a class lacks training items or the test set is tiny (never @champion)"
@@ -349,7 +355,7 @@ def train_head_cmd(
         {
             "encoder": encoder,
             "head": head,
-            "label": label,
+            "target": target,
             "dataset": dataset,
             "db": db,
             "weights": weights,
@@ -359,6 +365,7 @@ def train_head_cmd(
             "tracking_uri": tracking_uri,
             "allow_small": allow_small,
             "subset": _head_options(option).get("subset"),
+            **({"label": label} if label != "label" else {}),  # unset: regress/* heads learn the default target
         }
     )
     connect_prefect()
@@ -380,15 +387,17 @@ def _head_options(pairs: list[str]) -> dict[str, str]:
 def train_slides_cmd(
     encoder: str = typer.Option("pathology/efficientnet-lite0", help="encoder whose stored tile vectors form bags"),
     head: str = typer.Option("mil/abmil", help="mil/mean, mil/abmil or mil/r2t"),
-    label: str = typer.Option("label", help="slide label to learn"),
-    dataset: str | None = typer.Option(None, help="dataset name in the table (default: all)"),
-    slides: str | None = typer.Option(None, help="slides:DIR of the cohort, for attention heatmaps"),
-    option: list[str] = typer.Option([], "--option", "-o", help="head option KEY=VALUE, e.g. epeg_k=15"),
-    db: str | None = typer.Option(None),
-    weights: str | None = typer.Option(None),
-    name: str | None = typer.Option(None, help="registered model name"),
-    alias: str = typer.Option("champion"),
-    tracking_uri: str | None = typer.Option(None),
+    label: str = typer.Option("label", help=HELP["label"]),
+    dataset: str | None = typer.Option(None, help="dataset name in the table; default every dataset"),
+    slides: str | None = typer.Option(None, help="slides:DIR of the cohort, for attention heatmaps of test slides"),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", help="head options, e.g. epeg_k=15, region_num=8 (KEY=VALUE, repeatable)"
+    ),
+    db: str | None = typer.Option(None, help=HELP["db"]),
+    weights: str | None = typer.Option(None, help=HELP["weights"]),
+    name: str | None = typer.Option(None, help=HELP["registered_name"]),
+    alias: str = typer.Option("champion", help=HELP["alias"]),
+    tracking_uri: str | None = typer.Option(None, help=HELP["tracking_uri"]),
 ) -> None:
     """Pathology: a MIL slide head on stored tile vectors, heatmaps in MLflow, registered as a slide classifier."""
     from embedforge.flows.params import SlideHeadParams

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from embedforge.registry.params import StrictParams
+from embedforge.registry.params import HELP, StrictParams
 from embedforge.registry.recipes import Recipe, register_recipe
 
 
@@ -17,15 +17,15 @@ class SlideHeadParams(StrictParams):
 
     encoder: str = Field("pathology/efficientnet-lite0", description="encoder whose stored tile vectors form bags")
     head: str = Field("mil/abmil", description="mil/mean, mil/abmil or mil/r2t")
-    label: str = Field("label", description="slide label to learn")
+    label: str = Field("label", description=HELP["label"])
     dataset: str | None = Field(None, description="dataset name in the table; default every dataset")
     slides: str | None = Field(None, description="slides:DIR of the cohort, for attention heatmaps of test slides")
-    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
-    weights: str | None = Field(None, description="the encoder weights the vectors were made with")
+    db: str | None = Field(None, description=HELP["db"])
+    weights: str | None = Field(None, description=HELP["weights"])
     head_params: dict[str, str] = Field(default_factory=dict, description="head options, e.g. epeg_k=15, region_num=8")
-    registered_name: str | None = Field(None, description="MLflow registered model name")
-    alias: str = Field("champion", description="alias set on the new model version")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+    registered_name: str | None = Field(None, description=HELP["registered_name"])
+    alias: str = Field("champion", description=HELP["alias"])
+    tracking_uri: str | None = Field(None, description=HELP["tracking_uri"])
 
 
 SLIDE_HEAD = register_recipe(

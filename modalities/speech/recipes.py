@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from embedforge.registry.params import StrictParams
+from embedforge.registry.params import HELP, StrictParams
 from embedforge.registry.recipes import Recipe, register_recipe
 
 
@@ -18,14 +18,14 @@ class HeightCelebParams(StrictParams):
     """Train the HeightCeleb head on vectors already in the store."""
 
     encoder: str = Field("speech/ecapa-voxceleb", description="encoder whose stored vectors the head uses")
-    db: str | None = Field(None, description="LanceDB URI; default the data directory's lancedb/")
-    weights: str | None = Field(None, description="the encoder weights the vectors were made with")
+    db: str | None = Field(None, description=HELP["db"])
+    weights: str | None = Field(None, description=HELP["weights"])
     dataset: str | None = Field(None, description="dataset name in the table (VoxCeleb + HeightCeleb labels)")
     timit_dataset: str | None = Field(None, description="dataset name of TIMIT vectors for a cross-corpus score")
-    regressor: Literal["pls", "ridge", "svr"] = Field("pls", description="per-sex height regressor")
-    registered_name: str | None = Field(None, description="MLflow registered model name")
-    alias: str = Field("champion", description="alias set on the new model version")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default the data directory's store")
+    regressor: Literal["pls", "ridge", "svr"] = Field("pls", description="per-sex height regressor: pls, ridge or svr")
+    registered_name: str | None = Field(None, description=HELP["registered_name"])
+    alias: str = Field("champion", description=HELP["alias"])
+    tracking_uri: str | None = Field(None, description=HELP["tracking_uri"])
 
 
 HEIGHTCELEB = register_recipe(
