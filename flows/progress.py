@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -59,7 +60,7 @@ def run_polling(work: Callable[[], Any], poll: Poll, label: str) -> Any:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, transient=False) as bar:
+    with Progress(*columns, transient=False, disable=not sys.stdout.isatty()) as bar:  # a pipe or log: quiet
         task = bar.add_task(label, total=None)
         while thread.is_alive():
             total, done, text = poll(start)

@@ -6,6 +6,7 @@ import io
 import subprocess
 import sys
 
+import pytest
 from rich.table import Table
 
 from embedforge.flows.cli.console import make_console
@@ -53,3 +54,12 @@ def test_a_long_phase_draws_a_bar_on_a_terminal_and_nothing_on_a_pipe(monkeypatc
     with cli_console.terminal_bar("indexing") as tick:
         tick(3, 10, "tuning search: nprobes=2")
     assert "tuning search: nprobes=2" in tty.getvalue() and "3/10" in tty.getvalue()
+
+
+def test_a_flow_bar_is_quiet_on_a_pipe(capsys):
+    from embedforge.flows.progress import run_polling
+
+    assert run_polling(lambda: 42, lambda since: (3, 3, "scoring"), "benchmark toy") == 42
+    assert capsys.readouterr().out == ""  # pytest's capture is not a terminal: no bar, no final line
+    with pytest.raises(ValueError, match="bad cell"):
+        run_polling(lambda: (_ for _ in ()).throw(ValueError("bad cell")), lambda since: (1, 0, None), "x")
