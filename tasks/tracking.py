@@ -148,6 +148,41 @@ def vector_example(X_example, tensor: bool = False) -> Any:
     return pd.DataFrame({"vector": [row[0].tolist()]})
 
 
+RAW_EXAMPLE_BYTES = 1_000_000  # a stored item larger than this is not copied into the model as its example
+RAW_EXAMPLE_CANDIDATES = 50
+
+
+def raw_example(modality_name: str, uris: list[str | None]) -> Any:
+    """A raw-input model's request body: the smallest of the first stored items whose file is itself one request
+    (its bytes decode with the modality's ``RawInput`` decoder), base64 in the modality's column. None where no
+    item is (rows of one CSV, series of one archive): the description's example request is all there is then.
+
+    Taken from the training data, so the example meets the head's own input contract (channels, rate, duration);
+    MLflow predicts it when the model is logged, so a raw model that cannot answer a real item shows at
+    registration, not at the first request.
+    """
+    import base64
+
+    import pandas as pd
+
+    from embedforge.modalities.base import ItemError
+    from embedforge.registry.modalities import modality
+
+    raw = modality(modality_name).raw_input
+    files = {Path(u) for u in uris[: RAW_EXAMPLE_CANDIDATES * 4] if u and Path(u).is_file()}
+    sized = sorted((p.stat().st_size, str(p)) for p in files)
+    for size, path in sized[:RAW_EXAMPLE_CANDIDATES]:
+        if raw is None or size > RAW_EXAMPLE_BYTES:
+            break
+        data = Path(path).read_bytes()
+        try:
+            raw.decode(data, Path(path).name)
+        except (ItemError, ValueError, OSError):
+            continue
+        return pd.DataFrame({raw.column: [base64.b64encode(data).decode("ascii")]})
+    return None
+
+
 def _mlflow_type(series) -> str:
     kind = series.dtype.kind
     return {"f": "double", "i": "long", "b": "boolean"}.get(kind, "string")

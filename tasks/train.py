@@ -131,7 +131,7 @@ def train_heightceleb(
         _log_plots(pred, test)
         if head.warnings_:
             mlflow.log_text("\n".join(head.warnings_) + "\n", "warnings.txt")
-        models = _log_models(head, feats.identity, weights, name, alias, train.X[:2])
+        models = _log_models(head, feats.identity, weights, name, alias, train.X[:2], train.uris)
     return {"run_id": run.info.run_id, "metrics": metrics, "models": models, "tracking_uri": tracking_uri}
 
 
@@ -188,14 +188,17 @@ def _log_plots(pred, test: Features) -> None:
             mlflow.log_artifact(str(path), artifact_path="plots")
 
 
-def _log_models(head, identity, weights, name, alias, X_example) -> dict[str, Any]:
-    """Register the end-to-end audio model and a head-only (vector in) model, each with the alias."""
+def _log_models(head, identity, weights, name, alias, X_example, uris) -> dict[str, Any]:
+    """Register the end-to-end audio model and a head-only (vector in) model, each with the alias and a request
+    body from the training data as its input example."""
+    from embedforge.tasks.tracking import raw_example
+
     out = {}
     for mode, reg_name in (("audio", name), ("vector", f"{name}-head")):
         meta = {"input": mode, "encoder": identity, "encoder_weights": weights, "task": "heightceleb"}
         served = PerRowHeight(head)
         signature = head_signature(served, meta, X_example)
-        example = None
+        example = raw_example("speech", uris) if mode == "audio" else None
         if mode == "vector":
             signature = tensor_input(signature, int(identity["dim"]))
             example = vector_example(X_example, tensor=True)

@@ -142,7 +142,7 @@ def train_head(
         served = served_head(fitted, feats, label)
         base = {"encoder": feats.identity, "encoder_weights": weights, "encoder_options": encoder_options or {}}
         base |= {"task": fitted.task, "head": head, "label": label}
-        models = _register(served, base, name, alias, feats.X[:2])
+        models = _register(served, base, name, alias, feats.X[:2], feats.uris)
     report = split.as_params() if split is not None else {}
     return {
         "run_id": run.info.run_id,
@@ -182,19 +182,23 @@ def _params(feats: Features, head: str, label: str, dataset: str | None, n_train
     }
 
 
-def _register(served: ServedHead, base: dict[str, Any], name: str, alias: str | None, X_example) -> dict[str, Any]:
-    """The raw-input model (where the modality declares a raw column) and the vector-input ``NAME-head`` model."""
+def _register(
+    served: ServedHead, base: dict[str, Any], name: str, alias: str | None, X_example, uris: list[str | None]
+) -> dict[str, Any]:
+    """The raw-input model (where the modality declares a raw column) and the vector-input ``NAME-head`` model,
+    each with a request body from the training data as its MLflow input example."""
     from embedforge.registry.modalities import modality_of_encoder
     from embedforge.tasks.pyfunc import VECTOR
-    from embedforge.tasks.tracking import tensor_input, vector_example
+    from embedforge.tasks.tracking import raw_example, tensor_input, vector_example
 
-    raw = modality_of_encoder(base["encoder"]["name"]).raw_input
+    entry = modality_of_encoder(base["encoder"]["name"])
+    raw = entry.raw_input
     modes = ([(raw.column, name)] if raw is not None else []) + [(VECTOR, f"{name}-head")]
     out = {}
     for mode, reg_name in modes:
         meta = {**base, "input": mode}
         signature = head_signature(served, meta, X_example)
-        example = None
+        example = raw_example(entry.name, uris) if mode != VECTOR else None
         if mode == VECTOR:  # one input contract for every vector head: the (-1, dim) tensor HeightCeleb's takes
             signature = tensor_input(signature, int(base["encoder"]["dim"]))
             example = vector_example(X_example, tensor=True)

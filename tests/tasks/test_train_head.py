@@ -69,6 +69,13 @@ def test_classifier_is_registered_and_served_from_raw_series_and_vectors(stored,
         enc = build_encoder("test/tiny")
         vectors = enc.encode([enc.preprocess(Series(np.load(f)), f.name) for f in files])
         by_vec = head.predict(pd.DataFrame({"vector": [v.tolist() for v in vectors]}))
+        # the raw model's input example: a stored item's own bytes (the smallest file), what a caller sends
+        example = raw.metadata.load_input_example(
+            mlflow.artifacts.download_artifacts(out["models"]["series"]["model_uri"])
+        )
+        smallest = min(sorted(arrays_dir.glob("s*.npy")), key=lambda f: (f.stat().st_size, str(f)))
+        assert list(example.columns) == ["series"] and base64.b64decode(example["series"][0]) == smallest.read_bytes()
+        assert raw.predict(example)["label"][0] in ("0", "1")  # the served model answers its own example
     finally:
         mlflow.set_tracking_uri(None)
     assert list(by_raw["label"]) == list(by_vec["label"])
