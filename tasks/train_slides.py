@@ -25,6 +25,9 @@ except ImportError:  # pragma: no cover - mlflow is a hard dependency
     PythonModel = object  # type: ignore[misc,assignment]
 
 
+EXAMPLE_TILES = 4  # the input example: a training slide's first tiles (a bag of any size is a valid request)
+
+
 class SlideModel(PythonModel):
     """Loads a fitted MIL head. A request row is one slide: its bag of tile vectors (``tiles``), or the slide
     itself (``slide``: a ``file://`` path under the allowed roots, or the file base64-encoded), tiled with the
@@ -101,8 +104,11 @@ def log_slide_head(head, meta: dict[str, Any], example: np.ndarray, registered_n
     """Log the head as a SlideModel pyfunc in the active run; register and alias it when a name is given."""
     from embedforge.tasks.tracking import log_head
 
+    import pandas as pd
+
     signature = slide_signature(head, meta, example)
-    return log_head(head, meta, signature, registered_name, alias, python_model=SlideModel())
+    body = pd.DataFrame({TILES: [np.asarray(example[:EXAMPLE_TILES], dtype=np.float64).tolist()]})
+    return log_head(head, meta, signature, registered_name, alias, python_model=SlideModel(), input_example=body)
 
 
 def train_slide_head(

@@ -69,6 +69,9 @@ def test_a_slide_in_a_diagnosis_out_locally_and_served(cohort, cohort_db, tmp_pa
     feats = load_features(cohort_db, ENCODER, cohort_name(cohort))
     stored = feats.X[np.array(feats.group) == "slide001"]
     from_vectors = model.predict(pd.DataFrame({"tiles": [stored.tolist()]}))
+    example = model.metadata.load_input_example(mlflow.artifacts.download_artifacts("models:/slides-e2e@champion"))
+    assert np.asarray(example["tiles"][0]).shape == (4, stored.shape[1])  # a training slide's first tiles
+    assert model.predict(example)["label"][0] in ("normal", "tumor")
 
     ticks = []
     answer = predict_slide("models:/slides-e2e@champion", str(root / "slide001.tiff"), tracking,
