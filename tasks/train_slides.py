@@ -102,9 +102,9 @@ def slide_file(value: Any, row: int):
 
 def log_slide_head(head, meta: dict[str, Any], example: np.ndarray, registered_name: str | None, alias: str | None):
     """Log the head as a SlideModel pyfunc in the active run; register and alias it when a name is given."""
-    from embedforge.tasks.tracking import log_head
-
     import pandas as pd
+
+    from embedforge.tasks.tracking import log_head
 
     signature = slide_signature(head, meta, example)
     body = pd.DataFrame({TILES: [np.asarray(example[:EXAMPLE_TILES], dtype=np.float64).tolist()]})
