@@ -49,18 +49,41 @@ def split_ready(specs: list[dict[str, Any]], root: Path | None = None) -> tuple[
 def api(
     settings: Settings, method: str, path: str, body: Any = None, timeout: float = 10.0, api_url: str | None = None
 ) -> Any:
-    """One JSON call to the Prefect REST API (the local stack's unless ``api_url`` is given)."""
+    """One JSON call to the Prefect REST API (the local stack's unless ``api_url`` is given).
+
+    A busy server answers 429, 502 or 503 (SQLite locked by another writer: the transaction was rolled back), and
+    Prefect's own client retries those; so does this, RETRIES times with backoff (``Retry-After`` when sent).
+    """
     base = api_url or prefect_api_url(settings)
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    for attempt in range(RETRIES + 1):
+        req = urllib.request.Request(
+            base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                raw = resp.read()
+            return json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode(errors="replace")
+            if exc.code not in RETRY_CODES or attempt == RETRIES:
+                raise StackError(f"Prefect API {method} {path}: {exc.code} {text}") from exc
+            time.sleep(_backoff(attempt, exc.headers.get("Retry-After")))
+        except (urllib.error.URLError, OSError) as exc:
+            raise StackError(f"Prefect API at {base} unreachable ({exc}); `embedforge stack up` starts it") from exc
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+RETRIES = 5
+RETRY_CODES = (429, 502, 503)
+
+
+def _backoff(attempt: int, retry_after: str | None) -> float:
+    """Seconds before the next try: the server's ``Retry-After`` (seconds) where given, else 0.25 s doubling to 4 s."""
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as exc:
-        raise StackError(f"Prefect API {method} {path}: {exc.code} {exc.read().decode(errors='replace')}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise StackError(f"Prefect API at {base} unreachable ({exc}); `embedforge stack up` starts it") from exc
-    return json.loads(raw) if raw else None
+        return min(float(retry_after), 10.0) if retry_after else min(0.25 * 2**attempt, 4.0)
+    except ValueError:  # an HTTP date: the doubling instead
+        return min(0.25 * 2**attempt, 4.0)
 
 
 def require_server(api_url: str) -> None:
