@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
@@ -53,8 +53,10 @@ def _encoders(params: AnalyzeParams, db_uri: str) -> tuple[list[str], list[str]]
 
 
 @flow(name="analyze")
-def analyze_flow(params: AnalyzeParams) -> State:
-    """Duplicates, clusters, outliers, label issues, quality and a map of stored vectors, one task per table."""
+async def analyze_flow(params: AnalyzeParams) -> State:
+    """Duplicates, clusters, outliers, label issues, quality and a map of stored vectors, one task per table.
+
+    Async so the engine does not wait on its heartbeat thread at exit (~1 s a run, sync)."""
     settings = Settings()
     db_uri = params.db or settings.lancedb_uri
     encoders, skipped = _encoders(params, db_uri)
@@ -74,12 +76,14 @@ def analyze_flow(params: AnalyzeParams) -> State:
         )
         results.append(result)
     note = "".join(f"\n\nskipped `{t}` (other weights or recipe: name its encoder)" for t in skipped)
-    create_markdown_artifact("\n\n".join(markdown(r) for r in results) + note or "no tables", key="analysis")
+    await acreate_markdown_artifact("\n\n".join(markdown(r) for r in results) + note or "no tables", key="analysis")
     computed = "; ".join(f"{r['encoder']}: {', '.join(r['computed']) or 'up to date'}" for r in results)
     return Completed(message=computed or "no tables to analyse", data={"tables": results, "skipped": skipped})
 
 
 def run_analyze(params: AnalyzeParams) -> dict[str, Any]:
     """Run the flow in this process and return its data."""
-    result: Any = analyze_flow(params)
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    result: Any = run_coro_as_sync(analyze_flow(params))
     return result

@@ -82,8 +82,9 @@ def submit_shards(*, shards: list[str], params: EmbedParams, db: str) -> list[Sh
 
 
 @flow(name="embed-shards")
-def embed_shards_flow(shards: list[str], params: EmbedParams, db: str) -> list[ShardResult]:
-    """The shards on another task runner (Dask, more threads): a subflow, since a run's runner is fixed."""
+async def embed_shards_flow(shards: list[str], params: EmbedParams, db: str) -> list[ShardResult]:
+    """The shards on another task runner (Dask, more threads): a subflow, since a run's runner is fixed.
+    Async, as its parent is: a sync subflow waits ~1 s on its heartbeat thread at exit."""
     return submit_shards(shards=shards, params=params, db=db)
 
 
@@ -117,7 +118,7 @@ async def embed_flow(params: EmbedParams) -> State:
     if plan.shards and params.runner == RunnerParams():
         results = submit_shards(shards=plan.shards, params=params, db=db)
     elif plan.shards:
-        results = embed_shards_flow.with_options(task_runner=task_runner(params.runner))(
+        results = await embed_shards_flow.with_options(task_runner=task_runner(params.runner))(
             shards=plan.shards, params=params, db=db
         )
     summary = dict(embed_summary(plan, results, db), device=params.device, batch_size=params.batch_size)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
@@ -36,26 +36,30 @@ train_recipe_task = task(name="train-recipe", retries=1, retry_delay_seconds=5, 
 )
 
 
-def _recipe_state(name: str, params: StrictParams) -> State:
+async def _recipe_state(name: str, params: StrictParams) -> State:
     """One recipe run as a task, its summary as an artifact, its one line as the final state's message."""
     stores = _stores(params)
     result = train_recipe_task(recipe=name, params=params.model_dump(), **stores)
-    create_markdown_artifact(result["markdown"], key=name.replace("/", "-").replace("_", "-").lower())
+    await acreate_markdown_artifact(result["markdown"], key=name.replace("/", "-").replace("_", "-").lower())
     return Completed(message=result["message"], data=result)
 
 
 @flow(name="train-recipe")
-def train_recipe_flow(recipe: str, params: dict[str, Any] | None = None) -> State:
-    """Any modality's registered training recipe (``embedforge train recipes`` lists them), by name."""
+async def train_recipe_flow(recipe: str, params: dict[str, Any] | None = None) -> State:
+    """Any modality's registered training recipe (``embedforge train recipes`` lists them), by name.
+
+    The training flows are async, as ``embed`` is, so the engine does not wait on its heartbeat thread at exit
+    (Prefect 3.9 joins it after up to a second's sleep: ~1 s a run, sync).
+    """
     from embedforge.registry.recipes import recipe as lookup
 
-    return _recipe_state(recipe, lookup(recipe).params.model_validate(params or {}))
+    return await _recipe_state(recipe, lookup(recipe).params.model_validate(params or {}))
 
 
 @flow(name="train-heightceleb")
-def train_heightceleb_flow(params: HeightCelebParams) -> State:
+async def train_heightceleb_flow(params: HeightCelebParams) -> State:
     """The ``speech/heightceleb`` recipe with its typed form. Heads train on stored features only."""
-    return _recipe_state("speech/heightceleb", params)
+    return await _recipe_state("speech/heightceleb", params)
 
 
 def run_recipe(name: str, params: StrictParams) -> dict[str, Any]:
@@ -64,7 +68,10 @@ def run_recipe(name: str, params: StrictParams) -> dict[str, Any]:
         "speech/heightceleb": train_heightceleb_flow,
         "pathology/slide-head": train_slide_head_flow,
     }
-    result: Any = flows[name](params) if name in flows else train_recipe_flow(name, params.model_dump())
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    run = flows[name](params) if name in flows else train_recipe_flow(name, params.model_dump())
+    result: Any = run_coro_as_sync(run)
     return result
 
 
@@ -77,7 +84,7 @@ train_head_task = task(name="train-head", retries=1, retry_delay_seconds=5, retr
 
 
 @flow(name="train-head")
-def train_head_flow(params: TrainHeadParams) -> State:
+async def train_head_flow(params: TrainHeadParams) -> State:
     """Any modality's head, trained on stored features only, registered for serving."""
     result = train_head_task(
         **_stores(params),
@@ -96,7 +103,7 @@ def train_head_flow(params: TrainHeadParams) -> State:
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
     models = ", ".join(f"{m['registered_name']} v{m['version']}" for m in result["models"].values())
     where = where_markdown(result, _stores(params)["tracking_uri"])
-    create_markdown_artifact(
+    await acreate_markdown_artifact(
         f"{params.head} on {params.encoder}: {metrics}\n\nregistered: {models}\n\n{where}", key="head"
     )
     return Completed(message=f"{metrics}; registered {models}", data=result)
@@ -104,14 +111,16 @@ def train_head_flow(params: TrainHeadParams) -> State:
 
 def run_train_head(params: TrainHeadParams) -> dict[str, Any]:
     """Run the flow in this process and return its data."""
-    result: Any = train_head_flow(params)
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    result: Any = run_coro_as_sync(train_head_flow(params))
     return result
 
 
 @flow(name="train-slide-head")
-def train_slide_head_flow(params: SlideHeadParams) -> State:
+async def train_slide_head_flow(params: SlideHeadParams) -> State:
     """The ``pathology/slide-head`` recipe with its typed form: stored tile vectors only, a slide classifier out."""
-    return _recipe_state("pathology/slide-head", params)
+    return await _recipe_state("pathology/slide-head", params)
 
 
 def run_train_slide_head(params: SlideHeadParams) -> dict[str, Any]:
