@@ -24,7 +24,9 @@ def list_recipes() -> None:
 
 def train_recipe_cmd(
     name: str = typer.Argument(..., help="a registered recipe, e.g. speech/heightceleb (`train recipes` lists them)"),
-    option: list[str] = typer.Option([], "--option", "-o", help="recipe parameter KEY=VALUE (repeatable)"),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", help="recipe parameter KEY=VALUE (repeatable; a mapping parameter takes KEY=k1:v1,k2:v2)"
+    ),
 ) -> None:
     """Run a modality's registered training recipe on stored vectors; tracked and registered in MLflow."""
     from pydantic import ValidationError
