@@ -66,3 +66,12 @@ def test_the_generic_task_validates_before_any_work(tmp_path):
         train_recipe(recipe="speech/heightceleb", params={"regressor": "xgboost"}, db_uri=str(tmp_path / "none"),
                      tracking_uri=f"sqlite:///{tmp_path}/ml.db")  # fmt: skip
     assert list(tmp_path.iterdir()) == []  # neither store was touched
+
+
+def test_cli_options_become_the_recipes_typed_parameters():
+    from embedforge.flows.cli.recipes import _typed
+
+    params = recipe("pathology/slide-head").params
+    given = _typed(params, {"head": "mil/r2t", "head_params": "epeg_k:15,region_num:8", "alias": "staging"})
+    checked = params.model_validate(given)
+    assert checked.head_params == {"epeg_k": "15", "region_num": "8"} and checked.alias == "staging"
