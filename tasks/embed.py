@@ -87,6 +87,7 @@ def plan_embedding(
     todo = [it for it in items if known.get(it.id) != it.content_hash]
     stamp = hashlib.sha256("".join(it.content_hash for it in items).encode()).hexdigest()[:16]
     by_group = opened.shard_by == "group"  # e.g. one slide per shard: committed together
+    todo = todo if by_group else by_file_size(todo)
     shards = _write_shards(
         todo, Path(work_dir), dataset, name, table, options or {}, max(1, shard_size), stamp, by_group=by_group
     )
@@ -158,6 +159,25 @@ def _write_shards(
         Path(str(path) + ".result").unlink(missing_ok=True)  # stale result of an earlier run
         paths.append(str(path))
     return paths
+
+
+def by_file_size(items: list[Item]) -> list[Item]:
+    """Items in order of their file's size; stable, so equal sizes and items that are not files of their own (rows
+    of one CSV, windows of one document) keep the adapter's order.
+
+    Shards cut in the adapter's order each span every length, so an encoder that sorts a shard by length (the text
+    transformers) still pads each batch to lengths far apart; cut by size, a shard holds like lengths, as one sort
+    of the whole set would give (text at shards of 256: 11% more compute than one global sort, bench_text.py).
+    Vectors do not depend on the order (batch independence, checked by the conformance suite).
+    """
+
+    def size(item: Item) -> int:
+        try:
+            return os.stat(item.uri).st_size
+        except (OSError, ValueError, TypeError):  # a URL, a row of a file, no uri: its place is kept
+            return -1
+
+    return sorted(items, key=size)
 
 
 def _group_chunks(items: list[Item]) -> list[list[Item]]:

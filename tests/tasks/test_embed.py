@@ -1,5 +1,6 @@
 """The embed stage without Prefect: plan, shard, resume, change, failures."""
 
+import itertools
 import json
 from pathlib import Path
 
@@ -141,3 +142,27 @@ def test_an_encoder_or_adapter_that_breaks_the_contract_stops_the_run_naming_the
     monkeypatch.setattr(tasks_embed, "open_dataset", lambda ref, **options: NotADataset())
     with pytest.raises(ContractError, match=r"returned a NotADataset, not an embedforge.modalities.base.Dataset"):
         plan_embedding(dataset=f"arrays:{arrays_dir}", encoder="test/tiny", db_uri=db, work_dir=work)
+
+
+def test_shards_are_cut_by_file_size_so_each_holds_like_lengths(tmp_path):
+    """Text in folders: shards of like-sized files (a length-sorting encoder pads little), every item once."""
+    from embedforge.modalities.base import Item
+    from embedforge.tasks.embed import by_file_size
+
+    rng = np.random.default_rng(3)
+    root = tmp_path / "docs"
+    for i in range(40):
+        folder = root / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"d{i:02d}.txt").write_text("word " * int(rng.integers(1, 200)))
+    plan = plan_embedding(dataset=f"textfolder:{root}", encoder="text/tfidf-svd", db_uri=str(tmp_path / "db"),
+                          work_dir=str(tmp_path / "w"), shard_size=10, weights=f"textfolder:{root}")  # fmt: skip
+    sizes = [[Path(it["uri"]).stat().st_size for it in json.loads(Path(s).read_text())["items"]] for s in plan.shards]
+    assert sum(map(len, sizes)) == 40 and all(a == sorted(a) for a in sizes)
+    assert all(max(a) <= min(b) for a, b in itertools.pairwise(sizes))  # shard k: longest <= next shortest
+    rows = [
+        Item("r1", "/data/x.csv#1", "h1"),
+        Item("w", str(root / "a" / "d01.txt"), "h2"),
+        Item("r0", "s3://b/k", "h3"),
+    ]
+    assert [it.id for it in by_file_size(rows)] == ["r1", "r0", "w"]  # not files of their own: kept first, in order
