@@ -98,6 +98,60 @@ def connect_prefect() -> str | None:
     return os.environ["PREFECT_API_URL"]
 
 
+def connect_beside_plan(params: Any) -> Callable[[], str | None]:
+    """``connect_prefect`` begun now in a thread, where it would start the home's background server (~5 s) and the
+    command surely has work (its first write to a new local table): the server boots while the dataset is planned.
+    Returns the join, which gives the API URL or raises what connecting raised. Anywhere else connecting waits for
+    the plan, so a rerun with nothing to do never starts a server."""
+    if not (_server_would_start() and _new_local_table(params)):
+        return connect_prefect
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["url"] = connect_prefect()
+        except BaseException as exc:  # handed to the joining thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="prefect-server-start", daemon=True)
+    thread.start()
+
+    def join() -> str | None:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box.get("url")
+
+    return join
+
+
+def _server_would_start() -> bool:
+    """No exported API, no stack, background mode, and no live background server: connecting would start one."""
+    if os.environ.get("PREFECT_API_URL"):
+        return False
+    from embedforge.infra.local_server import read_state
+    from embedforge.infra.stack import is_alive, running
+    from embedforge.registry.settings import Settings
+
+    settings = Settings()
+    if settings.prefect_server != "background" or "prefect-server" in running(settings):
+        return False
+    state = read_state(settings)
+    return state is None or not is_alive(state)
+
+
+def _new_local_table(params: Any) -> bool:
+    """The embed run's table does not exist yet in a local store: every item is work (object stores: unknown)."""
+    from embedforge.registry.settings import Settings
+    from embedforge.tasks.store import table_name
+
+    db = str(params.db or Settings().lancedb_uri)
+    if "://" in db and not db.startswith("file://"):
+        return False
+    table = table_name(params.encoder, params.weights, params.encoder_options or None)
+    return not (Path(db.removeprefix("file://")) / f"{table}.lance").exists()
+
+
 def plan_first(params: Any) -> tuple[dict[str, Any] | None, str | None]:
     """Plan against the store before any Prefect server starts: (the run's summary when there is nothing to do,
     else the plan file, which the flow takes as ``params.plan`` instead of scanning the dataset again)."""

@@ -74,7 +74,7 @@ def embed(
     command, found before any work.
     """
     from embedforge.flows.params import EmbedParams, RunnerParams
-    from embedforge.flows.progress import plan_first, run_with_progress
+    from embedforge.flows.progress import connect_beside_plan, plan_first, run_with_progress
     from embedforge.tasks.embed import dataset_name_for
     from embedforge.tasks.preflight import PreflightError, check_embed
 
@@ -98,8 +98,9 @@ def embed(
         runner=RunnerParams.model_validate({"kind": runner, "workers": workers, "dask_address": dask_address}),
         progress_artifact=False,  # the bar below shows progress; no artifact API call a second
     )
+    connected = connect_beside_plan(params)  # a new table with no server up: it starts while the plan runs
     try:
-        nothing, planned = plan_first(params)  # before any Prefect server starts
+        nothing, planned = plan_first(params)  # otherwise before any Prefect server starts
     except (OSError, ValueError) as exc:  # an unreadable dataset or a store that refuses: the user's to fix
         raise PreflightError(f"{dataset}: {exc}") from None
     if nothing is not None:
@@ -107,7 +108,7 @@ def embed(
         if nothing["failed"] == 0:
             console.print("nothing to do: every item is stored; no flow run started")
         return _exit_on_failures(nothing, max_failures)
-    connect_prefect()  # work to do: before Prefect is imported
+    connected()  # work to do: connected before Prefect is imported
     from embedforge.flows.embed import run_embed
 
     params = params.model_copy(update={"plan": planned})  # the flow takes this plan: the dataset is scanned once

@@ -170,3 +170,29 @@ def test_the_cli_hands_its_plan_to_the_flow_so_the_dataset_is_scanned_once(
     assert "plan" not in EmbedParams.model_json_schema()["properties"]  # internal: not a field of the UI's form
     again, _ = plan_first(params)
     assert again is not None and again["skipped"] == 12
+
+
+def test_a_first_write_with_no_server_up_starts_it_beside_the_plan(tmp_path, monkeypatch):
+    """The background server (~5 s to start) boots while the dataset is planned, only where the run surely has
+    work (its table is new) and connecting would start one; otherwise connecting waits for the plan."""
+    import threading
+
+    from embedforge.flows import progress
+    from embedforge.flows.params import EmbedParams
+
+    monkeypatch.setenv("EMBEDFORGE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("EMBEDFORGE_PREFECT_SERVER", "background")
+    seen = []
+    monkeypatch.setattr(progress, "connect_prefect", lambda: seen.append(threading.current_thread().name) or "http://x")
+    params = EmbedParams(dataset="ucr:GunPoint", encoder="timeseries/minirocket", weights="ucr:GunPoint",
+                         db=str(tmp_path / "db"))  # fmt: skip
+    join = progress.connect_beside_plan(params)
+    assert join is not progress.connect_prefect and join() == "http://x" and seen == ["prefect-server-start"]
+    from embedforge.tasks.store import table_name
+
+    (tmp_path / "db" / f"{table_name('timeseries/minirocket', 'ucr:GunPoint')}.lance").mkdir(parents=True)
+    assert progress.connect_beside_plan(params) is progress.connect_prefect  # the table exists: plan first
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    fresh = params.model_copy(update={"db": str(tmp_path / "other")})
+    assert progress.connect_beside_plan(fresh) is progress.connect_prefect  # an API is given: nothing to start
