@@ -140,16 +140,7 @@ def run_heightceleb(params, stores: dict[str, Any]) -> dict[str, Any]:
     registered heads out, with the run's one-line message and summary artifact."""
     from embedforge.tasks.tracking import where_markdown
 
-    result = train_heightceleb(
-        **stores,
-        encoder=params.encoder,
-        dataset=params.dataset,
-        timit_dataset=params.timit_dataset,
-        weights=params.weights,
-        regressor=params.regressor,
-        registered_name=params.registered_name,
-        alias=params.alias,
-    )
+    result = train_heightceleb(**stores, **params.model_dump(exclude={"db", "tracking_uri"}))  # stores: resolved
     m = result["metrics"]
     rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(m.items()))
     models = ", ".join(f"{x['registered_name']} v{x['version']}" for x in result["models"].values())

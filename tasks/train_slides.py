@@ -173,18 +173,8 @@ def run_slide_head(params, stores: dict[str, Any]) -> dict[str, Any]:
     from embedforge.registry.encoders import coerce_options
     from embedforge.tasks.tracking import where_markdown
 
-    result = train_slide_head(
-        **stores,
-        encoder=params.encoder,
-        dataset=params.dataset,
-        head=params.head,
-        label=params.label,
-        weights=params.weights,
-        params=coerce_options(dict(params.head_params)),
-        slides=params.slides,
-        registered_name=params.registered_name,
-        alias=params.alias,
-    )
+    fields = params.model_dump(exclude={"db", "tracking_uri", "head_params"})  # stores: resolved
+    result = train_slide_head(**stores, **fields, params=coerce_options(dict(params.head_params)))
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
     where = where_markdown(result, stores["tracking_uri"])
     result["markdown"] = f"{params.head} on {params.encoder}: {metrics}\n\n{where}"
