@@ -179,7 +179,9 @@ def _log_plots(pred, test: Features) -> None:
             mlflow.log_artifact(str(path), artifact_path="plots")
 
 
-def _log_models(head, identity, weights, name, alias, X_example, uris) -> dict[str, Any]:
+def _log_models(
+    head, identity, weights, name, alias, X_example, uris: list[str | None] | None = None
+) -> dict[str, Any]:
     """Register the end-to-end audio model and a head-only (vector in) model, each with the alias and a request
     body from the training data as its input example."""
     from embedforge.tasks.tracking import raw_example
@@ -189,7 +191,7 @@ def _log_models(head, identity, weights, name, alias, X_example, uris) -> dict[s
         meta = {"input": mode, "encoder": identity, "encoder_weights": weights, "task": "heightceleb"}
         served = PerRowHeight(head)
         signature = head_signature(served, meta, X_example)
-        example = raw_example("speech", uris) if mode == "audio" else None
+        example = raw_example("speech", uris or []) if mode == "audio" else None
         if mode == "vector":
             signature = tensor_input(signature, int(identity["dim"]))
             example = vector_example(X_example, tensor=True)

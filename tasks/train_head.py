@@ -183,7 +183,12 @@ def _params(feats: Features, head: str, label: str, dataset: str | None, n_train
 
 
 def _register(
-    served: ServedHead, base: dict[str, Any], name: str, alias: str | None, X_example, uris: list[str | None]
+    served: ServedHead,
+    base: dict[str, Any],
+    name: str,
+    alias: str | None,
+    X_example,
+    uris: list[str | None] | None = None,
 ) -> dict[str, Any]:
     """The raw-input model (where the modality declares a raw column) and the vector-input ``NAME-head`` model,
     each with a request body from the training data as its MLflow input example."""
@@ -198,7 +203,7 @@ def _register(
     for mode, reg_name in modes:
         meta = {**base, "input": mode}
         signature = head_signature(served, meta, X_example)
-        example = raw_example(entry.name, uris) if mode != VECTOR else None
+        example = raw_example(entry.name, uris or []) if mode != VECTOR else None
         if mode == VECTOR:  # one input contract for every vector head: the (-1, dim) tensor HeightCeleb's takes
             signature = tensor_input(signature, int(base["encoder"]["dim"]))
             example = vector_example(X_example, tensor=True)
