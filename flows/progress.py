@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 
 
 def _progress_of(plan_file: Path, since: float) -> tuple[int | None, int]:
@@ -29,6 +31,15 @@ def _progress_of(plan_file: Path, since: float) -> tuple[int | None, int]:
             r = json.loads(result.read_text())
             done += r["embedded"] + r["reused"] + r["skipped"] + r["failed"]
     return plan["pending"], done
+
+
+BAR_WIDTH = 24
+COUNTS_WIDTH = 36  # "12/345", elapsed and remaining times, and the gaps between columns
+
+
+def phase_column(width: int) -> Column:
+    """The phase text's column, cut with an ellipsis to what the terminal leaves beside a whole bar."""
+    return Column(no_wrap=True, overflow="ellipsis", max_width=max(16, width - BAR_WIDTH - COUNTS_WIDTH))
 
 
 Poll = Callable[[float], tuple["int | None", int, "str | None"]]
@@ -54,8 +65,8 @@ def run_polling(work: Callable[[], Any], poll: Poll, label: str) -> Any:
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
+        TextColumn("{task.description}", table_column=phase_column(shutil.get_terminal_size().columns)),
+        BarColumn(bar_width=BAR_WIDTH),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),

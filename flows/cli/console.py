@@ -36,7 +36,14 @@ def terminal_bar(label: str) -> Iterator[Tick]:
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    from embedforge.flows.progress import BAR_WIDTH, phase_column
+
+    columns = (
+        TextColumn("{task.description}", table_column=phase_column(console.width)),  # long phases cut, not the bar
+        BarColumn(bar_width=BAR_WIDTH),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=None)
 

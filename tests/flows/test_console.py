@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 
@@ -54,6 +55,12 @@ def test_a_long_phase_draws_a_bar_on_a_terminal_and_nothing_on_a_pipe(monkeypatc
     with cli_console.terminal_bar("indexing") as tick:
         tick(3, 10, "tuning search: nprobes=2")
     assert "tuning search: nprobes=2" in tty.getvalue() and "3/10" in tty.getvalue()
+    narrow = io.StringIO()
+    monkeypatch.setattr(cli_console, "console", Console(file=narrow, force_terminal=True, width=70))
+    with cli_console.terminal_bar("embedding") as tick:
+        tick(4, 9, "embedding ucr-ItalyPowerDemand with timeseries/minirocket (1096 items)")
+    last = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", narrow.getvalue()).split("\r")[-2].strip()
+    assert last.startswith("embedding ucr") and "…" in last and "4/9" in last and len(last) <= 70  # cut, not the bar
 
 
 def test_a_flow_bar_is_quiet_on_a_pipe(capsys):
