@@ -373,8 +373,17 @@ def _failure(item: Item, exc: Exception) -> dict[str, Any]:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a file only its owner can read (mode 600, also when it already existed)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        os.fchmod(f.fileno(), 0o600)
-        f.write(text)
+    """Write ``text`` to a file only its owner can read (mode 600, also when it already existed), atomically: two
+    runs planning the same content-addressed shards write the same files, and a reader must see the old file or
+    the new one, never one truncated for rewriting (a run once read an empty shard there)."""
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # created mode 600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

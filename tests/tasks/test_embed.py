@@ -166,3 +166,29 @@ def test_shards_are_cut_by_file_size_so_each_holds_like_lengths(tmp_path):
         Item("r0", "s3://b/k", "h3"),
     ]
     assert [it.id for it in by_file_size(rows)] == ["r1", "r0", "w"]  # not files of their own: kept first, in order
+
+
+def test_a_shard_file_being_rewritten_is_never_read_half_written(tmp_path):
+    """Two runs planning the same shards write the same files: a reader sees a whole file, old or new."""
+    import threading
+
+    from embedforge.tasks.embed import write_private
+
+    path = tmp_path / "shard.json"
+    body = json.dumps({"items": ["x" * 64] * 2000})
+    write_private(path, body)
+    stop, bad = threading.Event(), []
+
+    def read() -> None:
+        while not stop.is_set():
+            if path.read_text() != body:
+                bad.append(1)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for _ in range(300):
+        write_private(path, body)
+    stop.set()
+    reader.join()
+    assert not bad and oct(path.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in tmp_path.iterdir()] == ["shard.json"]  # no temporary left behind
