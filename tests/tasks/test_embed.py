@@ -168,6 +168,26 @@ def test_shards_are_cut_by_file_size_so_each_holds_like_lengths(tmp_path):
     assert [it.id for it in by_file_size(rows)] == ["r1", "r0", "w"]  # not files of their own: kept first, in order
 
 
+def test_a_length_sorting_encoder_gets_a_size_ordered_shard_a_few_batches_at_a_time(tmp_path):
+    """Files smallest first: encoded STREAM_BATCHES batches a call while the next are tokenised; else whole."""
+    from types import SimpleNamespace
+
+    from embedforge.modalities.base import Item
+    from embedforge.tasks.embed import STREAM_BATCHES, _feed
+
+    files = []
+    for i in range(300):
+        path = tmp_path / f"d{i:03d}.txt"
+        path.write_text("w " * (i + 1))
+        files.append(Item(f"d{i}", str(path), f"h{i}"))
+    sorting, plain = SimpleNamespace(sorts_by_length=True), SimpleNamespace(sorts_by_length=False)
+    assert _feed(sorting, files, 8, 0) == (STREAM_BATCHES * 8, STREAM_BATCHES * 8)
+    assert _feed(sorting, files[::-1], 8, 0) == (300, 0)  # not in size order: one sort of the whole shard
+    rows = [Item(f"r{i}", f"/data/x.csv#{i}", f"h{i}") for i in range(300)]
+    assert _feed(sorting, rows, 8, 2) == (300, 2)
+    assert _feed(plain, files, 8, 2) == (8, 2)
+
+
 def test_a_shard_file_being_rewritten_is_never_read_half_written(tmp_path):
     """Two runs planning the same shards write the same files: a reader sees a whole file, old or new."""
     import threading

@@ -15,6 +15,7 @@ def write_st_dir(
     prompts: dict | None = None,
     max_len: int = 64,
     modules_extra: list | None = None,
+    seed: int = 0,
 ) -> Path:
     """A 2-layer random BERT (hidden 32) with all-MiniLM-L6-v2's tokenizer files, in sentence-transformers' layout."""
     import torch
@@ -22,7 +23,7 @@ def write_st_dir(
 
     from embedforge.modalities.text.weights import packaged_dir
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=30522,
         hidden_size=32,

@@ -1,6 +1,8 @@
 """Sentence-transformers directories read as the library reads them; batches sorted by length; identity."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +92,39 @@ def test_a_changed_config_changes_the_identity(cls_dir, tmp_path):
     (other / "sentence_bert_config.json").write_text(json.dumps({**cfg, "max_seq_length": 32}))
     a, b = build_encoder("text/st", weights=str(cls_dir)), build_encoder("text/st", weights=str(other))
     assert a.fingerprint != b.fingerprint and b.spec.input["max_seq_length"] == 32
+
+
+def test_the_weights_hash_is_kept_per_file_version_and_equals_the_tensors_hash(tmp_path):
+    from embedforge.modalities.base import state_dict_fingerprint
+
+    root = write_st_dir(tmp_path / "w", {"pooling_mode_mean_tokens": True})
+    enc = build_encoder("text/st", weights=str(root))
+    assert build_encoder("text/st", weights=str(root)).fingerprint == enc.fingerprint
+    kept = {p.read_text() for p in Path(os.environ["EMBEDFORGE_HOME"]).glob("cache/fingerprints/*")}
+    assert state_dict_fingerprint(enc.model.state_dict()) in kept
+    write_st_dir(root, {"pooling_mode_mean_tokens": True}, seed=1)  # new tensors in the same files
+    assert build_encoder("text/st", weights=str(root)).fingerprint != enc.fingerprint
+
+
+def test_a_shard_fed_a_few_batches_at_a_time_stores_the_encoders_own_vectors(cls_dir, tmp_path, monkeypatch):
+    import embedforge.tasks.embed as embed
+    from embedforge.tasks.features import load_features
+
+    monkeypatch.setattr(embed, "STREAM_BATCHES", 1)
+    root = tmp_path / "docs" / "a"
+    root.mkdir(parents=True)
+    texts = {f"d{i:02d}": "river bank " * (1 + 3 * i) for i in range(12)}
+    for name, text in texts.items():
+        (root / f"{name}.txt").write_text(text)
+    db, ref = str(tmp_path / "db"), f"textfolder:{tmp_path / 'docs'}"
+    plan = embed.plan_embedding(dataset=ref, encoder="text/st", db_uri=db, work_dir=str(tmp_path / "w"),
+                                weights=str(cls_dir), shard_size=100)  # fmt: skip
+    assert embed.in_size_order([embed.Item.from_dict(d) for d in json.loads(Path(plan.shards[0]).read_text())["items"]])
+    embed.embed_shard(shard_path=plan.shards[0], encoder="text/st", db_uri=db, weights=str(cls_dir), batch_size=2)
+    feats = load_features(db, "text/st", weights=str(cls_dir))
+    enc = build_encoder("text/st", weights=str(cls_dir))
+    assert len(feats.ids) == len(texts)
+    for i, item in enumerate(feats.ids):
+        name = Path(item).stem
+        expected = enc.encode([enc.preprocess(Text(texts[name]), name)])[0]
+        assert np.allclose(feats.X[i], expected, atol=1e-5)
