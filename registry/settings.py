@@ -9,6 +9,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from embedforge.registry.environment import apply_quiet_env, quiet_env
+
+__all__ = ["Settings", "apply_quiet_env", "quiet_env"]
+
 
 class Settings(BaseSettings):
     """Where embedforge keeps its data and how it reaches its services."""
@@ -95,21 +99,3 @@ class Settings(BaseSettings):
     @property
     def prefect_dir(self) -> Path:
         return self.prefect_home or self.home / "prefect"
-
-
-def quiet_env() -> dict[str, str]:
-    """Switch off every outbound call Prefect, MLflow and Hugging Face would make."""
-    return {
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-    }
-
-
-def apply_quiet_env() -> None:
-    """Set the quiet defaults without overriding what the user exported."""
-    for key, value in quiet_env().items():
-        os.environ.setdefault(key, value)

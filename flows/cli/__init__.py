@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from embedforge.registry.settings import Settings, apply_quiet_env
+from embedforge.registry.environment import apply_quiet_env
 
 app = typer.Typer(
     help="Frozen foundation-model embeddings, vector tables, tracked heads and served models.",
@@ -40,6 +40,8 @@ def _root(
     ),
 ) -> None:
     """Resolve the data directory before any command imports Prefect, so its home lives there too."""
+    from embedforge.registry.settings import Settings
+
     if home is not None:
         os.environ["EMBEDFORGE_HOME"] = str(home.expanduser())
     if temporary_server:
@@ -57,6 +59,15 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _mistakes() -> tuple[type[Exception], ...]:
+    """The errors that are the command's mistake; imported only when something was raised (not for ``--help``)."""
+    from embedforge.registry.registry import RegistryError
+    from embedforge.tasks.preflight import PreflightError
+    from embedforge.tasks.splits import SplitError
+
+    return (PreflightError, RegistryError, SplitError)
+
+
 def main() -> None:
     from embedforge.infra.ephemeral import tie_ephemeral_servers
     from embedforge.registry.redact import install_log_redaction
@@ -64,13 +75,11 @@ def main() -> None:
     apply_quiet_env()
     tie_ephemeral_servers()  # a temporary Prefect server dies with this process, even on SIGKILL
     install_log_redaction()  # no credentials in any log line this process writes or ships
-    from embedforge.registry.registry import RegistryError
-    from embedforge.tasks.preflight import PreflightError
-    from embedforge.tasks.splits import SplitError
-
     try:
         build_app()()
-    except (PreflightError, RegistryError, SplitError) as exc:  # a mistake in the command, found before any work
+    except SystemExit:  # --help and click's own exits
+        raise
+    except _mistakes() as exc:  # a mistake in the command, found before any work
         if "--debug" in sys.argv:
             raise
         typer.echo(f"error: {exc}", err=True)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from embedforge.flows.cli.console import console
 from embedforge.flows.progress import connect_prefect
-from embedforge.registry.params import HELP
+from embedforge.registry.help import HELP
 
 
 def analyze(

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from embedforge.flows.cli.console import console, terminal_bar
 from embedforge.flows.progress import connect_prefect
-from embedforge.registry.params import HELP
+from embedforge.registry.help import HELP
 
 train_app = typer.Typer(help="Train heads on stored vectors; tracked and registered in MLflow.", no_args_is_help=True)
 

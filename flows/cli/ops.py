@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Column, Table
 
 from embedforge.flows.cli.console import console
 from embedforge.registry.redact import redact
-from embedforge.registry.settings import Settings
+
+if TYPE_CHECKING:
+    from embedforge.registry.settings import Settings
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="data directory (default EMBEDFORGE_HOME)")]
 PrefectPortOpt = Annotated[int | None, typer.Option("--prefect-port", help="Prefect server port")]
@@ -23,6 +25,8 @@ def make_settings(
     home: Path | None = None, prefect_port: int | None = None, mlflow_port: int | None = None
 ) -> Settings:
     """Settings from EMBEDFORGE_* variables, overridden by the options given."""
+    from embedforge.registry.settings import Settings
+
     given: dict[str, Any] = {"home": home, "prefect_port": prefect_port, "mlflow_port": mlflow_port}
     return Settings.model_validate({k: v for k, v in given.items() if v is not None})
 
