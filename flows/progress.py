@@ -133,7 +133,28 @@ def connect_beside_plan(params: Any) -> Callable[[], str | None]:
             raise box["error"]
         return box.get("url")
 
+    join.booting = True  # type: ignore[attr-defined]
     return join
+
+
+def build_while_booting(join: Callable[[], str | None], params: Any) -> None:
+    """While the background server boots in a thread (a fresh home, ~4 s of a process of its own), build the run's
+    encoder in this process, where the flow's first shard finds it (``registry.cache``): its imports and fit
+    overlap the boot instead of following it. Only for the default thread runner (a Dask worker builds its own)
+    and only then: with a server up, the shard builds it as ever. A build that fails here is left to the shard,
+    which builds again and records why."""
+    from embedforge.flows.params import RunnerParams
+
+    if not getattr(join, "booting", False) or params.runner != RunnerParams():
+        return
+    from embedforge.registry.cache import cached_encoder
+    from embedforge.registry.runtime import resolve_device
+
+    try:
+        cached_encoder(params.encoder, params.weights, device=resolve_device(params.device),
+                       options=params.encoder_options)  # fmt: skip
+    except Exception:
+        return
 
 
 def _server_would_start() -> bool:

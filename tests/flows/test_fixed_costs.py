@@ -198,3 +198,29 @@ def test_a_first_write_with_no_server_up_starts_it_beside_the_plan(tmp_path, mon
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     fresh = params.model_copy(update={"db": str(tmp_path / "other")})
     assert progress.connect_beside_plan(fresh) is progress.connect_prefect  # an API is given: nothing to start
+
+
+def test_the_encoder_is_built_while_the_server_boots_and_the_shard_reuses_it(tmp_path, monkeypatch, arrays_dir):
+    """A fresh home: the model's imports and build overlap the server's boot (9.6 -> 7.6 s for MiniRocket on
+    ItalyPowerDemand); only when a server is booting and the shards run in this process."""
+    from embedforge.flows import progress
+    from embedforge.flows.params import EmbedParams, RunnerParams
+    from embedforge.registry import cache
+
+    cache._cached_encoder.cache_clear()
+    params = EmbedParams(dataset=f"arrays:{arrays_dir}", encoder="test/tiny", db=str(tmp_path / "db"))
+
+    def booting() -> str:
+        return "http://x"
+
+    booting.booting = True  # what connect_beside_plan returns while the server starts in its thread
+    progress.build_while_booting(progress.connect_prefect, params)  # a server up: nothing built here
+    assert cache._cached_encoder.cache_info().currsize == 0
+    progress.build_while_booting(booting, params.model_copy(update={"runner": RunnerParams(kind="dask")}))
+    assert cache._cached_encoder.cache_info().currsize == 0  # Dask workers build their own
+    progress.build_while_booting(booting, params)
+    built = cache.cached_encoder("test/tiny", None, device="cpu")
+    assert cache._cached_encoder.cache_info().currsize == 1 and cache._cached_encoder.cache_info().hits == 1
+    assert built.spec.name == "test/tiny"
+    bad = params.model_copy(update={"encoder": "test/tiny", "encoder_options": {"no_such_option": 1}})
+    progress.build_while_booting(booting, bad)  # a failing build is left to the shard, which records it
