@@ -8,7 +8,7 @@ MODALITY = register_modality(
     Modality(
         name="text",
         sample_type=Text,
-        adapters=("textfolder", "csv", "jsonl", "beir"),
+        adapters=("textfolder", "csv", "jsonl", "parquet", "beir"),
         read_query=read_text,
         raw_input=RawInput(
             column="text",

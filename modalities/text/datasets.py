@@ -1,11 +1,14 @@
-"""Text dataset adapters: ``textfolder:DIR``, ``csv:PATH``, ``jsonl:PATH`` (and ``beir:DIR`` in ``beir.py``).
+"""Text dataset adapters: ``textfolder:DIR``, ``csv:PATH``, ``jsonl:PATH``, ``parquet:PATH`` (and ``beir:DIR`` in
+``beir.py``).
 
 - ``textfolder:DIR``: one folder per class of ``.txt`` files (``DIR/<class>/<name>.txt``); with ``DIR/train`` and
   ``DIR/test`` (``val``/``dev`` too) those folders are the split, else a seeded stratified split
   (``-o test_fraction=0.3,seed=0``). Item id: the path below ``DIR``; label: the class folder.
-- ``csv:PATH`` / ``jsonl:PATH``: one document per row; ``-o text=COL,label=COL,id=COL,split=COL,group=COL`` name
-  the columns (defaults ``text``, ``label``, ``id``, ``split``, ``group``; a missing optional column is not used;
-  ids default to the row number). Without a split column, the seeded stratified split.
+- ``csv:PATH`` / ``jsonl:PATH`` / ``parquet:PATH``: one document per row (Parquet: only the named columns are
+  read, so a file that also holds other columns, vectors say, costs what its text does);
+  ``-o text=COL,label=COL,id=COL,split=COL,group=COL`` name the columns (defaults ``text``, ``label``, ``id``,
+  ``split``, ``group``; a missing optional column is not used; ids default to the row number). Without a split
+  column, the seeded stratified split.
 
 The content hash is the sha256 of the text (a file's bytes). A row or file that cannot be used (empty, binary,
 invalid UTF-8, over ``MAX_TEXT_BYTES``, a malformed JSON line, a duplicate id) is still an item: it fails at
@@ -112,10 +115,11 @@ class Row:
 
 
 class TableDataset(Dataset):
-    """One document per row of a CSV or JSONL file."""
+    """One document per row of a CSV, JSONL or Parquet file."""
 
     modality = "text"
     kind = "table"
+    unit = "line"  # how a row is named in messages
 
     def __init__(
         self,
@@ -143,22 +147,24 @@ class TableDataset(Dataset):
         cols = self.columns
         for line, rec in self.records():
             if isinstance(rec, str):
-                out[f"line{line}"] = Row(f"line{line}", None, error=f"{self.path.name} line {line}: {rec}")
+                out[f"line{line}"] = Row(f"line{line}", None, error=f"{self.path.name} {self.unit} {line}: {rec}")
                 continue
             raw_id = rec.get(cols["id"])
             item_id = str(raw_id) if raw_id not in (None, "") else str(line)
             text = rec.get(cols["text"])
             error = None
             if cols["text"] not in rec:
-                error = f"{self.path.name} line {line}: no {cols['text']!r} column"
+                error = f"{self.path.name} {self.unit} {line}: no {cols['text']!r} column"
             elif not isinstance(text, str):
-                error = f"{self.path.name} line {line}: {cols['text']!r} is a {type(text).__name__}, not text"
+                error = f"{self.path.name} {self.unit} {line}: {cols['text']!r} is a {type(text).__name__}, not text"
             split_value = rec.get(cols["split"])
             split = SPLIT_NAMES.get(str(split_value).strip().lower()) if split_value not in (None, "") else None
             if split_value not in (None, "") and split is None:
-                error = f"{self.path.name} line {line}: split {split_value!r} is not one of {sorted(SPLIT_NAMES)}"
+                error = (
+                    f"{self.path.name} {self.unit} {line}: split {split_value!r} is not one of {sorted(SPLIT_NAMES)}"
+                )
             if item_id in out:
-                error = f"{self.path.name} line {line}: duplicate id {item_id!r}"
+                error = f"{self.path.name} {self.unit} {line}: duplicate id {item_id!r}"
                 item_id = f"{item_id}#line{line}"
             label = rec.get(cols["label"])
             group = rec.get(cols["group"])
@@ -243,6 +249,24 @@ class JSONLDataset(TableDataset):
         return out
 
 
+class ParquetDataset(TableDataset):
+    kind = "parquet"
+    unit = "row"
+
+    def records(self) -> list[tuple[int, dict[str, Any] | str]]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            parquet = pq.ParquetFile(self.path)
+            present = set(parquet.schema_arrow.names)
+            wanted = [c for c in dict.fromkeys(self.columns.values()) if c in present]
+            rows = [r for batch in parquet.iter_batches(columns=wanted) for r in batch.to_pylist()]
+        except (pa.ArrowException, OSError) as exc:
+            raise ValueError(f"{self.path}: not readable Parquet ({exc})") from None
+        return list(enumerate(rows, 1))
+
+
 def _folder(arg: str, chunks: str | None = None, window: Any = WINDOW, overlap: Any = OVERLAP, **options: Any):
     root = Path(arg).expanduser()
     if not root.is_dir():
@@ -264,3 +288,4 @@ def _table(cls):
 DATASETS.register("textfolder", _folder)
 DATASETS.register("csv", _table(CSVDataset))
 DATASETS.register("jsonl", _table(JSONLDataset))
+DATASETS.register("parquet", _table(ParquetDataset))

@@ -46,7 +46,7 @@ def query_file(folder: str, seed: int) -> str:
 
 
 def datasets(folder: str) -> dict[str, str | tuple[str, dict]]:
-    """The same 12 labelled documents as a class folder, a CSV and a JSONL file (8 train + 4 test)."""
+    """The same 12 labelled documents as a class folder, a CSV, a JSONL and a Parquet file (8 train + 4 test)."""
     root = Path(folder)
     tree = root / "topics"
     rows = []
@@ -60,15 +60,26 @@ def datasets(folder: str) -> dict[str, str | tuple[str, dict]]:
         writer.writeheader()
         writer.writerows(rows)
     (root / "topics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    _write_parquet(root / "topics.parquet", rows)
     out: dict[str, str | tuple[str, dict]] = {
         "textfolder": f"textfolder:{tree}",
         "csv": f"csv:{root / 'topics.csv'}",
         "jsonl": f"jsonl:{root / 'topics.jsonl'}",
+        "parquet": f"parquet:{root / 'topics.parquet'}",
     }
     beir = root / "beir"
     if _write_beir(beir):
         out["beir"] = f"beir:{beir}"
     return out
+
+
+def _write_parquet(path: Path, rows: list[dict]) -> None:
+    """The rows with a vector column beside them, as tables exported from a store often carry."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist([dict(r, vector=[float(i)] * 4) for i, r in enumerate(rows)])
+    pq.write_table(table, path)
 
 
 def _write_beir(root: Path) -> bool:

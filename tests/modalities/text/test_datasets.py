@@ -96,3 +96,29 @@ def test_stratified_split_is_seeded_and_per_label():
     a, b = stratified_split(labels, 0.2, seed=1), stratified_split(labels, 0.2, seed=1)
     assert a == b and sum(v == "test" for v in a.values()) == 6
     assert stratified_split(labels, 0.2, seed=2) != a
+
+
+def test_parquet_reads_the_named_columns_and_bad_rows_fail_alone(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "d.parquet"
+    rows = [
+        {"doc": "k1", "body": "first", "y": 1, "part": "train", "emb": [0.1, 0.2]},
+        {"doc": "k2", "body": None, "y": 0, "part": "test", "emb": [0.3, 0.4]},
+        {"doc": "k1", "body": "again", "y": 1, "part": "train", "emb": [0.5, 0.6]},
+        {"doc": "k3", "body": "third", "y": 0, "part": "holdout", "emb": [0.7, 0.8]},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    ds = open_dataset(f"parquet:{path}", text="body", label="y", id="doc", split="part")
+    by_id = {it.id: it for it in ds.items()}
+    assert set(by_id) == {"k1", "k2", "k1#line3", "k3"}
+    assert by_id["k1"].labels == {"label": 1} and by_id["k1"].split == "train" and by_id["k2"].split == "test"
+    assert ds.load(by_id["k1"]).text == "first"
+    for key, why in (("k2", "row 2: 'body' is a NoneType"), ("k1#line3", "row 3: duplicate id"), ("k3", "holdout")):
+        with pytest.raises(ItemError, match=why):
+            ds.load(by_id[key])
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 not really")
+    with pytest.raises(ValueError, match=r"broken\.parquet: not readable Parquet"):
+        open_dataset(f"parquet:{broken}").items()
