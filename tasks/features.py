@@ -59,9 +59,7 @@ def load_features(
     store = VectorStore(db_uri)
     table = table_name(encoder, weights, options)
     if not store.has(table):
-        raise LookupError(
-            f"no vectors for encoder {encoder!r} in {db_uri} (table {table!r}); run `embedforge embed` first"
-        )
+        raise LookupError(store.missing(encoder, weights, options))
     t = store.rows(table, dataset)
     if t.num_rows == 0:
         raise LookupError(f"table {table!r} holds no rows for dataset {dataset!r}")
@@ -77,3 +75,23 @@ def load_features(
         hashes=t["content_hash"].to_pylist(),
         uris=t["uri"].to_pylist(),
     )
+
+
+def check_stored(
+    db_uri: str, encoder: str, weights: str | None, options: dict[str, Any] | None, dataset: str | None
+) -> None:
+    """Before a head's flow starts: the encoder's table is there (else the tables it has, and their weights) and
+    the datasets named are in it (or it holds one); a mistake is one line (exit 2), not a failed flow run."""
+    from embedforge.tasks.preflight import PreflightError
+    from embedforge.tasks.splits import one_dataset
+
+    store = VectorStore(db_uri)
+    table = table_name(encoder, weights, options)
+    if not store.has(table):
+        raise PreflightError(store.missing(encoder, weights, options))
+    present = store.datasets(table)
+    unknown = [d for d in (x.strip() for x in (dataset or "").split(",")) if d and d not in present]
+    if unknown:
+        names = ", ".join(repr(d) for d in unknown)
+        raise PreflightError(f"table {table!r} holds no dataset {names}; it holds {', '.join(present[:8])}")
+    one_dataset(present, dataset)

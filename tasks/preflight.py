@@ -8,6 +8,7 @@ dataset names exists, and the heads apply. Nothing here imports torch, Prefect o
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,11 @@ def check_encoder(encoder: str, weights: str | None) -> Any:
     if weights:
         _check_local(weights, "--weights")
     elif entry.spec.fits_on_data:  # fit on a dataset's train split (MiniRocket): no weights, no encoder
-        raise PreflightError(f"{encoder} is fit on a dataset, not downloaded: pass --weights {entry.spec.weights}")
+        example = re.search(r"weights='([^']+)'", entry.spec.weights)
+        raise PreflightError(
+            f"{encoder} is fit on a dataset's train split, not downloaded: pass that dataset as --weights"
+            + (f" (e.g. --weights {example.group(1)})" if example else "")
+        )
     elif (reason := entry.probe()) is not None and _offline_or_missing(reason):
         raise PreflightError(f"{encoder} needs --weights: {reason}")
     return entry

@@ -37,7 +37,7 @@ def table_and_encoder(db_uri: str, encoder: str, weights: str | None, options: d
     store = VectorStore(db_uri)
     table = table_name(encoder, weights, options)
     if not store.has(table):
-        raise LookupError(f"no table {table!r} in {db_uri}: embed a dataset with {encoder} first")
+        raise LookupError(store.missing(encoder, weights, options))
     model = cached_encoder(encoder, weights, options=options)
     store.check_identity(table, store.identity(table), model.identity())
     return store, table, model

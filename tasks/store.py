@@ -45,6 +45,14 @@ def table_name(encoder: str, weights: str | None = None, options: dict[str, Any]
     return f"{base}__{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
+def _weights_hint(source: Any) -> str:
+    """What to pass as --weights for a table's recorded source: a fitted encoder records ``fit:REF#split``."""
+    text = str(source)
+    if text.startswith("fit:"):
+        return text[4:].rsplit("#", 1)[0]
+    return text
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -223,6 +231,24 @@ class VectorStore:
         names = [d.strip() for d in (dataset or "").split(",") if d.strip()]
         where = (sql_eq("dataset", names[0]) if len(names) == 1 else sql_in("dataset", names)) if names else None
         return self._scan(table, cols, where).sort_by([("dataset", "ascending"), ("id", "ascending")])
+
+    def datasets(self, table: str) -> list[str]:
+        """The dataset names a table holds (one column read)."""
+        import pyarrow.compute as pc
+
+        return sorted(str(d) for d in pc.unique(self._scan(table, ["dataset"])["dataset"]).to_pylist())
+
+    def missing(self, encoder: str, weights: str | None = None, options: dict[str, Any] | None = None) -> str:
+        """Why an encoder has no table here, in one line: the tables it does have, and the weights that made each."""
+        table = table_name(encoder, weights, options)
+        base = table_name(encoder)
+        others = [t for t in self.tables() if t != table and (t == base or t.startswith(base + "__"))]
+        chosen = "with these --weights/--encoder-option " if weights or options else "with its default weights "
+        head = f"no vectors of {encoder} {chosen}in {self.uri} (table {table!r})"
+        if not others:
+            return f"{head}: embed a dataset with it first (embedforge embed --dataset ... --encoder {encoder})"
+        made = "; ".join(f"{t} (weights {_weights_hint(self.identity(t).get('weights'))})" for t in others[:5])
+        return f"{head}; its tables here: {made}: pass the --weights (and --encoder-option) they were embedded with"
 
     def count(self, table: str) -> int:
         tbl = self._open(table)

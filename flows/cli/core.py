@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
@@ -15,14 +16,19 @@ train_app = typer.Typer(help="Train heads on stored vectors; tracked and registe
 
 
 def key_values(pairs: list[str]) -> dict[str, str]:
-    """KEY=VALUE pairs -> dict, with a clear error for anything else."""
+    """KEY=VALUE pairs -> dict, with a clear error for anything else; one option may hold several,
+    ``-o text=review,label=stars``, split where a comma is followed by the next ``KEY=`` (so a value may hold
+    commas: ``-o classes=a,b``)."""
     out = {}
-    for pair in pairs:
+    for pair in (part for given in pairs for part in _NEXT_KEY.split(given)):
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}")
         out[key] = value
     return out
+
+
+_NEXT_KEY = re.compile(r",(?=[A-Za-z_][A-Za-z0-9_.-]*=)")
 
 
 def encoders() -> None:
@@ -370,6 +376,10 @@ def train_head_cmd(
             **({"label": label} if label != "label" else {}),  # unset: regress/* heads learn the default target
         }
     )
+    from embedforge.registry.settings import Settings
+    from embedforge.tasks.features import check_stored
+
+    check_stored(params.db or Settings().lancedb_uri, encoder, weights, params.encoder_options, dataset)
     connect_prefect()
     from embedforge.flows.train import run_train_head
 

@@ -28,7 +28,9 @@ def index(
     store = VectorStore(db or Settings().lancedb_uri)
     name = table or table_name(encoder, weights)
     if not store.has(name):
-        raise typer.BadParameter(f"no table {name!r} in {store.uri}: embed a dataset with {encoder} first")
+        raise typer.BadParameter(
+            store.missing(encoder, weights) if table is None else f"no table {name!r} in {store.uri}"
+        )
     tbl = store.db.open_table(name)
     if tbl.count_rows() == 0:
         raise typer.BadParameter(f"table {name!r} is empty: nothing to index")
@@ -73,7 +75,7 @@ def transform(
     store = VectorStore(db or Settings().lancedb_uri)
     source = table_name(encoder, weights)
     if not store.has(source):
-        raise typer.BadParameter(f"no table {source!r} in {store.uri}: embed a dataset with {encoder} first")
+        raise typer.BadParameter(store.missing(encoder, weights))
     try:
         info = derive(store=store, source=source, name=name, k=k, fit_split=fit_split, dataset=dataset)
     except (ValueError, LookupError) as exc:

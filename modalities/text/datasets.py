@@ -112,6 +112,7 @@ class Row:
     split: str | None = None
     group: str | None = None
     error: str | None = None
+    line: int = 0  # where it is in the file (a line of a CSV or JSONL file, a row of a Parquet file)
 
 
 class TableDataset(Dataset):
@@ -145,9 +146,12 @@ class TableDataset(Dataset):
     def rows(self) -> dict[str, Row]:
         out: dict[str, Row] = {}
         cols = self.columns
-        for line, rec in self.records():
+        records = self.records()
+        self._check_text_column(records)
+        for line, rec in records:
             if isinstance(rec, str):
-                out[f"line{line}"] = Row(f"line{line}", None, error=f"{self.path.name} {self.unit} {line}: {rec}")
+                key = f"{self.unit}{line}"
+                out[key] = Row(key, None, error=f"{self.path.name} {self.unit} {line}: {rec}")
                 continue
             raw_id = rec.get(cols["id"])
             item_id = str(raw_id) if raw_id not in (None, "") else str(line)
@@ -165,7 +169,7 @@ class TableDataset(Dataset):
                 )
             if item_id in out:
                 error = f"{self.path.name} {self.unit} {line}: duplicate id {item_id!r}"
-                item_id = f"{item_id}#line{line}"
+                item_id = f"{item_id}#{self.unit}{line}"
             label = rec.get(cols["label"])
             group = rec.get(cols["group"])
             out[item_id] = Row(
@@ -175,8 +179,21 @@ class TableDataset(Dataset):
                 split,
                 None if group in (None, "") else str(group),
                 error,
+                line,
             )
         return out
+
+    def _check_text_column(self, records: list[tuple[int, dict[str, Any] | str]]) -> None:
+        """A text column no row has is the command's mistake (a misspelt ``-o text=``), refused before any work,
+        not a failure per row."""
+        dicts = [rec for _, rec in records if isinstance(rec, dict)]
+        if not dicts or any(self.columns["text"] in rec for rec in dicts):
+            return
+        seen = sorted({str(k) for rec in dicts[:100] for k in rec})
+        raise ValueError(
+            f"{self.path}: no column {self.columns['text']!r} (its columns: {', '.join(seen[:12])}); "
+            "name the text column with -o text=COLUMN"
+        )
 
     def items(self) -> list[Item]:
         rows = self.rows
@@ -207,7 +224,7 @@ class TableDataset(Dataset):
             raise ItemError(f"{item.id}: no such row in {self.path}")
         if row.error:
             raise ItemError(f"{item.id}: {row.error}")
-        return checked_text(row.text, f"{item.id} ({self.path.name})", self.limit)
+        return checked_text(row.text, f"{item.id} ({self.path.name} {self.unit} {row.line})", self.limit)
 
 
 class CSVDataset(TableDataset):
@@ -260,6 +277,8 @@ class ParquetDataset(TableDataset):
         try:
             parquet = pq.ParquetFile(self.path)
             present = set(parquet.schema_arrow.names)
+            if self.columns["text"] not in present:  # only the named columns are read: name the file's own
+                self._check_text_column([(0, dict.fromkeys(present))])
             wanted = [c for c in dict.fromkeys(self.columns.values()) if c in present]
             rows = [r for batch in parquet.iter_batches(columns=wanted) for r in batch.to_pylist()]
         except (pa.ArrowException, OSError) as exc:

@@ -78,3 +78,29 @@ def test_home_flag_holds_the_prefect_home(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (home / "prefect").is_dir()  # Prefect's ephemeral SQLite cannot create a missing folder
+
+
+def test_train_head_mistakes_are_one_line_before_any_flow(arrays_dir, tmp_path):
+    """No table for these weights, a dataset the table lacks, several datasets and none named: exit 2, one line
+    naming what to pass, no Prefect run and no traceback."""
+    from embedforge.tasks.embed import embed_shard, plan_embedding
+
+    db = str(tmp_path / "db")
+    for name in ("a", "b"):
+        plan = plan_embedding(dataset=f"arrays:{arrays_dir}", encoder="test/tiny", db_uri=db,
+                              work_dir=str(tmp_path / "w"), dataset_name=name)  # fmt: skip
+        for shard in plan.shards:
+            embed_shard(shard_path=shard, encoder="test/tiny", db_uri=db)
+    env = {"PREFECT_API_URL": "http://127.0.0.1:9/api"}  # nothing answers there: a flow run would fail loudly
+    cases = [
+        (["--weights", str(tmp_path / "other")], "its tables here: test__tiny (weights"),
+        (["--dataset", "c"], "holds no dataset 'c'; it holds a, b"),
+        ([], "the table holds 2 datasets (a, b): pass --dataset NAME"),
+    ]
+    for extra, expected in cases:
+        out = subprocess.run([sys.executable, "-m", "embedforge.flows.cli", "train", "head", "--encoder", "test/tiny",
+                              "--db", db, *extra], env=dict(os.environ, COLUMNS="300", **env),
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+        text = out.stdout + out.stderr
+        assert out.returncode == 2 and expected in text, text[-2000:]
+        assert "Traceback" not in text and len(text.strip().splitlines()) == 1, text[-2000:]

@@ -81,3 +81,12 @@ def test_label_and_target_mean_the_same_in_train_head_and_benchmark():
     assert P.TrainHeadParams(encoder="cardiac/spectrum", label="rhythm").learned == "rhythm"
     with pytest.raises(ValueError, match="--target 'heart_rate' is what regress/\\* heads learn"):
         P.TrainHeadParams(encoder="cardiac/spectrum", head="classify/logreg", target="heart_rate")
+
+
+def test_one_option_may_hold_several_pairs_and_values_keep_their_commas():
+    from embedforge.flows.cli.core import key_values
+
+    assert key_values(["text=review,label=stars", "id=doc"]) == {"text": "review", "label": "stars", "id": "doc"}
+    assert key_values(["classes=a,b", "heights=f:1.6,m:1.8"]) == {"classes": "a,b", "heights": "f:1.6,m:1.8"}
+    with pytest.raises(typer.BadParameter, match="expected KEY=VALUE, got 'review'"):
+        key_values(["review"])

@@ -112,13 +112,23 @@ def test_parquet_reads_the_named_columns_and_bad_rows_fail_alone(tmp_path):
     pq.write_table(pa.Table.from_pylist(rows), path)
     ds = open_dataset(f"parquet:{path}", text="body", label="y", id="doc", split="part")
     by_id = {it.id: it for it in ds.items()}
-    assert set(by_id) == {"k1", "k2", "k1#line3", "k3"}
+    assert set(by_id) == {"k1", "k2", "k1#row3", "k3"}
     assert by_id["k1"].labels == {"label": 1} and by_id["k1"].split == "train" and by_id["k2"].split == "test"
     assert ds.load(by_id["k1"]).text == "first"
-    for key, why in (("k2", "row 2: 'body' is a NoneType"), ("k1#line3", "row 3: duplicate id"), ("k3", "holdout")):
+    for key, why in (("k2", "row 2: 'body' is a NoneType"), ("k1#row3", "row 3: duplicate id"), ("k3", "holdout")):
         with pytest.raises(ItemError, match=why):
             ds.load(by_id[key])
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"PAR1 not really")
     with pytest.raises(ValueError, match=r"broken\.parquet: not readable Parquet"):
         open_dataset(f"parquet:{broken}").items()
+    with pytest.raises(ValueError, match=r"no column 'review' \(its columns: body, doc, emb, part, y\); name the text"):
+        open_dataset(f"parquet:{path}", text="review").items()
+
+
+def test_an_empty_text_names_its_row(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("id,text\na,fine\nb,\n")
+    ds = open_dataset(f"csv:{path}")
+    with pytest.raises(ItemError, match=r"b \(r\.csv line 3\): empty"):
+        ds.load(next(it for it in ds.items() if it.id == "b"))
