@@ -59,6 +59,8 @@ async def benchmark_flow(params: BenchmarkParams) -> State:
                         weights=weights,
                         dataset_ref=ref,
                         dataset_name=ds_name,
+                        tracking_uri=tracking,
+                        experiment=params.experiment,
                         options=recipe,
                         transforms=list(params.transforms),
                         progress=params.progress,

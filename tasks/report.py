@@ -73,7 +73,7 @@ def heatmap(rows: list[dict], path: str) -> str:
     """Test accuracy (classification), R² (regression) and nDCG@10 (retrieval) heatmaps, encoders x datasets."""
     from matplotlib.figure import Figure
 
-    panels = [(m, pivot(rows, m)) for m in ("accuracy", "r2", "ndcg@10")]
+    panels = [(m, pivot(rows, m)) for m in ("accuracy", "r2", "ndcg_at_10")]
     panels = [(m, p) for m, p in panels if p[0]] or panels[:1]
     width = sum(2.5 + 1.1 * len(p[1]) for _, p in panels)
     height = 1.2 + 0.32 * max(len(p[0]) for _, p in panels)

@@ -30,7 +30,8 @@ def retrieval_scores(
     transform: str = "none",
     search: str = "exact",
 ) -> dict[str, Any]:
-    """``{"ndcg@10", "recall@10", "recall@100", "mrr@10", "n_queries", "n_corpus", "bytes_per_vector"}`` of one
+    """``{"ndcg_at_10", "recall_at_10", "recall_at_100", "mrr_at_10", "n_queries", "n_corpus", "bytes_per_vector",
+    "qrels_left_out"}`` of one
     split's queries, ranked exactly or through an ANN index, on the stored vectors or a compact ``transform`` of
     them (``int8``, ``binary``, ``pca:K``, ``truncate:K``, ``whiten:K``) fitted on the corpus rows."""
     return _scores(_retrieval_set(db_uri, encoder, dataset_ref, dataset_name, weights, options, split), transform,
@@ -49,8 +50,10 @@ def _retrieval_set(db_uri, encoder, dataset_ref, dataset_name, weights, options,
     if not len(queries.ids) or not len(corpus.ids):
         raise ValueError(f"{encoder}: no stored {split} queries or corpus rows of {dataset_name or dataset_ref}")
     strip = lambda ids: [i.split("/", 1)[1] for i in ids]  # query/q1 -> q1, corpus/d1 -> d1
+    qrels, left_out = ds.judgements(split) if hasattr(ds, "judgements") else (ds.qrels(split), [])
+    key = [feats.identity, queries.ids, queries.hashes, corpus.ids, corpus.hashes, split, qrels]
     return {"Q": queries.X, "qids": strip(queries.ids), "C": corpus.X, "cids": strip(corpus.ids),
-            "qrels": ds.qrels(split)}  # fmt: skip
+            "qrels": qrels, "left_out": left_out, "key": key}  # fmt: skip
 
 
 def _scores(data: dict[str, Any], transform: str, search: str, k: int) -> dict[str, Any]:
@@ -68,7 +71,8 @@ def _scores(data: dict[str, Any], transform: str, search: str, k: int) -> dict[s
     per_doc = -(-len(data["cids"]) // max(1, len(docs)))  # windows per document, on average (1 without chunks)
     run = by_document(ranker(Q, data["qids"], C, data["cids"], k=k * per_doc), k)
     scores = retrieval_metrics(data["qrels"], run)
-    return {**scores, "n_queries": len(data["qids"]), "n_corpus": len(docs), "bytes_per_vector": size}
+    return {**scores, "n_queries": len(data["qids"]), "n_corpus": len(docs), "bytes_per_vector": size,
+            "qrels_left_out": len(data.get("left_out", []))}  # fmt: skip
 
 
 def document_of(cid: str) -> str:
@@ -120,6 +124,8 @@ def score_retrieval(
     weights: str | None,
     dataset_ref: str,
     dataset_name: str,
+    tracking_uri: str | None = None,
+    experiment: str = "leaderboard",
     options: dict[str, str] | None = None,
     split: str = "test",
     transforms: list[str] | None = None,
@@ -128,29 +134,77 @@ def score_retrieval(
     """Leaderboard rows (task ``retrieval``) for an (encoder, retrieval dataset): per transform, one row by exact
     search (head ``retrieval/cosine``) and one through the ANN index (``retrieval/ann``), with bytes per vector.
 
-    Ranking is cheap, so the rows are recomputed on every run rather than cached in MLflow; the leaderboard run
-    records them with the other cells.
+    Each row is a leaderboard cell like a head's: an MLflow run keyed by the stored vectors (identity and item
+    content), the judgements, the search and the transform, so a rerun reads it back instead of ranking again.
+    Judgements naming a document or query the folder lacks are left out of the scores and counted
+    (``qrels_left_out``); the first few are logged with the run.
     """
+    from embedforge.tasks.leaderboard import cached_scores
     from embedforge.tasks.progress import append_event
+    from embedforge.tasks.tracking import use_tracking
 
+    if tracking_uri:
+        use_tracking(tracking_uri, experiment)
     data = _retrieval_set(db, encoder, dataset_ref, dataset_name, weights, options, split)
+    cells = [(transform or "none", search) for transform in transforms or ["none"] for search in SEARCHES]
+    keys = {cell: _cell_key(data["key"], *cell) for cell in cells}
+    hits = cached_scores(list(keys.values()), encoder, dataset_name) if tracking_uri else {}
     rows = []
-    for transform in transforms or ["none"]:
-        for search in SEARCHES:
+    for transform, search in cells:
+        head = "retrieval/cosine" if search == "exact" else "retrieval/ann"
+        hit = hits.get(keys[transform, search])
+        if hit is not None and set(METRIC_KEYS) <= set(hit):
+            found, run_id = hit, hit["run_id"]
+        else:
             found = _scores(data, transform, search, 100)
-            row: dict[str, Any] = {
-                "encoder": encoder,
-                "dataset": dataset_name,
-                "augmentation": "none",
-                "head": "retrieval/cosine" if search == "exact" else "retrieval/ann",
-                "task": "retrieval",
-                "label": f"qrels/{split}",
-                "n_train": found["n_corpus"],
-                "n_test": found["n_queries"],
-                "cached": False,
-                "run_id": None,
-                "transform": transform or "none",
-            }
-            rows.append({**row, **{k: v for k, v in found.items() if not k.startswith("n_")}})
+            run_id = _log_cell(found, encoder, dataset_name, head, transform, split, keys[transform, search],
+                               data["left_out"]) if tracking_uri else None  # fmt: skip
+        row: dict[str, Any] = {
+            "encoder": encoder,
+            "dataset": dataset_name,
+            "augmentation": "none",
+            "head": head,
+            "task": "retrieval",
+            "label": f"qrels/{split}",
+            "n_train": int(found["n_corpus"]),
+            "n_test": int(found["n_queries"]),
+            "cached": hit is not None and run_id == hit.get("run_id"),
+            "run_id": run_id,
+            "transform": transform,
+            "bytes_per_vector": float(found["bytes_per_vector"]),
+            "qrels_left_out": int(found.get("qrels_left_out", 0)),
+        }
+        rows.append({**row, **{m: float(found[m]) for m in METRIC_KEYS}})
     append_event(progress, event="pair", encoder=encoder, dataset=dataset_name)  # the CLI's bar counts pairs
     return rows
+
+
+METRIC_KEYS = ("ndcg_at_10", "recall_at_10", "recall_at_100", "mrr_at_10")
+
+
+def _cell_key(material: list[Any], transform: str, search: str) -> str:
+    import hashlib
+    import json
+
+    payload = json.dumps([material, transform, search, "k=100", "v1"], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _log_cell(found: dict[str, Any], encoder: str, dataset: str, head: str, transform: str, split: str, key: str,
+              left_out: list[str]) -> str:  # fmt: skip
+    """One MLflow run for one retrieval cell: tagged as a leaderboard cell, its scores as metrics."""
+    import mlflow
+
+    from embedforge.tasks.leaderboard import CACHE_TAG
+
+    parts = [head, encoder.split("/", 1)[-1], dataset] + ([] if transform == "none" else [transform])
+    with mlflow.start_run(run_name=" · ".join(parts)) as run:
+        mlflow.set_tags({CACHE_TAG: key, "embedforge.kind": "leaderboard-cell", "encoder": encoder,
+                         "dataset": dataset, "head": head, "task": "retrieval",
+                         "modality": encoder.split("/", 1)[0]})  # fmt: skip
+        mlflow.log_params({"encoder": encoder, "dataset": dataset, "head": head, "task": "retrieval",
+                           "transform": transform, "label": f"qrels/{split}", "augmentation": "none"})  # fmt: skip
+        mlflow.log_metrics({k: float(v) for k, v in found.items() if isinstance(v, (int, float))})
+        if left_out:
+            mlflow.log_text("\n".join(left_out), "qrels_left_out.txt")
+    return str(run.info.run_id)

@@ -14,10 +14,11 @@ NAN = float("nan")
 METRICS = {
     "classification": ("accuracy", "macro_f1", "auc"),
     "regression": ("mae", "rmse", "r2"),
-    "retrieval": ("ndcg@10", "recall@10", "recall@100", "mrr@10"),  # retrieval datasets (beir:), tasks/retrieval.py
+    # retrieval datasets (beir:), tasks/retrieval.py; names MLflow takes as metric keys (no "@")
+    "retrieval": ("ndcg_at_10", "recall_at_10", "recall_at_100", "mrr_at_10"),
 }
 TITLES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "auc": "AUC", "mae": "MAE", "rmse": "RMSE", "r2": "R²"}
-TITLES |= {"ndcg@10": "nDCG@10", "recall@10": "recall@10", "recall@100": "recall@100", "mrr@10": "MRR@10"}
+TITLES |= {"ndcg_at_10": "nDCG@10", "recall_at_10": "recall@10", "recall_at_100": "recall@100", "mrr_at_10": "MRR@10"}
 HIGHER_IS_BETTER = {"accuracy": True, "macro_f1": True, "auc": True, "mae": False, "rmse": False, "r2": True}
 HIGHER_IS_BETTER |= dict.fromkeys(METRICS["retrieval"], True)
 

@@ -76,6 +76,7 @@ def benchmark(
     connect_prefect()
     result = _run_with_bar(params)
     print_leaderboard(result["rows"])
+    print_left_out(result["rows"])
     print_quality(result.get("quality") or {})
     console.print(
         f"MLflow run {result['run_id']} holds leaderboard.csv, leaderboard.png and leaderboard.md"
@@ -127,6 +128,17 @@ def _default_heads(modality: str) -> list[str]:
     from embedforge.registry.modalities import modality as modality_entry
 
     return list(modality_entry(modality).default_heads)
+
+
+def print_left_out(rows: list[dict]) -> None:
+    """Judgements a retrieval dataset's qrels make about documents or queries it lacks: scored without, said so."""
+    seen = {(r["dataset"], r["label"]): int(r.get("qrels_left_out") or 0) for r in rows if r.get("task") == "retrieval"}
+    for (dataset, label), n in sorted(seen.items()):
+        if n:
+            console.print(
+                f"[yellow]{dataset} {label}: {n} judgement(s) name a document or query the folder lacks; left out "
+                "of the scores (listed in each cell's MLflow run, qrels_left_out.txt)[/]"
+            )
 
 
 def print_leaderboard(rows: list[dict]) -> None:

@@ -71,6 +71,25 @@ class BEIRDataset(Dataset):
             raise FileNotFoundError(f"beir: no qrels/{name}.tsv in {self.root}")
         return read_qrels(path)
 
+    def judgements(self, split: str = "test") -> tuple[dict[str, dict[str, int]], list[str]]:
+        """The split's qrels that name a query and a document of this folder, and one line per judgement left
+        out (its document or query is not in corpus.jsonl / queries.jsonl): scored without those, and said so.
+        A document that is there but failed to embed stays judged: not finding it is that encoder's miss."""
+        ids: dict[str, set[str]] = {"corpus": set(), "query": set()}
+        for key, (_, _, role) in self._records.items():
+            ids[role].add(key.split("/", 1)[1])
+        kept: dict[str, dict[str, int]] = {}
+        left: list[str] = []
+        for qid, judged in self.qrels(split).items():
+            for doc, relevance in judged.items():
+                if doc not in ids["corpus"]:
+                    left.append(f"{qid} -> {doc}: no document {doc!r} in corpus.jsonl")
+                elif qid not in ids["query"]:
+                    left.append(f"{qid} -> {doc}: no query {qid!r} in queries.jsonl")
+                else:
+                    kept.setdefault(qid, {})[doc] = relevance
+        return kept, left
+
     @cached_property
     def _records(self) -> dict[str, tuple[str | None, str | None, str]]:
         """item id -> (text or None, error or None, role)."""

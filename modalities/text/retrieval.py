@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 METRICS = ("nDCG@10", "R@10", "R@100", "RR@10")
-NAMES = {"nDCG@10": "ndcg@10", "R@10": "recall@10", "R@100": "recall@100", "RR@10": "mrr@10"}  # leaderboard columns
+# leaderboard columns and MLflow metric keys
+NAMES = {"nDCG@10": "ndcg_at_10", "R@10": "recall_at_10", "R@100": "recall_at_100", "RR@10": "mrr_at_10"}
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -48,7 +49,8 @@ def rank(
 def retrieval_metrics(
     qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], metrics: Sequence[str] = METRICS
 ) -> dict[str, float]:
-    """Mean of each metric over the judged queries (``ndcg@10``, ``recall@10``, ``recall@100``, ``mrr@10``)."""
+    """Mean of each metric over the judged queries: ``ndcg_at_10``, ``recall_at_10``, ``recall_at_100``,
+    ``mrr_at_10`` (names MLflow takes as metric keys)."""
     import ir_measures
 
     judged = {q: docs for q, docs in qrels.items() if q in run}

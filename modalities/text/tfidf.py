@@ -105,6 +105,8 @@ class TfidfSVDEncoder(Encoder):
             raise ItemError(f"{item_id}: expected text (a Text sample), got a {type(sample).__name__}")
         if not text.strip():
             raise ItemError(f"{item_id}: empty text")
+        if self.tfidf.transform([text]).nnz == 0:  # a zero vector ranks every document the same: no answer
+            raise ItemError(f"{item_id}: no word of the vocabulary fitted on {self.weights_source}")
         return text
 
     def encode(self, inputs: list[str]) -> np.ndarray:

@@ -53,5 +53,13 @@ def test_rank_and_metrics():
     assert list(run["q1"])[:2] == ["d1", "d2"] or set(run["q1"]) >= {"d1", "d2"}
     assert len(run["q1"]) == 3
     m = retrieval_metrics({"q1": {"d2": 1}, "q2": {"d4": 1}}, run)
-    assert m["mrr@10"] == pytest.approx((0.5 + 1.0) / 2) and m["recall@10"] == 1.0
-    assert m["ndcg@10"] == pytest.approx((1 / np.log2(3) + 1) / 2)
+    assert m["mrr_at_10"] == pytest.approx((0.5 + 1.0) / 2) and m["recall_at_10"] == 1.0
+    assert m["ndcg_at_10"] == pytest.approx((1 / np.log2(3) + 1) / 2)
+
+
+def test_judgements_naming_what_the_folder_lacks_are_left_out_and_named(beir_dir):
+    root = beir_dir
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td999\t1\nq9\td1\t2\n")
+    kept, left = open_dataset(f"beir:{root}").judgements("test")
+    assert kept == {"q1": {"d1": 1}}
+    assert left == ["q1 -> d999: no document 'd999' in corpus.jsonl", "q9 -> d1: no query 'q9' in queries.jsonl"]

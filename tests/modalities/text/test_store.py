@@ -38,8 +38,8 @@ def test_beir_scores_from_the_store(tmp_path):
         db_uri=db, encoder="text/all-minilm-l6-v2", dataset_ref=refs["beir"], dataset_name="beir-toy"
     )
     assert scores["n_queries"] == 2 and scores["n_corpus"] == 12
-    assert scores["ndcg@10"] > 0.8 and scores["recall@100"] == 1.0  # real MiniLM tells sport from cooking
-    assert np.isfinite(scores["mrr@10"])
+    assert scores["ndcg_at_10"] > 0.8 and scores["recall_at_100"] == 1.0  # real MiniLM tells sport from cooking
+    assert np.isfinite(scores["mrr_at_10"])
 
 
 def test_beir_long_documents_are_found_by_their_best_window(tmp_path):
@@ -92,5 +92,5 @@ def test_beir_long_documents_are_found_by_their_best_window(tmp_path):
         scores[name] = retrieval_scores(db_uri=db, encoder="text/all-minilm-l6-v2", dataset_ref=f"beir:{root}",
                                         dataset_name=name)  # fmt: skip
     assert scores["rows"]["n_corpus"] == scores["whole"]["n_corpus"] == 6  # documents, not windows
-    assert scores["rows"]["mrr@10"] == 1.0 and scores["rows"]["ndcg@10"] == 1.0
-    assert scores["whole"]["ndcg@10"] < 0.8  # truncated at 256 word pieces, the needles were never read
+    assert scores["rows"]["mrr_at_10"] == 1.0 and scores["rows"]["ndcg_at_10"] == 1.0
+    assert scores["whole"]["ndcg_at_10"] < 0.8  # truncated at 256 word pieces, the needles were never read

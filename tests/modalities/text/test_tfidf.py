@@ -20,7 +20,8 @@ def test_fit_on_train_split(refs):
     ident = enc.identity()
     assert ident["weights"] == f"fit:{refs['textfolder']}#train" and ident["dim"] == 256
     assert "fit" in ident["input"] and ident["input"]["components_fitted"] == 8  # 8 train docs: rank 8
-    v = enc.encode([enc.preprocess(Text(t), str(i)) for i, t in enumerate(["bake bread", "win the final", "x"])])
+    texts = ["bake bread", "win the final", "a high temperature"]
+    v = enc.encode([enc.preprocess(Text(t), str(i)) for i, t in enumerate(texts)])
     assert v.shape == (3, 256) and v.dtype == np.float32 and np.all(v[:, 8:] == 0)
     same = build_encoder("text/tfidf-svd", weights=refs["textfolder"])
     assert same.fingerprint == enc.fingerprint
@@ -39,3 +40,14 @@ def test_other_training_data_is_another_identity(refs, tmp_path):
 def test_needs_a_dataset():
     with pytest.raises(ValueError, match="no pre-trained weights"):
         build_encoder("text/tfidf-svd")
+
+
+def test_a_text_with_no_fitted_word_fails_instead_of_a_zero_vector(refs):
+    """A zero vector would rank every document alike (an arbitrary answer): the item fails, naming why."""
+    from embedforge.modalities.base import ItemError
+    from embedforge.modalities.text.sample import Text
+
+    enc = build_encoder("text/tfidf-svd", weights=refs["textfolder"])
+    assert np.linalg.norm(enc.encode([enc.preprocess(Text("bread in the oven"), "q")])[0]) == pytest.approx(1.0)
+    with pytest.raises(ItemError, match="q2: no word of the vocabulary fitted on fit:textfolder:"):
+        enc.preprocess(Text("zyxwv qqqq"), "q2")
