@@ -13,7 +13,7 @@ from embedforge.flows.params import AnalyzeParams
 from embedforge.registry.settings import Settings
 from embedforge.tasks.analysis_report import report
 from embedforge.tasks.retry import transient
-from embedforge.tasks.store import VectorStore, table_name
+from embedforge.tasks.store import VectorStore
 
 analyze_task = task(name="analyze", retries=1, retry_delay_seconds=5, retry_condition_fn=transient)(report)
 
@@ -41,15 +41,15 @@ def markdown(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _encoders(params: AnalyzeParams, db_uri: str) -> tuple[list[str], list[str]]:
-    """The encoder asked for, or every table of the store made with an encoder's default weights (the weekly run);
-    tables of other weights or recipes are listed as skipped (name them with encoder, weights, encoder_options)."""
+def _tables(params: AnalyzeParams, db_uri: str) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """(encoder, table) of the encoder asked for (its table from weights and options), or of every table in the
+    store whatever weights or recipe made it (the weekly run), read off each table's recorded identity; tables
+    whose identity names no encoder are listed as skipped."""
     if params.encoder:
-        return [params.encoder], []
+        return [(params.encoder, None)], []
     store = VectorStore(db_uri)
     names = {t: str(store.identity(t).get("name", "")) for t in store.tables()}
-    chosen = sorted(n for t, n in names.items() if n and table_name(n) == t)
-    return chosen, sorted(t for t, n in names.items() if not n or table_name(n) != t)
+    return sorted((n, t) for t, n in names.items() if n), sorted(t for t, n in names.items() if not n)
 
 
 @flow(name="analyze")
@@ -59,23 +59,24 @@ async def analyze_flow(params: AnalyzeParams) -> State:
     Async so the engine does not wait on its heartbeat thread at exit (~1 s a run, sync)."""
     settings = Settings()
     db_uri = params.db or settings.lancedb_uri
-    encoders, skipped = _encoders(params, db_uri)
+    tables, skipped = _tables(params, db_uri)
     results = []
-    for encoder in encoders:
+    for encoder, table in tables:
         result = analyze_task(
             db_uri=db_uri,
             encoder=encoder,
+            table=table,
             dataset=params.dataset,
             what=list(params.what),
             knobs=params.knobs(),
             weights=params.weights,
             options=dict(params.encoder_options) or None,
-            output=params.output if len(encoders) == 1 else None,
+            output=params.output if len(tables) == 1 else None,
             tracking_uri=params.tracking_uri or settings.mlflow_uri,
             artifact_root=settings.mlflow_artifacts if not params.tracking_uri else None,
         )
         results.append(result)
-    note = "".join(f"\n\nskipped `{t}` (other weights or recipe: name its encoder)" for t in skipped)
+    note = "".join(f"\n\nskipped `{t}` (it records no encoder)" for t in skipped)
     await acreate_markdown_artifact("\n\n".join(markdown(r) for r in results) + note or "no tables", key="analysis")
     computed = "; ".join(f"{r['encoder']}: {', '.join(r['computed']) or 'up to date'}" for r in results)
     return Completed(message=computed or "no tables to analyse", data={"tables": results, "skipped": skipped})

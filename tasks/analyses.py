@@ -177,7 +177,10 @@ def _mean_pair_cosine(Xn: np.ndarray, rng: np.random.Generator, pairs: int = 10_
     return float(np.mean(np.sum(Xn[a[keep]] * Xn[b[keep]], axis=1)))
 
 
-def quality(Xn: np.ndarray, graph: Graph, seed: int = 0, sample: int = 20_000) -> dict[str, float]:
+QUALITY_SAMPLE = 20_000  # rows the space's numbers are measured on
+
+
+def quality(Xn: np.ndarray, graph: Graph, seed: int = 0, sample: int = QUALITY_SAMPLE) -> dict[str, float]:
     """Effective rank, isotropy (mean cosine of random pairs, before and after whitening), hubness (skew of the
     k-occurrence) and the TwoNN intrinsic dimension: numbers to set beside accuracy per encoder."""
     from scipy.stats import skew
@@ -191,7 +194,7 @@ def quality(Xn: np.ndarray, graph: Graph, seed: int = 0, sample: int = 20_000) -
     p = s / max(s.sum(), 1e-12)
     keep = s > s[0] * 1e-6
     whitened = unit_rows((Xn[: min(len(Xn), sample)] - S.mean(axis=0)) @ vt[keep].T / s[keep])
-    occurrence = np.bincount(graph.idx[graph.idx >= 0], minlength=len(Xn))
+    occurrence = np.bincount(graph.idx[graph.idx >= 0], minlength=len(graph.idx))
     r = np.sqrt(np.clip(2.0 - 2.0 * graph.sim[:, :2].astype(np.float64), 0.0, None)) if graph.k >= 2 else None
     return {
         "effective_rank": float(np.exp(-np.sum(p[p > 0] * np.log(p[p > 0])))),

@@ -223,6 +223,7 @@ def report(
     output: str | None = None,
     tracking_uri: str | None = None,
     artifact_root: str | None = None,
+    table: str | None = None,
 ) -> dict[str, Any]:
     """Analyse, write the files (``output``, default ``HOME/analysis/<table>``), log them; the summary back."""
     from embedforge.registry.modalities import modality_of_encoder
@@ -237,6 +238,7 @@ def report(
         knobs=Knobs(**(knobs or {})),
         weights=weights,
         options=options,
+        table=table,
     )
     out = Path(output) if output else Settings().home / "analysis" / a.table
     files = write_files(a, out, modality_of_encoder(encoder).thumbnail)

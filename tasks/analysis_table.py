@@ -57,21 +57,48 @@ def aligned(stored: dict[str, np.ndarray], keys: list[str], column: str) -> np.n
     return stored[column][[where[k] for k in keys]]
 
 
+def carried(stored: dict[str, np.ndarray], keys: list[str], hashes: list[str]) -> dict[str, np.ndarray]:
+    """Each analysis column's stored answers for these rows, where the row is stored with the same content
+    (a row changed since, or never analysed, gets none): what a run of other analyses or another scope keeps."""
+    if not stored:
+        return {}
+    where = {k: i for i, k in enumerate(stored["key"].tolist())}
+    stored_hash = stored["content_hash"].tolist()
+    at = [where.get(k, -1) for k in keys]
+    at = [i if i >= 0 and stored_hash[i] == h else -1 for i, h in zip(at, hashes, strict=True)]
+    out = {}
+    for f in ANALYSIS_COLUMNS:
+        values = stored[f.name]
+        blank = np.nan if pa.types.is_floating(f.type) else None
+        out[f.name] = np.array([values[i] if i >= 0 else blank for i in at], dtype=values.dtype if blank is np.nan
+                               else object)  # fmt: skip
+    return out
+
+
 def write(
     store: VectorStore,
     table: str,
     rows: dict[str, list[Any]],
     columns: dict[str, np.ndarray],
     meta: dict[str, Any],
+    kept: dict[str, np.ndarray] | None = None,
 ) -> int:
-    """Replace the analysis table with these rows and columns (absent columns null); returns its new version."""
+    """Write these rows and columns (absent columns null) as the analysis table's next version; ``kept``: the
+    stored rows outside this run's scope (another dataset's), carried over unchanged so nothing is lost."""
     keys = [row_key(d, i) for d, i in zip(rows["dataset"], rows["id"], strict=True)]
     schema = analysis_schema(meta)
-    arrays = {"key": keys, **rows}
+    arrays: dict[str, Any] = {"key": keys, **rows}
     for f in ANALYSIS_COLUMNS:
         col = columns.get(f.name)
         arrays[f.name] = pa.nulls(len(keys), f.type) if col is None else _array(col, f.type)
     data = pa.table([pa.array(arrays[f.name], f.type) for f in schema], schema=schema)
+    if kept:
+        outside = ~np.isin(kept["key"], np.array(keys, dtype=object))
+        if outside.any():
+            rest = {name: values[outside] for name, values in kept.items()}
+            extra = [_array(rest[f.name], f.type) if f.name in rest else pa.nulls(int(outside.sum()), f.type)
+                     for f in schema]  # fmt: skip
+            data = pa.concat_tables([data, pa.table(extra, schema=schema)])
     return store.replace(analysis_table(table), data)
 
 
@@ -82,4 +109,6 @@ def _array(values: np.ndarray, kind: pa.DataType) -> pa.Array:
         return pa.array(v, kind, mask=np.isnan(v))
     if pa.types.is_string(kind):
         return pa.array([None if v is None else str(v) for v in values], kind)
-    return pa.array(values.tolist(), kind)
+    if pa.types.is_integer(kind):  # stored with nulls, an integer column reads back as floats with NaN
+        return pa.array([None if v is None or v != v else int(v) for v in values.tolist()], kind)
+    return pa.array([None if v is None or v != v else v for v in values.tolist()], kind)

@@ -54,10 +54,12 @@ def load_features(
     dataset: str | None = None,
     weights: str | None = None,
     options: dict[str, Any] | None = None,
+    table: str | None = None,
 ) -> Features:
-    """All stored rows of one encoder's table (optionally one dataset), sorted by dataset and id."""
+    """All stored rows of one encoder's table (optionally one dataset), sorted by dataset and id; ``table`` names
+    the table itself where its weights and options are not at hand (a scheduled run over every table)."""
     store = VectorStore(db_uri)
-    table = table_name(encoder, weights, options)
+    table = table or table_name(encoder, weights, options)
     if not store.has(table):
         raise LookupError(store.missing(encoder, weights, options))
     t = store.rows(table, dataset)
@@ -78,7 +80,12 @@ def load_features(
 
 
 def check_stored(
-    db_uri: str, encoder: str, weights: str | None, options: dict[str, Any] | None, dataset: str | None
+    db_uri: str,
+    encoder: str,
+    weights: str | None,
+    options: dict[str, Any] | None,
+    dataset: str | None,
+    one: bool = True,
 ) -> None:
     """Before a head's flow starts: the encoder's table is there (else the tables it has, and their weights) and
     the datasets named are in it (or it holds one); a mistake is one line (exit 2), not a failed flow run."""
@@ -94,4 +101,5 @@ def check_stored(
     if unknown:
         names = ", ".join(repr(d) for d in unknown)
         raise PreflightError(f"table {table!r} holds no dataset {names}; it holds {', '.join(present[:8])}")
-    one_dataset(present, dataset)
+    if one:  # training: several datasets only when named
+        one_dataset(present, dataset)

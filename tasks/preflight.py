@@ -29,7 +29,7 @@ def adapter_modality(kind: str) -> str | None:
 
 def check_encoder(encoder: str, weights: str | None) -> Any:
     """The registered entry, its weights loadable here or a clear note of what to pass."""
-    entry = _known(encoder)
+    entry = known_encoder(encoder)
     if weights:
         _check_local(weights, "--weights")
     elif entry.spec.fits_on_data:  # fit on a dataset's train split (MiniRocket): no weights, no encoder
@@ -117,7 +117,7 @@ def check_benchmark(modality: str, encoders: list[str], augment: list[str], head
     except RegistryError as exc:
         raise PreflightError(str(exc)) from None
     for encoder in encoders:
-        _known(encoder)
+        known_encoder(encoder)
         if encoder.split("/", 1)[0] != modality:
             raise PreflightError(f"encoder {encoder!r} is not a {modality} encoder")
         for aug in augs:
@@ -129,7 +129,7 @@ def check_benchmark(modality: str, encoders: list[str], augment: list[str], head
         check_heads(heads, encoder)
 
 
-def _known(encoder: str) -> Any:
+def known_encoder(encoder: str) -> Any:
     """The registered encoder entry, or the registry's own message (closest names) as a PreflightError."""
     from embedforge.registry.encoders import encoder_entry
     from embedforge.registry.registry import RegistryError

@@ -79,13 +79,31 @@ def row_filter(store: VectorStore, table: str, dataset: str | None, where: str |
     from embedforge.tasks.filters import sql_in
 
     parts = [sql_eq("dataset", dataset)] if dataset else []
-    analysed = store.opened(analysis_table(table))
-    if where and analysed is None:
-        parts.append(f"({where})")
-    elif where:
-        try:
-            keys = analysed.search().where(where).select(["key"]).limit(None).to_arrow()["key"].to_pylist()
-        except (ValueError, RuntimeError) as exc:  # lance's words for an unknown column or bad SQL
-            raise ValueError(f"--where {where!r}: {str(exc).splitlines()[0]}") from None
-        parts.append(sql_in("key", keys))
+    if where:
+        analysed = store.opened(analysis_table(table)) if _names_answers(where) else None
+        if analysed is None:  # the table's own columns (split, labels, ...): every row is a candidate
+            _rows_matching(store.opened(table), where, "id", limit=1)  # a bad filter named now, not at search
+            parts.append(f"({where})")
+        else:  # an analysis column: the rows analyze answered (a row never analysed matches none)
+            parts.append(sql_in("key", _rows_matching(analysed, where, "key", limit=None)))
     return " AND ".join(parts) or None
+
+
+def _names_answers(where: str) -> bool:
+    """The filter names a column only ``analyze`` writes (``cluster``, ``outlier``, ...)."""
+    import re
+
+    from embedforge.tasks.schema import ANALYSIS_COLUMNS
+
+    answers = {f.name for f in ANALYSIS_COLUMNS}
+    return any(word in answers for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r"'[^']*'", "", where)))
+
+
+def _rows_matching(tbl: Any, where: str, column: str, limit: int | None) -> list[Any]:
+    """``column`` of the rows ``where`` selects, the filter's mistake (unknown column, bad SQL) in one line."""
+    if tbl is None:
+        return []
+    try:
+        return tbl.search().where(where).select([column]).limit(limit).to_arrow()[column].to_pylist()
+    except (ValueError, RuntimeError) as exc:  # lance's words for an unknown column or bad SQL
+        raise ValueError(f"--where {where!r}: {str(exc).splitlines()[0]}") from None

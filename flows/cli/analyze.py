@@ -60,6 +60,13 @@ def analyze(
             "tracking_uri": tracking_uri,
         }
     )
+    if encoder:  # an unknown encoder, a table or dataset not stored: one line before any flow run
+        from embedforge.registry.settings import Settings
+        from embedforge.tasks.features import check_stored
+        from embedforge.tasks.preflight import known_encoder
+
+        known_encoder(encoder)
+        check_stored(db or Settings().lancedb_uri, encoder, weights, params.encoder_options or None, dataset, one=False)
     connect_prefect()
     from embedforge.flows.analyze import run_analyze
 
@@ -71,7 +78,7 @@ def analyze(
     for s in result["tables"]:
         print_analysis(s)
     for table in result["skipped"]:
-        console.print(f"skipped {table}: made with other weights or options; name it with --encoder --weights")
+        console.print(f"skipped {table}: its metadata names no encoder")
     if not result["tables"]:
         console.print("no tables to analyse: embed a dataset first")
 

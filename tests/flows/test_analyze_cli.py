@@ -183,3 +183,64 @@ def test_the_map_opens_offline_in_headless_chromium(analysed):
     pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
     coloured = (pixels.max(axis=1) - pixels.min(axis=1)) > 60  # the points, not the white page or grey text
     assert coloured.mean() > 0.002 and len({tuple(p) for p in pixels[coloured][::7]}) >= 3  # several clusters
+
+
+def test_analyze_mistakes_are_one_line_before_any_flow(arrays_dir, tmp_path):
+    """An unknown encoder, no table for these weights, a dataset the table lacks: exit 2, one line, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from embedforge.tasks.embed import embed_shard, plan_embedding
+
+    data, db = arrays_dir, str(tmp_path / "db")
+    plan = plan_embedding(dataset=f"arrays:{data}", encoder="test/tiny", db_uri=db, work_dir=str(tmp_path / "w"))
+    for shard in plan.shards:
+        embed_shard(shard_path=shard, encoder="test/tiny", db_uri=db)
+    cases = [
+        (["--encoder", "nosuch/enc"], "nosuch/enc"),
+        (["--encoder", "test/tiny", "--weights", str(tmp_path)], "its tables here: test__tiny"),
+        (["--encoder", "test/tiny", "--dataset", "nosuch"], "holds no dataset 'nosuch'"),
+    ]
+    env = dict(os.environ, COLUMNS="300", PREFECT_API_URL="http://127.0.0.1:9/api")
+    for extra, expected in cases:
+        out = subprocess.run([sys.executable, "-m", "embedforge.flows.cli", "analyze", "--db", db, *extra], env=env,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+        text = out.stdout + out.stderr
+        assert out.returncode == 2 and expected in text and "Traceback" not in text, text[-2000:]
+
+
+def test_a_label_no_row_has_is_refused(tmp_path):
+    import numpy as np
+    import pytest
+
+    from embedforge.tasks.analyze import Knobs, analyze
+    from embedforge.tasks.store import VectorStore
+
+    rows = [{"dataset": "d", "id": str(i), "uri": None, "content_hash": f"h{i}", "labels": {"label": i % 2},
+             "split": "train", "group": None, "vector": v}
+            for i, v in enumerate(np.random.default_rng(0).normal(size=(20, 8)))]  # fmt: skip
+    VectorStore(str(tmp_path / "db")).upsert("test__tiny", {"name": "test/tiny", "dim": 8, "fingerprint": "f"}, rows)
+    with pytest.raises(ValueError, match="no stored row has the label 'nosuch'; its labels: label"):
+        analyze(str(tmp_path / "db"), "test/tiny", what=["labels"], knobs=Knobs(label="nosuch"))
+
+
+def test_with_no_encoder_every_table_is_analysed_whatever_weights_made_it(tmp_path):
+    """The weekly run: a table made with --weights is read off its recorded identity, not skipped."""
+    from embedforge.flows.analyze import _tables
+    from embedforge.flows.params import AnalyzeParams
+    from embedforge.tasks.analysis_report import report
+    from embedforge.tasks.store import VectorStore, table_name
+
+    store = VectorStore(str(tmp_path / "db"))
+    rows = [{"dataset": "d", "id": str(i), "uri": None, "content_hash": f"h{i}", "labels": {"label": i % 2},
+             "split": "train" if i % 4 else "test", "group": None, "vector": v}
+            for i, v in enumerate(np.random.default_rng(1).normal(size=(30, 8)))]  # fmt: skip
+    fitted = table_name("test/tiny", "ucr:Somewhere")
+    store.upsert(
+        fitted, {"name": "test/tiny", "dim": 8, "fingerprint": "f", "weights": "fit:ucr:Somewhere#train"}, rows
+    )
+    tables, skipped = _tables(AnalyzeParams(), str(tmp_path / "db"))
+    assert tables == [("test/tiny", fitted)] and skipped == []
+    s = report(str(tmp_path / "db"), "test/tiny", what=["outliers"], table=fitted, output=str(tmp_path / "out"))
+    assert s["table"] == fitted and s["rows"] == 30

@@ -63,7 +63,24 @@ def test_new_rows_make_every_analysis_stale(db):
     _store(uri, np.random.default_rng(5).normal(size=(3, 48)), ["0", "1", "2"], dataset="more")
     again = analyze(uri, "test/tiny", what=["outliers"], knobs=FAST)
     assert again.computed == ["outliers"] and len(again.features.ids) == 658
-    assert "cluster" not in again.columns  # stale: not carried into the new rows' version
+    new = np.array([d == "more" for d in again.features.datasets])
+    clusters = again.columns["cluster"]
+    assert all(c is None for c in clusters[new]) and all(c is not None for c in clusters[~new])  # each row's own
+    assert analyze(uri, "test/tiny", what=["clusters"], knobs=FAST).computed == ["clusters"]  # not reused: stale
+
+
+def test_an_analysis_of_one_dataset_keeps_every_other_rows_answers(db):
+    """A scoped run updates its rows; the other datasets' stored answers are carried over, never dropped."""
+    uri, *_ = db
+    _store(uri, np.random.default_rng(6).normal(size=(5, 48)), [str(i) for i in range(5)], dataset="more")
+    whole = analyze(uri, "test/tiny", what=["outliers", "clusters"], knobs=FAST)
+    scoped = analyze(uri, "test/tiny", dataset="more", what=["outliers"], knobs=FAST)
+    assert scoped.computed == ["outliers"] and len(scoped.features.ids) == 5
+    after = analyze(uri, "test/tiny", what=["clusters"], knobs=FAST)
+    assert after.reused == ["clusters"] and len(after.features.ids) == len(whole.features.ids)
+    assert np.array_equal(np.asarray(after.columns["cluster"], float), np.asarray(whole.columns["cluster"], float))
+    others = np.array([d != "more" for d in after.features.datasets])
+    assert np.allclose(after.columns["outlier"][others], whole.columns["outlier"][others])  # kept, not recomputed
 
 
 def test_search_where_filters_on_the_analysis_columns(db):
@@ -76,6 +93,9 @@ def test_search_where_filters_on_the_analysis_columns(db):
     assert {h["id"] for h in hits} == expect and expect
     with pytest.raises(ValueError, match="no_such_column"):
         row_filter(store, TABLE, None, "no_such_column = 1")
+    _store(uri, np.random.default_rng(7).normal(size=(2, 48)), ["x", "y"], dataset="later")  # never analysed
+    plain = store.search(TABLE, a.features.X[0], k=700, where=row_filter(store, TABLE, "later", "id = 'item0001'"))
+    assert [h["id"] for h in plain] == ["item0001"]  # a filter on the table's own columns needs no analysis row
 
 
 def test_report_writes_the_files_and_names_the_leaks(db, tmp_path):
