@@ -6,8 +6,9 @@ Device resolution and the thread cap are applied by every encoder build, so they
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -85,3 +86,18 @@ def probe_inputs(model: Any, dataset: Any, items: Sequence[Any], n: int = PROBE_
         if len(out) == n:
             break
     return out
+
+
+@contextlib.contextmanager
+def quiet_weight_loading() -> Iterator[None]:
+    """transformers draws a "Loading weights" bar for every model it builds from local files: noise in a run's
+    log where nothing is downloaded. Off while loading; on again after, where it was on (download bars stay)."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()

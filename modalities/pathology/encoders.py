@@ -227,7 +227,10 @@ class PLIPEncoder(TileEncoder):
         from transformers import CLIPModel
 
         source = weights or PLIP.weights
-        model = CLIPModel.from_pretrained(source)
+        from embedforge.modalities.runtime import quiet_weight_loading
+
+        with quiet_weight_loading():
+            model = CLIPModel.from_pretrained(source)
         config: Any = model.config
         self.size = int(config.vision_config.image_size)
         self.processor = _clip_image_processor(source, self.size)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from embedforge.modalities.base import Encoder, EncoderSpec, ItemError, state_dict_fingerprint
+from embedforge.modalities.runtime import quiet_weight_loading
 from embedforge.modalities.text.sample import Text
 from embedforge.modalities.text.windows import window_starts
 
@@ -210,7 +211,8 @@ class TransformerTextEncoder(Encoder):
         self.device, self.batch_size, self.weights_source = device, int(batch_size), source
         self.tokenizer = AutoTokenizer.from_pretrained(str(cfg.transformer))
         self.lower = cfg.do_lower_case
-        self.model = AutoModel.from_pretrained(str(cfg.transformer), dtype=torch.float32).to(device).eval()
+        with quiet_weight_loading():
+            self.model = AutoModel.from_pretrained(str(cfg.transformer), dtype=torch.float32).to(device).eval()
         limit = getattr(self.model.config, "max_position_embeddings", None)
         max_len = cfg.max_seq_length or self.tokenizer.model_max_length
         if isinstance(limit, int) and limit > 0:

@@ -45,8 +45,11 @@ def test_default_threads_share_the_cores_among_concurrent_shards(monkeypatch):
     from embedforge.registry import runtime as reg
 
     monkeypatch.delenv("EMBEDFORGE_TORCH_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(16)))
     assert [reg.torch_threads(n) for n in (1, 2, 4, 16, 64)] == [16, 8, 4, 1, 1]  # never threads x shards > cores
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # a user who asked the process for fewer gets no more
+    assert [reg.torch_threads(n) for n in (1, 2, 4, 16)] == [4, 4, 4, 1]
     monkeypatch.setenv("EMBEDFORGE_TORCH_THREADS", "3")
     assert reg.torch_threads(4) == 3  # an explicit setting wins
 
