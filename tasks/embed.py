@@ -53,6 +53,7 @@ class ShardResult:
     units: int = 0  # the encoder's input_units of what it encoded (word pieces for text), 0 if not counted
     unit: str = ""
     threads: int = 0  # torch threads the shard's encoder ran with (0: torch not used)
+    encode_seconds: float = 0.0  # reading, preprocessing and encoding only (no model build, no store writes)
 
 
 def dataset_name_for(ref: str, name: str | None) -> str:
@@ -239,7 +240,9 @@ def embed_shard(
         lambda: cached_encoder(encoder, weights, device="cpu", options=encoder_options),
         lambda: probe_inputs(model, dataset, items),
     )
+    started = time.perf_counter()
     rows, failures, result.units = _encode_items(items, reuse, model, dataset, batch_size)
+    result.encode_seconds = time.perf_counter() - started
     result.unit = model.unit_name
     store.upsert(table, identity, [dict(r, dataset=name) for r in rows])
     store.record_failures(table, name, failures)

@@ -27,6 +27,7 @@ def embed_summary(plan, results, db: str) -> dict[str, Any]:
         "units": sum(getattr(r, "units", 0) for r in results),  # results resumed from older runs lack it
         "unit": next((r.unit for r in results if getattr(r, "unit", "")), ""),
         "shard_seconds": round(sum(r.seconds for r in results), 3),
+        "encode_seconds": round(sum(getattr(r, "encode_seconds", 0.0) for r in results), 3),
         "torch_threads": max((getattr(r, "threads", 0) for r in results), default=0),  # 0: torch not used
     }
 

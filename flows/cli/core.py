@@ -149,10 +149,13 @@ def print_summary(summary: dict) -> None:
         f"embedded [green]{summary['embedded']}[/], reused [cyan]{summary['reused']}[/], "
         f"skipped as already known [cyan]{summary['skipped']}[/], failed [red]{summary['failed']}[/]"
     )
-    units, seconds = summary.get("units", 0), summary.get("shard_seconds", 0.0)
+    units, seconds = summary.get("units", 0), summary.get("encode_seconds") or summary.get("shard_seconds", 0.0)
     if units and seconds:
         unit = summary.get("unit") or "units"
-        console.print(f"{units:,} {unit} encoded in {seconds:.1f} s of shard work: {units / seconds:,.0f} {unit}/s")
+        what = "encoding" if summary.get("encode_seconds") else "shard work"
+        rate = f"{units:,} {unit} in {seconds:.1f} s of {what}: {units / seconds:,.0f} {unit}/s"
+        total = summary.get("shard_seconds", 0.0)
+        console.print(rate + (f" (shards {total:.1f} s with model build and store writes)" if total > seconds else ""))
     if summary.get("torch_threads"):
         console.print(f"torch threads per shard: {summary['torch_threads']}")
     for f in summary["failures"]:
