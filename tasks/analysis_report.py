@@ -73,6 +73,7 @@ def summary(a: Analysis) -> dict[str, Any]:
             "redundant_rows": sum(len(g["members"]) - 1 for g in groups),
             "leaking_groups": sum(g["leak"] for g in groups),
             "largest": [_ids(a, g["members"][:5]) for g in groups[:3]],
+            "largest_sizes": [len(g["members"]) for g in groups[:3]],
             "leaks": [_ids(a, g["members"][:5]) for g in groups if g["leak"]][:5],
         }
     clusters = cluster_table(a)

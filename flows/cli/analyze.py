@@ -91,14 +91,18 @@ def print_analysis(s: dict) -> None:
     d = s.get("duplicates")
     if d:
         console.print(f"duplicate groups: {d['groups']} ({d['redundant_rows']} redundant rows)")
-        for members in d["largest"]:
-            console.print(f"  {len(members)}+ : {', '.join(members)}", highlight=False, soft_wrap=True)
+        sizes = d.get("largest_sizes") or [len(m) for m in d["largest"]]
+        for size, members in zip(sizes, d["largest"], strict=False):
+            more = f", ... ({size - len(members)} more)" if size > len(members) else ""
+            console.print(f"  {size} rows: {', '.join(members)}{more}", highlight=False, soft_wrap=True)
         if d["leaking_groups"]:
             console.print(f"[bold red]LEAK[/]: {d['leaking_groups']} duplicate groups span train and test")
             for members in d["leaks"]:
                 console.print(f"  [red]leak[/] {', '.join(members)}", highlight=False, soft_wrap=True)
     if "clusters" in s:
-        table = Table("cluster", "size", "labels", title=f"{s['clusters']['count']} clusters (largest)")
+        shown, count = len(s["clusters"]["largest"]), s["clusters"]["count"]
+        title = f"{count} clusters" + (f" (the {shown} largest)" if count > shown else "")
+        table = Table("cluster", "size", "labels", title=title)
         for c in s["clusters"]["largest"]:
             table.add_row(str(c["cluster"]), str(c["size"]), ", ".join(f"{k}: {v}" for k, v in c["labels"].items()))
         console.print(table)
