@@ -69,6 +69,8 @@ class Modality:
     contact_sheet: Callable[[list[dict[str, Any]], Any], Any] | None = None
     # adapters whose queries rank a corpus (beir): the benchmark scores retrieval for them instead of heads
     retrieval_adapters: tuple[str, ...] = ()
+    # One stored item (a search hit) as a line of text `search` prints beside it (text: the passage), or None.
+    preview: Callable[[dict[str, Any]], str | None] | None = None
 
     @property
     def default_adapter(self) -> str:

@@ -201,7 +201,11 @@ def search(
     except (ItemError, LookupError, ValueError, RegistryError) as exc:
         console.print(f"[red]search failed[/]: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
-    table = Table("rank", "cosine distance", "dataset", "id", "group", "split", "labels")
+    from embedforge.registry.modalities import modality_of_encoder
+
+    preview = modality_of_encoder(encoder).preview
+    heads = ("rank", "cosine distance", "dataset", "id", "group", "split", "labels")
+    table = Table(*heads, *(["passage"] if preview else []))
     for rank, hit in enumerate(hits, 1):
         table.add_row(
             str(rank),
@@ -211,6 +215,7 @@ def search(
             "" if hit["group"] is None else str(hit["group"]),
             "" if hit["split"] is None else str(hit["split"]),
             ", ".join(f"{k}={v}" for k, v in hit["labels"].items() if v is not None),
+            *([preview(hit) or ""] if preview else []),
         )
     console.print(table)
     if sheet is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from embedforge.modalities.base import ItemError
 
@@ -70,3 +71,24 @@ def read_text(path: str) -> Text:
     if Path(path).suffix.lower() not in QUERY_SUFFIXES:
         raise ItemError(f"{path}: unsupported text file (expected one of {', '.join(QUERY_SUFFIXES)})")
     return read_file(path)
+
+
+PREVIEW_CHARS = 90
+
+
+def preview(hit: dict[str, Any]) -> str | None:
+    """The start of a hit's passage, on one line, for ``search``: a file of its own, or its window (the ``span``
+    label of ``-o chunks=rows``); None for a row of a CSV/JSONL/Parquet file (its columns are the adapter's)."""
+    path = Path(str(hit.get("uri") or "").split("#", 1)[0])
+    if path.suffix.lower() != ".txt" or not path.is_file():
+        return None
+    try:
+        text = read_file(path).text
+    except (ItemError, OSError):
+        return None
+    span = str((hit.get("labels") or {}).get("span") or "")
+    if span.count("-") == 1 and span.replace("-", "").isdigit():
+        start, end = (int(x) for x in span.split("-"))
+        text = text[start:end]
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"

@@ -28,6 +28,9 @@ def test_textfolder_embed_search_and_failures(tmp_path, cls_dir):
     query.write_text("Simmer the tomato sauce for twenty minutes.")
     hits = search_file(db_uri=db, encoder="text/st", path=str(query), k=3, weights=weights)
     assert hits and hits[0]["id"] == "cooking/doc06.txt"  # its own text, embedded on the query side
+    from embedforge.registry.modalities import modality
+
+    assert modality("text").preview(hits[0]) == "Simmer the tomato sauce for twenty minutes."  # what search prints
 
 
 def test_beir_scores_from_the_store(tmp_path):
