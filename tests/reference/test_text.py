@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embedforge.modalities.base import ItemError
 from embedforge.modalities.text.sample import Text, read_text
 
 COS = 0.99999
@@ -248,10 +249,13 @@ def test_tfidf_svd_equals_the_sklearn_pipeline(tmp_path):
     assert pipe[0].vocabulary_ == encoder.tfidf.vocabulary_
     np.testing.assert_array_equal(pipe[1].components_, encoder.svd.components_)
     texts = [ds.load(it).text for it in items] + _texts()
-    ours = encoder.encode([encoder.preprocess(Text(t), str(i)) for i, t in enumerate(texts)])
     ref = pipe.transform(texts)
-    ok = np.linalg.norm(ref, axis=1) > 0
-    cos = _cos(ours[ok, :rank], ref[ok])
+    ok = np.linalg.norm(ref, axis=1) > 0  # the reference's zero rows: texts with no fitted word, which we refuse
+    for i in np.flatnonzero(~ok):
+        with pytest.raises(ItemError, match="no word of the vocabulary"):
+            encoder.preprocess(Text(texts[i]), str(i))
+    ours = encoder.encode([encoder.preprocess(Text(texts[i]), str(i)) for i in np.flatnonzero(ok)])
+    cos = _cos(ours[:, :rank], ref[ok])
     print(f"text/tfidf-svd: 1 - cos max {1 - cos.min():.2e} over {int(ok.sum())} texts")
     assert cos.min() >= COS and np.all(ours[:, rank:] == 0)
 
