@@ -19,6 +19,8 @@ from embedforge.tasks.schema import row_key
 from embedforge.tasks.store import VectorStore, table_name
 
 WHAT = ("dups", "clusters", "outliers", "labels", "map", "quality")
+# How rows are compared, part of every analysis's fingerprint: answers stored by an older method are recomputed.
+METHOD = "v2: cosine of mean-centred vectors"
 NEEDS_GRAPH = {"dups", "outliers", "quality"}
 
 
@@ -96,7 +98,7 @@ def analyze(
     store, table = VectorStore(db_uri), table or table_name(encoder, weights, options)
     keys = [row_key(d, i) for d, i in zip(feats.datasets, feats.ids, strict=True)]
     digest = at.content_digest(keys, feats.hashes)
-    prints = {w: at.fingerprint(digest, w, knobs.of(w)) for w in WHAT}
+    prints = {w: at.fingerprint(digest, w, knobs.of(w) | {"method": METHOD}) for w in WHAT}
     meta, stored = at.read(store, table) or ({}, {})
     done_before = meta.get("done", {})
     todo = [w for w in what if done_before.get(w) != prints[w]]  # same rows, content and parameters: reused
