@@ -50,11 +50,11 @@ def duplicates(graph: Graph, hashes: list[str], split: list[str | None], thresho
     its unassigned neighbours at the threshold into its group, so every member is within the threshold of one
     member (connected components would chain a dense cluster into one group). The representative kept is a
     training member where there is one (its copies elsewhere are the leak); ``dup_score`` is a row's best
-    similarity to another row.
+    similarity to another row (its nearest neighbour's, or an exact copy's 1), whether or not it is a copy.
     """
     n = len(hashes)
     src, dst, sim = _edges(graph, hashes, threshold)
-    best = np.zeros(n, np.float32)
+    best = np.where(graph.idx[:, 0] >= 0, graph.sim[:, 0], 0.0).astype(np.float32)  # the nearest other row
     np.maximum.at(best, src, sim)
     np.maximum.at(best, dst, sim)
     group, representative = np.full(n, -1, np.int64), np.zeros(n, bool)
