@@ -137,9 +137,27 @@ class _Scrubbing:
 MAX_MESSAGE = 1000  # characters of an error message a caller gets back
 
 
+# MLflow puts the request, printed as a table, before the reason: the caller's own data back, and at 1,000
+# characters the reason cut off. Greedy up to the wrapper's own "Error:", which follows the echo.
+_ECHOES = (
+    re.compile(r"\AFailed to predict data '.*'\. \nError: (?P<reason>.*)\Z", re.S),
+    re.compile(r"\AFailed to enforce schema of data '.*' with schema '.*'\. Error: (?P<reason>.*)\Z", re.S),
+)
+
+
+def reason(message: str) -> str:
+    """MLflow's error message without the request it echoes (and without the schema it prints beside it)."""
+    for pattern in _ECHOES:
+        found = pattern.match(message)
+        if found and found["reason"].strip():
+            message = found["reason"].strip()
+    return message
+
+
 def scrub(body: bytes) -> bytes:
     """A JSON error answer without its ``stack_trace`` and without the request MLflow echoes (a 30 MB body would
-    come back whole); its message kept to MAX_MESSAGE characters. Anything else unchanged."""
+    come back whole, and the reason would be cut off after it); its message kept to MAX_MESSAGE characters.
+    Anything else unchanged."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -149,7 +167,7 @@ def scrub(body: bytes) -> bytes:
     traced = data.pop("stack_trace", None) is not None
     message = data.get("message")
     if isinstance(message, str):
-        short = message.split("\nInput: \n", 1)[0]  # MLflow's JSON parse error appends the whole request
+        short = reason(message.split("\nInput: \n", 1)[0])  # MLflow's JSON parse error appends the whole request
         short = short if len(short) <= MAX_MESSAGE else short[: MAX_MESSAGE - 3] + "..."
         if short != message:
             data["message"], traced = short, True

@@ -230,7 +230,8 @@ def _decoded(raw, data: bytes, row: int):
     try:
         return raw.decode(data, f"row {row}")
     except (ItemError, ValueError, OSError, RuntimeError) as exc:
-        raise BadRequest(f"row {row}: not decodable {raw.column} ({exc})") from None
+        why = str(exc).removeprefix(f"row {row}: ")  # the decoder names the row too
+        raise BadRequest(f"row {row}: {raw.column} refused: {why}") from None
 
 
 def _preprocessed(encoder, sample, row: int):
@@ -273,6 +274,16 @@ def allowed_path(uri: str, row: int, roots: tuple[Path, ...]) -> Path:
     return path
 
 
+_URLSAFE = str.maketrans("-_", "+/")
+
+
+def _b64(text: str) -> bytes:
+    """Base64 as tools write it: line breaks (``base64 FILE`` wraps at 76), the URL-safe alphabet, padding left
+    out; anything else outside the alphabet is refused."""
+    compact = "".join(text.split()).translate(_URLSAFE)
+    return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+
+
 def _bytes(source: Path | str, row: int, col: str, limits: Limits) -> bytes:
     if isinstance(source, Path):
         try:
@@ -282,9 +293,10 @@ def _bytes(source: Path | str, row: int, col: str, limits: Limits) -> bytes:
             raise BadRequest(f"row {row}: the file cannot be read") from None
     else:
         try:
-            data = base64.b64decode(source, validate=True)
+            data = _b64(source)
         except ValueError:
-            raise BadRequest(f"row {row}: {col!r} is neither base64 nor a file:// path") from None
+            why = "is neither base64 (standard or URL-safe) nor a file:// path"
+            raise BadRequest(f"row {row}: {col!r} {why}") from None
     if len(data) > limits.row_bytes:
         raise BadRequest(f"row {row}: {col} larger than the {limits.row_bytes} byte limit")
     return data

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -283,7 +284,8 @@ class TransformerTextEncoder(Encoder):
             whole = self.tokenizer(full)
             if len(whole["input_ids"]) > self.max_length:  # longer than one window: windows, pooled in encode
                 return {"windows": self._windows(full, role), "prompt_length": plen}
-        ids = self.tokenizer(full, truncation="longest_first", max_length=self.max_length)
+        ids = self.tokenizer(_head_words(full, 2 * self.max_length + 8), truncation="longest_first",
+                             max_length=self.max_length)  # fmt: skip
         return {"ids": dict(ids), "prompt_length": plen}
 
     def _windows(self, full: str, role: str) -> list[dict[str, Any]]:
@@ -369,6 +371,21 @@ class TransformerTextEncoder(Encoder):
         if self.config.normalize:
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
         return vectors
+
+
+_WORD = re.compile(r"\S+")
+
+
+def _head_words(text: str, words: int) -> str:
+    """The text up to its ``words``-th word: what a truncating tokeniser reads of a long document, without
+    tokenising the rest (a 1 MB text took ~0.2 s). Word pieces never span whitespace and every word gives at least
+    one, so twice ``max_length`` words hold more pieces than the truncation keeps: the same ids."""
+    if len(text) < 4 * words:  # fewer characters than that many words need: nothing to cut
+        return text
+    for n, match in enumerate(_WORD.finditer(text), 1):
+        if n == words:
+            return text[: match.end()]
+    return text
 
 
 def _special_wrap(tok) -> tuple[list[int], list[int]]:

@@ -64,7 +64,7 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_answering(serv
     audio, head, wav = servers["audio"], servers["head"], servers["wav"]
     cases = {
         "malformed JSON": (audio, b'{"dataframe_records": [', ""),
-        "non-audio payload": (audio, rows(b64(b"hello " * 50)), "not decodable audio"),
+        "non-audio payload": (audio, rows(b64(b"hello " * 50)), "audio refused"),
         "not base64": (audio, rows("%%%"), "neither base64"),
         "oversized payload": (audio, rows(b64(bytes(500_000))), "byte limit"),
         "oversized request": (audio, rows(b64(bytes(350_000)), b64(bytes(350_000))), "request limit"),

@@ -79,7 +79,7 @@ def test_chain_embeds_trains_registers_and_serves(prefect_harness, voices, tmp_p
     assert raw["sex"].iloc[0] in ("m", "f")
     with pytest.raises(Exception, match=r"\(-1, 256\)"):  # the tensor signature's shape
         head.predict(pd.DataFrame({"vector": [[0.1, 0.2]]}))
-    with pytest.raises(Exception, match=r"not decodable audio|neither base64"):
+    with pytest.raises(Exception, match=r"audio refused|neither base64"):
         audio_model.predict(pd.DataFrame({"audio": ["bm90IGF1ZGlv"]}))
 
 

@@ -67,6 +67,12 @@ def test_error_answers_do_not_echo_the_request_and_stay_short():
         "error_code": "BAD_REQUEST",
         "message": "Ensure that input is valid JSON. Error: 'x'",
     }
+    table = "   text\n0  " + "VGhlIHN0cmlr" * 200  # MLflow's echo of a 100-row request, twice
+    inner = f"Failed to enforce schema of data '{table}' with schema '['text': string (required)]'. Error: Model is "
+    wrapped = {"error_code": "BAD_REQUEST", "message": f"Failed to predict data '{table}'. \nError: {inner}missing"}
+    assert json.loads(scrub(json.dumps(wrapped).encode()))["message"] == "Model is missing"  # the reason, no echo
+    plain = {"message": f"Failed to predict data '{table}'. \nError: row 57: 'text' is neither base64 nor ..."}
+    assert json.loads(scrub(json.dumps(plain).encode()))["message"] == "row 57: 'text' is neither base64 nor ..."
     long = json.loads(scrub(json.dumps({"message": "m" * 5000}).encode()))["message"]
     assert len(long) == 1000 and long.endswith("...")
     assert scrub(b'{"message": "fine"}') == b'{"message": "fine"}' and scrub(b"[1]") == b"[1]"

@@ -80,3 +80,18 @@ def test_unexpected_errors_become_a_generic_500_without_a_traceback():
     with pytest.raises(MlflowException) as bad:
         model.predict(None, pd.DataFrame({"vector": [[0.0] * 3]}))
     assert bad.value.get_http_status_code() == 400 and "8 values" in bad.value.message
+
+
+def test_base64_as_tools_write_it_is_taken_and_the_rest_named():
+    """``base64 FILE`` wraps at 76 characters, URL-safe encoders use -_ and often leave the padding out."""
+    standard = npy(np.arange(40))
+    wrapped = "\n".join(standard[i : i + 76] for i in range(0, len(standard), 76))
+    urlsafe = base64.urlsafe_b64encode(base64.b64decode(standard)).decode().rstrip("=")
+    frame = pd.DataFrame({"series": [standard, wrapped, urlsafe]})
+    X = embed_raw_column(frame, TinyEncoder(), META, limits())
+    assert np.allclose(X[0], X[1]) and np.allclose(X[0], X[2])
+    with pytest.raises(BadRequest, match=r"row 0: 'series' is neither base64 \(standard or URL-safe\) nor a file://"):
+        embed_raw_column(pd.DataFrame({"series": ["not base64!!!"]}), TinyEncoder(), META, limits())
+    with pytest.raises(BadRequest, match=r"^row 0: series refused: "):  # the reason once, with its row once
+        embed_raw_column(pd.DataFrame({"series": [base64.b64encode(b"hello").decode()]}), TinyEncoder(), META,
+                         limits())  # fmt: skip

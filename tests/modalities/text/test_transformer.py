@@ -128,3 +128,17 @@ def test_a_shard_fed_a_few_batches_at_a_time_stores_the_encoders_own_vectors(cls
         name = Path(item).stem
         expected = enc.encode([enc.preprocess(Text(texts[name]), name)])[0]
         assert np.allclose(feats.X[i], expected, atol=1e-5)
+
+
+def test_a_long_text_is_cut_before_tokenising_to_the_same_ids(cls_dir):
+    """Only the words a truncating tokeniser can reach are tokenised; the ids are those of the whole text."""
+    enc = build_encoder("text/st", weights=str(cls_dir))
+    rng = np.random.default_rng(0)
+    words = ["river", "naïve", "don't", "3.14", "東京", "über", "a", "tokenisation", "!!", "données"]
+    text = " ".join(rng.choice(words, 5000)) + "\n\t tail"
+    full = enc.config.prompt("document") + text  # the directory's document prompt comes first
+    whole = enc.tokenizer(full, truncation="longest_first", max_length=enc.max_length)["input_ids"]
+    real, seen = enc.tokenizer, []
+    enc.tokenizer = lambda t, **kw: seen.append(len(t)) or real(t, **kw)
+    assert enc.preprocess(Text(text), "long")["ids"]["input_ids"] == whole
+    assert seen and max(seen) < len(full) // 3  # the tail the truncation drops was never tokenised
