@@ -63,5 +63,20 @@ def register_embedder(
         mlflow.set_tags({"encoder": encoder, "modality": encoder.split("/", 1)[0], "task": "embedding"})
         mlflow.log_params({"encoder": encoder, "encoder_fingerprint": identity["fingerprint"], "dim": identity["dim"],
                            "weights": identity.get("weights_source") or weights or "default"})  # fmt: skip
-        model = log_head(Embedder(), meta, signature, name, alias)
+        model = log_head(Embedder(), meta, signature, name, alias, input_example=_example_request(encoder))
     return {"run_id": run.info.run_id, "models": {raw.column: model}, "dim": identity["dim"]}
+
+
+def _example_request(encoder: str) -> Any:
+    """The modality's own example query file as a request body (MLflow shows it, and answers it at log time), or
+    None where the modality ships no examples."""
+    import tempfile
+
+    from embedforge.registry.modalities import modality_of_encoder
+    from embedforge.tasks.tracking import raw_example
+
+    entry = modality_of_encoder(encoder)
+    if entry.examples is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="embedforge-example-") as tmp:
+        return raw_example(entry.name, [entry.examples.query_file(tmp, 0)])

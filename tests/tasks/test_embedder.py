@@ -24,6 +24,11 @@ def test_a_registered_text_embedder_answers_the_encoders_vectors_over_http(tmp_p
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = register_embedder(encoder="text/all-minilm-l6-v2", tracking_uri=tracking, registered_name="minilm")
     assert out["dim"] == 384 and out["models"]["text"]["alias"] == "champion"
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking)
+    example = mlflow.models.get_model_info("models:/minilm@champion").saved_input_example_info
+    assert example is not None  # the modality's example query as a request: MLflow shows it and answered it
     enc = build_encoder("text/all-minilm-l6-v2")
     expected = enc.encode([enc.preprocess(Text(t), f"t{i}") for i, t in enumerate(TEXTS)])
     server = Server("minilm@champion", tracking, tmp_path / "serve.log")
