@@ -76,7 +76,8 @@ def _example_request(encoder: str) -> Any:
     from embedforge.tasks.tracking import raw_example
 
     entry = modality_of_encoder(encoder)
-    if entry.examples is None:
+    write = entry.examples.query_file if entry.examples is not None else None
+    if write is None:
         return None
     with tempfile.TemporaryDirectory(prefix="embedforge-example-") as tmp:
-        return raw_example(entry.name, [entry.examples.query_file(tmp, 0)])
+        return raw_example(entry.name, [write(tmp, 0)])
