@@ -77,6 +77,10 @@ class Limits:
 class HeadModel(PythonModel):
     """Loads the head and, for raw input, resolves the encoder and its modality from the registry (never pickled)."""
 
+    # Requests are checked against the explicit signature and by the modality's decoder, not by type hints:
+    # without this MLflow warns at every import of this module, in every command's output and server log.
+    _skip_type_hint_validation = True
+
     def load_context(self, context) -> None:
         import joblib
 

@@ -34,6 +34,8 @@ class SlideModel(PythonModel):
     recipe the head was trained on and embedded by the same encoder (checked by fingerprint, loaded on first use).
     """
 
+    _skip_type_hint_validation = True  # the explicit signature checks requests (HeadModel says why)
+
     def load_context(self, context) -> None:
         import joblib
 

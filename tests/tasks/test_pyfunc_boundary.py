@@ -95,3 +95,17 @@ def test_base64_as_tools_write_it_is_taken_and_the_rest_named():
     with pytest.raises(BadRequest, match=r"^row 0: series refused: "):  # the reason once, with its row once
         embed_raw_column(pd.DataFrame({"series": [base64.b64encode(b"hello").decode()]}), TinyEncoder(), META,
                          limits())  # fmt: skip
+
+
+def test_the_served_models_import_without_mlflow_s_type_hint_advice():
+    """MLflow's 'Add type hints to the predict method' warning printed in every train, register and serve."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import warnings\nwith warnings.catch_warnings(record=True) as w:\n    warnings.simplefilter('always')\n"
+        "    import embedforge.tasks.pyfunc, embedforge.tasks.train_slides\n"
+        "print(sum('Add type hints' in str(x.message) for x in w))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "0", out.stdout + out.stderr[-2000:]
