@@ -77,7 +77,7 @@ def test_the_server_refuses_without_its_token_and_names_a_bad_query(served):
 
 
 def test_no_server_for_a_missing_table(tmp_path):
-    with pytest.raises(LookupError, match="no table"):
+    with pytest.raises(LookupError, match="no vectors of test/tiny"):
         make_server(db_uri=str(tmp_path / "db"), encoder="test/tiny", home=tmp_path)
     assert find_server(tmp_path, str(tmp_path / "db"), "test__tiny") is None
 
