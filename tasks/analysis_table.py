@@ -51,12 +51,6 @@ def read(store: VectorStore, table: str) -> tuple[dict[str, Any], dict[str, np.n
     return meta, {name: data[name].to_numpy(zero_copy_only=False) for name in data.column_names}
 
 
-def aligned(stored: dict[str, np.ndarray], keys: list[str], column: str) -> np.ndarray:
-    """A stored column in the order of ``keys`` (every key is known: the content digest matched)."""
-    where = {k: i for i, k in enumerate(stored["key"].tolist())}
-    return stored[column][[where[k] for k in keys]]
-
-
 def carried(stored: dict[str, np.ndarray], keys: list[str], hashes: list[str]) -> dict[str, np.ndarray]:
     """Each analysis column's stored answers for these rows, where the row is stored with the same content
     (a row changed since, or never analysed, gets none): what a run of other analyses or another scope keeps."""

@@ -137,10 +137,11 @@ def score_retrieval(
     Each row is a leaderboard cell like a head's: an MLflow run keyed by the stored vectors (identity and item
     content), the judgements, the search and the transform, so a rerun reads it back instead of ranking again.
     Judgements naming a document or query the folder lacks are left out of the scores and counted
-    (``qrels_left_out``); the first few are logged with the run.
+    (``qrels_left_out``) and listed in the cell's run (``qrels_left_out.txt``).
     """
     from embedforge.tasks.leaderboard import cached_scores
     from embedforge.tasks.progress import append_event
+    from embedforge.tasks.scoring import METRICS
     from embedforge.tasks.tracking import use_tracking
 
     if tracking_uri:
@@ -152,8 +153,9 @@ def score_retrieval(
     rows = []
     for transform, search in cells:
         head = "retrieval/cosine" if search == "exact" else "retrieval/ann"
-        hit = hits.get(keys[transform, search])
-        if hit is not None and set(METRIC_KEYS) <= set(hit):
+        hit = hits.get(keys[transform, search]) or {}
+        cached = set(METRICS["retrieval"]) <= set(hit)
+        if cached:
             found, run_id = hit, hit["run_id"]
         else:
             found = _scores(data, transform, search, 100)
@@ -168,18 +170,15 @@ def score_retrieval(
             "label": f"qrels/{split}",
             "n_train": int(found["n_corpus"]),
             "n_test": int(found["n_queries"]),
-            "cached": hit is not None and run_id == hit.get("run_id"),
+            "cached": cached,
             "run_id": run_id,
             "transform": transform,
             "bytes_per_vector": float(found["bytes_per_vector"]),
             "qrels_left_out": int(found.get("qrels_left_out", 0)),
         }
-        rows.append({**row, **{m: float(found[m]) for m in METRIC_KEYS}})
+        rows.append({**row, **{m: float(found[m]) for m in METRICS["retrieval"]}})
     append_event(progress, event="pair", encoder=encoder, dataset=dataset_name)  # the CLI's bar counts pairs
     return rows
-
-
-METRIC_KEYS = ("ndcg_at_10", "recall_at_10", "recall_at_100", "mrr_at_10")
 
 
 def _cell_key(material: list[Any], transform: str, search: str) -> str:
