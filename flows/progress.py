@@ -153,7 +153,7 @@ def build_while_booting(join: Callable[[], str | None], params: Any) -> None:
     try:
         cached_encoder(params.encoder, params.weights, device=resolve_device(params.device),
                        options=params.encoder_options)  # fmt: skip
-    except Exception:
+    except Exception:  # not this step's to report: the shard task builds again and records the failure
         return
 
 
