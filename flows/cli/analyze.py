@@ -91,8 +91,7 @@ def print_analysis(s: dict) -> None:
     d = s.get("duplicates")
     if d:
         console.print(f"duplicate groups: {d['groups']} ({d['redundant_rows']} redundant rows)")
-        sizes = d.get("largest_sizes") or [len(m) for m in d["largest"]]
-        for size, members in zip(sizes, d["largest"], strict=False):
+        for size, members in zip(d["largest_sizes"], d["largest"], strict=True):
             more = f", ... ({size - len(members)} more)" if size > len(members) else ""
             console.print(f"  {size} rows: {', '.join(members)}{more}", highlight=False, soft_wrap=True)
         if d["leaking_groups"]:

@@ -187,11 +187,12 @@ class TableDataset(Dataset):
         """A text column no row has is the command's mistake (a misspelt ``-o text=``), refused before any work,
         not a failure per row."""
         dicts = [rec for _, rec in records if isinstance(rec, dict)]
-        if not dicts or any(self.columns["text"] in rec for rec in dicts):
-            return
-        seen = sorted({str(k) for rec in dicts[:100] for k in rec})
+        if dicts and not any(self.columns["text"] in rec for rec in dicts):
+            self._no_text_column({str(k) for rec in dicts[:100] for k in rec})
+
+    def _no_text_column(self, columns: set[str]) -> None:
         raise ValueError(
-            f"{self.path}: no column {self.columns['text']!r} (its columns: {', '.join(seen[:12])}); "
+            f"{self.path}: no column {self.columns['text']!r} (its columns: {', '.join(sorted(columns)[:12])}); "
             "name the text column with -o text=COLUMN"
         )
 
@@ -278,7 +279,7 @@ class ParquetDataset(TableDataset):
             parquet = pq.ParquetFile(self.path)
             present = set(parquet.schema_arrow.names)
             if self.columns["text"] not in present:  # only the named columns are read: name the file's own
-                self._check_text_column([(0, dict.fromkeys(present))])
+                self._no_text_column(present)
             wanted = [c for c in dict.fromkeys(self.columns.values()) if c in present]
             rows = [r for batch in parquet.iter_batches(columns=wanted) for r in batch.to_pylist()]
         except (pa.ArrowException, OSError) as exc:

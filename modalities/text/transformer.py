@@ -378,9 +378,9 @@ _WORD = re.compile(r"\S+")
 
 def _head_words(text: str, words: int) -> str:
     """The text up to its ``words``-th word: what a truncating tokeniser reads of a long document, without
-    tokenising the rest (a 1 MB text took ~0.2 s). Word pieces never span whitespace and every word gives at least
-    one, so twice ``max_length`` words hold more pieces than the truncation keeps: the same ids."""
-    if len(text) < 4 * words:  # fewer characters than that many words need: nothing to cut
+    tokenising the rest (a 325 KB text: 147.6 ms whole, 1.4 ms cut). Word pieces never span whitespace and every
+    word gives at least one, so twice ``max_length`` words hold more pieces than the truncation keeps: the same ids."""
+    if len(text) < 2 * words:  # a word and a space each: too short to hold that many words, nothing to cut
         return text
     for n, match in enumerate(_WORD.finditer(text), 1):
         if n == words:
