@@ -98,10 +98,12 @@ def ann_rank(Q: np.ndarray, qids: list[str], C: np.ndarray, cids: list[str], k: 
     partitions and tuned search), on a scratch LanceDB table of the corpus vectors."""
     import tempfile
 
-    import lancedb
     import pyarrow as pa
 
     from embedforge.tasks.index import build_vector_index, tuned_query
+    from embedforge.tasks.lance_import import lancedb_module
+
+    lancedb = lancedb_module()
 
     C = np.ascontiguousarray(C, dtype=np.float32)
     k = min(k, len(cids))

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from embedforge.tasks.filters import sql_eq, sql_in
+from embedforge.tasks.lance_import import lancedb_module
 from embedforge.tasks.schema import (
     ANALYSIS_SUFFIX,
     FAILURE_SCHEMA,
@@ -82,8 +83,7 @@ class VectorStore:
     """
 
     def __init__(self, uri: str) -> None:
-        import lancedb
-
+        lancedb = lancedb_module()
         self.uri = uri
         self.db = lancedb.connect(uri, read_consistency_interval=timedelta(0))
         self._handles: dict[str, Any] = {}  # opened tables; each still reads the latest version on every call

@@ -83,6 +83,23 @@ def test_ts_reader_matches_aeon_on_shipped_sets(name):
             np.testing.assert_array_equal(np.asarray(x, dtype=np.float32), case.values)
 
 
+def test_shipped_sets_are_found_where_aeon_keeps_them_without_importing_aeon_datasets():
+    import subprocess
+    import sys
+
+    import aeon.datasets
+
+    from embedforge.modalities.timeseries.dataset import _aeon_data_dir
+
+    assert _aeon_data_dir() == Path(aeon.datasets.__file__).parent / "data"
+    check = (
+        "import sys; from embedforge.registry.datasets import open_dataset; "
+        "print(len(open_dataset('ucr:GunPoint').items()), 'aeon.datasets' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["200", "False"]
+
+
 HEADER = "@problemName Bad\n@timeStamps false\n@univariate false\n@dimensions 2\n@classLabel true a b\n@data\n"
 
 
