@@ -7,6 +7,7 @@ series as a UCR .tsv folder (``bench_timeseries.enlarged_dataset``), which both 
 series the issue measured:
     .venv/bin/python bench/bench_minirocket_cli.py --trials 3
     .venv/bin/python bench/bench_minirocket_cli.py --trials 3 --dataset ACSF1 --repeat 8
+``--fresh`` adds the same command as the first one in a new home (its background server started by it; goal <= 2x).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def main() -> None:
     ap.add_argument("--dataset", default="ItalyPowerDemand")
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=1, help="jittered copies of every series (a .tsv folder both read)")
+    ap.add_argument("--fresh", action="store_true", help="also time embed as the first command of a new home")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-minirocket-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
@@ -71,6 +73,10 @@ def main() -> None:
     for n in range(args.trials):
         runs["plain aeon script"].append(timed(plain, env)[:2])
         runs["embedforge embed"].append(timed(embed(n), env)[:2])
+        if args.fresh:  # CPU: the command's own (its server runs detached, as for a user)
+            fresh = {**env, "EMBEDFORGE_HOME": str(tmp / f"fresh{n}")}
+            runs.setdefault("embed, fresh home", []).append(timed(embed(1000 + n), fresh)[:2])
+            timed([*cli, "server", "stop"], fresh)
     med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in runs.items()}
     base_wall, base_cpu = med["plain aeon script"]
     print(f"MiniRocket on {args.dataset} x{args.repeat}, one thread, medians of {args.trials}")
