@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from embedforge.modalities.base import Dataset, Item, ItemError, file_sha256
+from embedforge.modalities.base import Dataset, Item, ItemError
 from embedforge.modalities.cardiac.signal import (
     WINDOW_SECONDS,
     CardiacSeries,
@@ -27,6 +27,7 @@ from embedforge.modalities.cardiac.signal import (
     sample_leads,
     window_bounds,
 )
+from embedforge.modalities.stamps import file_sha256_memo
 from embedforge.registry.datasets import DATASETS
 
 
@@ -146,7 +147,7 @@ def _file_digest(path: Path) -> str:
     if not path.exists():
         return "missing"
     try:
-        return file_sha256(path)
+        return file_sha256_memo(path)
     except OSError as exc:
         return f"unreadable:{type(exc).__name__}"
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from embedforge.modalities.base import Dataset, Item, ItemError, file_sha256
+from embedforge.modalities.base import Dataset, Item, ItemError
 from embedforge.modalities.pathology.slides import (
     PRESETS,
     SLIDE_SUFFIXES,
@@ -36,6 +36,7 @@ from embedforge.modalities.pathology.slides import (
     thumbnail,
     tile_grid,
 )
+from embedforge.modalities.stamps import file_sha256_memo
 from embedforge.registry.datasets import DATASETS
 
 DEFAULTS: dict[str, Any] = {
@@ -215,7 +216,7 @@ def slide_digest(path: Path) -> str:
     """Content hash: all bytes of a small slide; size, head and tail of a large one."""
     size = path.stat().st_size
     if size <= FULL_HASH_BYTES:
-        return file_sha256(path)
+        return file_sha256_memo(path)
     h = hashlib.sha256(str(size).encode())
     with open(path, "rb") as f:
         h.update(f.read(1 << 20))

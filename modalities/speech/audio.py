@@ -10,7 +10,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from embedforge.modalities.base import Audio, Item, ItemError, file_sha256
+from embedforge.modalities.base import Audio, Item, ItemError
+from embedforge.modalities.stamps import file_sha256_memo
 
 MAX_AMPLITUDE = 1e6  # float audio far past full scale is a broken file, not a loud voice
 # Long inputs are embedded window by window and pooled: peak memory does not grow with the clip's length.
@@ -120,7 +121,7 @@ def audio_file_hash(path: Path) -> str:
     """The file's sha256; for what cannot be read (a directory named ``x.wav``, no permission) a hash of why,
     so the scan keeps it as an item that fails at load, naming the file, instead of aborting the run."""
     try:
-        return file_sha256(path)
+        return file_sha256_memo(path)
     except OSError as exc:  # NotARegularFile too: a FIFO named x.wav is an item that fails, never a hang
         return hashlib.sha256(f"unreadable:{path}:{type(exc).__name__}".encode()).hexdigest()
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from embedforge.modalities.base import Dataset, Item, ItemError, NotARegularFile, file_sha256
+from embedforge.modalities.base import Dataset, Item, ItemError, NotARegularFile
+from embedforge.modalities.stamps import file_sha256_memo
 from embedforge.modalities.text.sample import MAX_TEXT_BYTES, Text, checked_text, read_file
 from embedforge.modalities.text.windows import OVERLAP, WINDOW, windowed
 from embedforge.registry.datasets import DATASETS
@@ -90,7 +91,7 @@ class TextFolder(Dataset):
         for rel, cls, split in entries:
             path = self.root / rel
             try:
-                digest = file_sha256(path)
+                digest = file_sha256_memo(path)
             except (NotARegularFile, OSError) as exc:
                 digest = hashlib.sha256(f"unreadable:{rel}:{exc}".encode()).hexdigest()
             out.append(

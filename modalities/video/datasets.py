@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from embedforge.modalities.base import Dataset, Item, ItemError, file_sha256
+from embedforge.modalities.base import Dataset, Item, ItemError
+from embedforge.modalities.stamps import file_sha256_memo
 from embedforge.modalities.video.decode import Video, probe, segments, shot_boundaries, windows
 from embedforge.registry.datasets import DATASETS
 
@@ -85,7 +86,7 @@ def video_files(folder: Path) -> list[Path]:
 def _digest(path: Path) -> str:
     """The file's sha256, or a hash of why it cannot be read (the item then fails at load)."""
     try:
-        return file_sha256(path)
+        return file_sha256_memo(path)
     except OSError as exc:
         return hashlib.sha256(f"unreadable:{path}:{type(exc).__name__}".encode()).hexdigest()
 

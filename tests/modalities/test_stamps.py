@@ -37,3 +37,109 @@ def test_an_unwritable_home_still_answers(tmp_path):
     blocked = tmp_path / "home"
     blocked.write_text("a file where the home folder should be")
     assert remembered("t", "k", lambda: "v", home=blocked) == "v"
+
+
+# -- dataset files: a sha256 read once per file version ------------------------------------------------------
+def _counting(monkeypatch):
+    from embedforge.modalities import stamps
+
+    reads = []
+    real = stamps.file_sha256
+
+    def counted(path, *a, **k):
+        reads.append(str(path))
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(stamps, "file_sha256", counted)
+    return reads
+
+
+def test_a_settled_file_is_read_once_and_again_after_any_change(tmp_path, monkeypatch):
+    import hashlib
+
+    from embedforge.modalities import stamps
+
+    monkeypatch.setattr(stamps, "RACY_S", 0.0)
+    reads = _counting(monkeypatch)
+    f = tmp_path / "data" / "a.wav"
+    f.parent.mkdir()
+    f.write_bytes(b"a" * 4096)
+    first = stamps.file_sha256_memo(f, home=tmp_path / "home")
+    assert first == hashlib.sha256(b"a" * 4096).hexdigest()
+    assert stamps.file_sha256_memo(f, home=tmp_path / "home") == first and len(reads) == 1
+    st = f.stat()
+    f.write_bytes(b"b" * 4096)  # same size, then the old modification time put back (``cp -p``, ``touch -r``)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert stamps.file_sha256_memo(f, home=tmp_path / "home") == hashlib.sha256(b"b" * 4096).hexdigest()
+    assert len(reads) == 2
+    g = tmp_path / "data" / "b.wav"  # another file with the same bytes: its own entry, the same digest
+    g.write_bytes(b"b" * 4096)
+    assert stamps.file_sha256_memo(g, home=tmp_path / "home") == hashlib.sha256(b"b" * 4096).hexdigest()
+
+
+def test_a_file_changed_just_now_is_not_remembered(tmp_path, monkeypatch):
+    from embedforge.modalities import stamps
+
+    reads = _counting(monkeypatch)
+    f = tmp_path / "x.txt"
+    f.write_text("fresh")  # a second write within the clock's tick could keep these very times
+    stamps.file_sha256_memo(f, home=tmp_path / "home")
+    stamps.file_sha256_memo(f, home=tmp_path / "home")
+    assert len(reads) == 2
+
+
+def test_a_file_that_changes_while_it_is_read_is_not_remembered(tmp_path, monkeypatch):
+    from embedforge.modalities import stamps
+
+    monkeypatch.setattr(stamps, "RACY_S", 0.0)
+    f = tmp_path / "grow.txt"
+    f.write_text("one")
+    real = stamps.file_sha256
+
+    def appending(path, *a, **k):
+        digest = real(path, *a, **k)
+        with open(path, "a") as out:
+            out.write(" two")
+        return digest
+
+    monkeypatch.setattr(stamps, "file_sha256", appending)
+    stamps.file_sha256_memo(f, home=tmp_path / "home")
+    monkeypatch.setattr(stamps, "file_sha256", real)
+    import hashlib
+
+    assert stamps.file_sha256_memo(f, home=tmp_path / "home") == hashlib.sha256(b"one two").hexdigest()
+
+
+def test_a_fifo_is_refused_and_an_unusable_home_still_hashes(tmp_path, monkeypatch):
+    import hashlib
+
+    import pytest
+
+    from embedforge.modalities import stamps
+    from embedforge.modalities.base import NotARegularFile
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(NotARegularFile, match="FIFO"):
+        stamps.file_sha256_memo(fifo, home=tmp_path / "home")
+    monkeypatch.setattr(stamps, "RACY_S", 0.0)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the home's cache folder would be")
+    f = tmp_path / "y.txt"
+    f.write_text("data")
+    assert stamps.file_sha256_memo(f, home=blocked) == hashlib.sha256(b"data").hexdigest()
+
+
+def test_a_speech_plan_rerun_reads_no_file_again(tmp_path, monkeypatch):
+    from embedforge.modalities import stamps
+    from embedforge.modalities.speech.synth import make_voxceleb_dataset
+    from embedforge.registry.datasets import open_dataset
+
+    monkeypatch.setattr(stamps, "RACY_S", 0.0)
+    root = tmp_path / "vox"
+    table = make_voxceleb_dataset(root, 2, 2, seed=1, seconds=0.5)
+    reads = _counting(monkeypatch)
+    first = {it.id: it.content_hash for it in open_dataset(f"voxceleb:{root}", heightceleb=str(table)).items()}
+    assert len(reads) == len(first) == 4
+    again = {it.id: it.content_hash for it in open_dataset(f"voxceleb:{root}", heightceleb=str(table)).items()}
+    assert again == first and len(reads) == 4
