@@ -178,6 +178,15 @@ def _seed_database(settings: Settings) -> str:
     return "copied from template"
 
 
+def _settled_database_env(database: str) -> dict[str, str]:
+    """A database just copied from this Prefect version's template is at its head with its block types stored:
+    the server need not check its migrations nor register the blocks again (0.5-0.9 s of a ~4 s start here).
+    Any other database (existing, configured, new) gets both, as Prefect does by default."""
+    if database != "copied from template":
+        return {}
+    return {"PREFECT_API_DATABASE_MIGRATE_ON_START": "false", "PREFECT_API_BLOCKS_REGISTER_ON_START": "false"}
+
+
 def _save_template(settings: Settings) -> None:
     """After a fresh home's first start, keep its just-migrated database as the template (an online backup:
     the server is running); best effort: an installation it cannot write to simply has no template."""
@@ -206,6 +215,7 @@ def _spawn(settings: Settings, timeout: float) -> dict:
     env.pop("PREFECT_API_URL")  # the server is nobody's client
     port = _free_port()
     env["PREFECT_UI_API_URL"] = f"http://{HOST}:{port}/api"  # the UI's own server, not Prefect's default port
+    env.update(_settled_database_env(database))
     cmd = [sys.executable, "-m", __name__, str(port), str(settings.server_idle_s)]
     with open(log, "ab") as out:
         proc = subprocess.Popen(

@@ -137,5 +137,22 @@ def test_a_fresh_home_starts_from_the_installation_s_migrated_database(tmp_path)
     assert s["database"] == "copied from template"
     with urllib.request.urlopen(s["api_url"] + "/health", timeout=5) as resp:
         assert resp.status == 200
+    # started without the migration check and block registration: the copy must already have both
+    post = lambda path, body: json.loads(
+        urllib.request.urlopen(
+            urllib.request.Request(
+                s["api_url"] + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+            ),
+            timeout=10,
+        ).read()
+    )
+    assert post("/flows/", {"name": "copied-db-check"})["name"] == "copied-db-check"
+    assert len(post("/block_types/filter", {})) > 10
+    if Path(f"/proc/{s['pid']}/environ").exists():  # the supervisor's (and so the server's) environment
+        env = Path(f"/proc/{s['pid']}/environ").read_bytes().split(b"\0")
+        assert b"PREFECT_API_DATABASE_MIGRATE_ON_START=false" in env
+    first_env = Path(f"/proc/{state(tmp_path / 'a')['pid']}/environ")
+    if first_env.exists() and state(tmp_path / "a")["database"] == "migrated":
+        assert not any(v.startswith(b"PREFECT_API_DATABASE_MIGRATE") for v in first_env.read_bytes().split(b"\0"))
     for home in ("a", "b"):
         cli(tmp_path / home, "server", "stop")
