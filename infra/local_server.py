@@ -178,13 +178,34 @@ def _seed_database(settings: Settings) -> str:
     return "copied from template"
 
 
-def _settled_database_env(database: str) -> dict[str, str]:
+def _settled_database_env(settings: Settings, database: str) -> dict[str, str]:
     """A database just copied from this Prefect version's template is at its head with its block types stored:
-    the server need not check its migrations nor register the blocks again (0.5-0.9 s of a ~4 s start here).
-    Any other database (existing, configured, new) gets both, as Prefect does by default."""
-    if database != "copied from template":
-        return {}
-    return {"PREFECT_API_DATABASE_MIGRATE_ON_START": "false", "PREFECT_API_BLOCKS_REGISTER_ON_START": "false"}
+    the server need not check its migrations nor register the blocks again (0.5-0.9 s of a ~4 s start here). A
+    home's existing database whose Alembic revision is the template's is at that head too (a restart after the
+    idle stop); its block registration Prefect already skips by its own memo. Anything else (another revision, a
+    configured database, a new one) gets both, as Prefect does by default."""
+    skip_migrations = {"PREFECT_API_DATABASE_MIGRATE_ON_START": "false"}
+    if database == "copied from template":
+        return {**skip_migrations, "PREFECT_API_BLOCKS_REGISTER_ON_START": "false"}
+    if database == "existing":
+        stored = _revision(settings.prefect_dir / "prefect.db")
+        if stored is not None and stored == _revision(database_template()):
+            return skip_migrations
+    return {}
+
+
+def _revision(db: Path) -> str | None:
+    """The Alembic revision a Prefect SQLite database is at (read-only), or None where it cannot be read."""
+    import sqlite3
+
+    if not db.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error:
+        return None
+    return ",".join(sorted(str(r[0]) for r in rows)) or None
 
 
 def _save_template(settings: Settings) -> None:
@@ -215,7 +236,7 @@ def _spawn(settings: Settings, timeout: float) -> dict:
     env.pop("PREFECT_API_URL")  # the server is nobody's client
     port = _free_port()
     env["PREFECT_UI_API_URL"] = f"http://{HOST}:{port}/api"  # the UI's own server, not Prefect's default port
-    env.update(_settled_database_env(database))
+    env.update(_settled_database_env(settings, database))
     cmd = [sys.executable, "-m", __name__, str(port), str(settings.server_idle_s)]
     with open(log, "ab") as out:
         proc = subprocess.Popen(

@@ -156,3 +156,29 @@ def test_a_fresh_home_starts_from_the_installation_s_migrated_database(tmp_path)
         assert not any(v.startswith(b"PREFECT_API_DATABASE_MIGRATE") for v in first_env.read_bytes().split(b"\0"))
     for home in ("a", "b"):
         cli(tmp_path / home, "server", "stop")
+
+
+def test_only_a_database_at_the_template_s_revision_starts_without_the_migration_check(tmp_path):
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    from embedforge.infra.local_server import _settled_database_env, database_template
+    from embedforge.registry.settings import Settings
+
+    if not database_template().is_file():
+        pytest.skip("no migrated template in this installation yet")
+    settings = Settings(home=tmp_path)
+    db = settings.prefect_dir / "prefect.db"
+    db.parent.mkdir(parents=True)
+    shutil.copyfile(database_template(), db)
+    skip = {"PREFECT_API_DATABASE_MIGRATE_ON_START": "false"}
+    assert _settled_database_env(settings, "copied from template") == {
+        **skip, "PREFECT_API_BLOCKS_REGISTER_ON_START": "false"}  # fmt: skip
+    assert _settled_database_env(settings, "existing") == skip
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'an-older-revision'")
+    assert _settled_database_env(settings, "existing") == {}  # Prefect upgrades it on start, as by default
+    db.write_bytes(b"not a database")
+    assert _settled_database_env(settings, "existing") == {}
+    assert _settled_database_env(settings, "migrated") == {} and _settled_database_env(settings, "configured") == {}
