@@ -77,7 +77,7 @@ def _hash_db(home: Path | None) -> sqlite3.Connection | None:
     if str(path) not in opened:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, timeout=5.0, isolation_level=None)  # autocommit: one row a statement
+            db = sqlite3.connect(path, timeout=1.0, isolation_level=None)  # autocommit; busy past 1 s: not memoised
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=OFF")  # a memo: a row lost in a crash is only hashed again
             db.execute("CREATE TABLE IF NOT EXISTS files (stamp TEXT PRIMARY KEY, sha256 TEXT NOT NULL) WITHOUT ROWID")

@@ -143,3 +143,35 @@ def test_a_speech_plan_rerun_reads_no_file_again(tmp_path, monkeypatch):
     assert len(reads) == len(first) == 4
     again = {it.id: it.content_hash for it in open_dataset(f"voxceleb:{root}", heightceleb=str(table)).items()}
     assert again == first and len(reads) == 4
+
+
+def test_threads_and_processes_share_the_memo(tmp_path, monkeypatch):
+    import hashlib
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from embedforge.modalities import stamps
+
+    monkeypatch.setattr(stamps, "RACY_S", 0.0)
+    files = []
+    for i in range(40):
+        f = tmp_path / "data" / f"{i}.bin"
+        f.parent.mkdir(exist_ok=True)
+        f.write_bytes(bytes([i]) * 1000)
+        files.append(f)
+    expected = [hashlib.sha256(bytes([i]) * 1000).hexdigest() for i in range(40)]
+    home = tmp_path / "home"
+    script = (
+        "import sys; from pathlib import Path; from embedforge.modalities import stamps; stamps.RACY_S = 0.0; "
+        "print(','.join(stamps.file_sha256_memo(p, home=Path(sys.argv[1])) for p in sys.argv[2:]))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(home), *map(str, files)], stdout=subprocess.PIPE, text=True
+    )
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda f: stamps.file_sha256_memo(f, home=home), files)) == expected
+    out, _ = proc.communicate(timeout=60)
+    assert out.strip().split(",") == expected
+    reads = _counting(monkeypatch)
+    assert [stamps.file_sha256_memo(f, home=home) for f in files] == expected and reads == []
