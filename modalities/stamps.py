@@ -73,7 +73,9 @@ def _hash_db(home: Path | None) -> sqlite3.Connection | None:
             homes[env] = Settings().home
         home = homes[env]
     path = Path(home) / "cache" / "file-sha256.sqlite"
-    opened: dict[str, sqlite3.Connection | None] = _connections.__dict__.setdefault("by_home", {})
+    if _connections.__dict__.get("pid") != os.getpid():  # a forked worker never uses its parent's connections
+        _connections.__dict__.update(pid=os.getpid(), by_home={})
+    opened: dict[str, sqlite3.Connection | None] = _connections.__dict__["by_home"]
     if str(path) not in opened:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
