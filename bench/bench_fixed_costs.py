@@ -3,8 +3,10 @@
 Also the embed rerun with nothing to do against the first run (goal <= 0.2): the rerun plans against the
 store and starts no Prefect server; and the next embed of new data in an existing home (the shared background
 Prefect server, and --temporary-server) against a plain script that reads, encodes and appends to LanceDB.
-Each row is the median of --trials fresh processes:
-    .venv/bin/python bench/bench_fixed_costs.py
+The GE2E rows (``--speech``) time the next embed of new utterances against a plain resemblyzer script, also
+after the background server's idle stop (it starts again on the home's database) and as a fresh home's first
+command (goal <= 2x). Each row is the median of --trials fresh processes:
+    .venv/bin/python bench/bench_fixed_costs.py --trials 3 --speech 24,240
 """
 
 from __future__ import annotations
@@ -83,16 +85,31 @@ def speech_rows(root: Path, cli: list[str], env: dict[str, str], files: int, tri
     timed([*embed, "--dataset", f"voxceleb:{warm_folder}", "-o", f"heightceleb={warm_table}"], env)
     timed([sys.executable, "-c", PLAIN_GE2E, str(warm_folder)], env)  # numba's and the OS's caches, alike
     rows: dict[str, list[tuple[float, float]]] = {"plain resemblyzer script": [], "embedforge embed": []}
-    for _ in range(trials):  # interleaved: the machine's load falls on both alike
+    for n in range(trials):  # interleaved: the machine's load falls on both alike
         folder, table = fresh()
         rows["plain resemblyzer script"].append(timed([sys.executable, "-c", PLAIN_GE2E, str(folder)], env)[:2])
         folder, table = fresh()
         rows["embedforge embed"].append(
             timed([*embed, "--dataset", f"voxceleb:{folder}", "-o", f"heightceleb={table}"], env)[:2]
         )
+        # the same after the background server's idle stop (it starts again), and as a fresh home's first command
+        timed([*cli, "server", "stop"], env)
+        folder, table = fresh()
+        rows.setdefault("embed, server restarts", []).append(
+            timed([*embed, "--dataset", f"voxceleb:{folder}", "-o", f"heightceleb={table}"], env)[:2]
+        )
+        home = dict(env, EMBEDFORGE_HOME=str(root / f"fresh-home-{files}-{n}"))
+        folder, table = fresh()
+        rows.setdefault("embed, fresh home", []).append(
+            timed([*embed, "--dataset", f"voxceleb:{folder}", "-o", f"heightceleb={table}"], home)[:2]
+        )
+        timed([*cli, "server", "stop"], home)
     med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in rows.items()}
     plain_wall, plain_cpu = med["plain resemblyzer script"]
-    print(f"\nnext embed of {files} new 1 s utterances, GE2E, one torch thread (medians of {trials}):")
+    print(
+        f"\nnext embed of {files} new 1 s utterances, GE2E, one torch thread (medians of {trials}; CPU: the command's,"
+    )
+    print("not its background server's):")
     for name, (wall, cpu) in med.items():
         print(f"{name:>28} {wall:>7.2f} {cpu:>7.2f} {wall / plain_wall:>13.2f} {cpu / plain_cpu:>12.2f}")
 
