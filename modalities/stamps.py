@@ -64,14 +64,13 @@ RACY_S = 2.0  # a file changed this recently is not remembered: a rewrite within
 
 def _hash_db(home: Path | None) -> sqlite3.Connection | None:
     """The home's file-hash memo (``cache/file-sha256.sqlite``), or None where it cannot be opened."""
-    homes: dict[str | None, Path] = _connections.__dict__.setdefault("homes", {})
-    if home is None:  # the settings read once per value of the variable (0.5 ms each, as often as files)
-        env = os.environ.get("EMBEDFORGE_HOME")
-        if env not in homes:
+    if home is None:  # the settings read at most once a second (0.5 ms each: as often as files, it doubled a scan)
+        read = _connections.__dict__.get("home")
+        if read is None or time.monotonic() - read[1] > 1.0:
             from embedforge.registry.settings import Settings
 
-            homes[env] = Settings().home
-        home = homes[env]
+            read = _connections.__dict__["home"] = (Settings().home, time.monotonic())
+        home = read[0]
     path = Path(home) / "cache" / "file-sha256.sqlite"
     if _connections.__dict__.get("pid") != os.getpid():  # a forked worker never uses its parent's connections
         _connections.__dict__.update(pid=os.getpid(), by_home={})
