@@ -116,6 +116,19 @@ def connect_beside_plan(params: Any) -> Callable[[], str | None]:
     the plan, so a rerun with nothing to do never starts a server."""
     if not (_server_would_start() and _new_local_table(params)):
         return connect_prefect
+    return connect_in_background()
+
+
+def connect_for_work(connected: Callable[[], str | None]) -> Callable[[], str | None]:
+    """Once the plan found work: a server that would start (an existing table whose home's server stopped when
+    idle) begins booting now, in a thread, so that the encoder is built meanwhile (``build_while_booting``)."""
+    if getattr(connected, "booting", False) or not _server_would_start():
+        return connected
+    return connect_in_background()
+
+
+def connect_in_background() -> Callable[[], str | None]:
+    """``connect_prefect`` begun in a thread; the join gives the API URL or raises what connecting raised."""
     box: dict[str, Any] = {}
 
     def target() -> None:

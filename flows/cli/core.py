@@ -80,7 +80,13 @@ def embed(
     command, found before any work.
     """
     from embedforge.flows.params import EmbedParams, RunnerParams
-    from embedforge.flows.progress import build_while_booting, connect_beside_plan, plan_first, run_with_progress
+    from embedforge.flows.progress import (
+        build_while_booting,
+        connect_beside_plan,
+        connect_for_work,
+        plan_first,
+        run_with_progress,
+    )
     from embedforge.tasks.embed import dataset_name_for
     from embedforge.tasks.preflight import PreflightError, check_embed
 
@@ -114,6 +120,7 @@ def embed(
         if nothing["failed"] == 0:
             console.print("nothing to do: every item is stored; no flow run started")
         return _exit_on_failures(nothing, max_failures)
+    connected = connect_for_work(connected)  # a stopped server starts now, beside the model's build
     build_while_booting(connected, params)  # a server still booting: the model is built meanwhile
     connected()  # work to do: connected before Prefect is imported
     from embedforge.flows.embed import run_embed

@@ -195,9 +195,15 @@ def test_a_first_write_with_no_server_up_starts_it_beside_the_plan(tmp_path, mon
 
     (tmp_path / "db" / f"{table_name('timeseries/minirocket', 'ucr:GunPoint')}.lance").mkdir(parents=True)
     assert progress.connect_beside_plan(params) is progress.connect_prefect  # the table exists: plan first
+    # ... and once its plan found work, the stopped server boots in a thread too (the encoder is built meanwhile)
+    seen.clear()
+    join = progress.connect_for_work(progress.connect_prefect)
+    assert getattr(join, "booting", False) and join() == "http://x" and seen == ["prefect-server-start"]
+    assert progress.connect_for_work(join) is join  # already booting: the same join
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     fresh = params.model_copy(update={"db": str(tmp_path / "other")})
     assert progress.connect_beside_plan(fresh) is progress.connect_prefect  # an API is given: nothing to start
+    assert progress.connect_for_work(progress.connect_prefect) is progress.connect_prefect
 
 
 def test_the_encoder_is_built_while_the_server_boots_and_the_shard_reuses_it(tmp_path, monkeypatch, arrays_dir):
