@@ -127,6 +127,22 @@ def connect_for_work(connected: Callable[[], str | None]) -> Callable[[], str | 
     return connect_in_background()
 
 
+def import_prefect_while_booting(join: Callable[[], str | None]) -> None:
+    """While the server boots, import Prefect and the embed flow (~1 s) instead of after it. Prefect reads its
+    settings, the API URL among them, at import; ``prefect_sees_api`` has it read them again once connected."""
+    if getattr(join, "booting", False):
+        import embedforge.flows.embed  # noqa: F401
+
+
+def prefect_sees_api() -> None:
+    """After connecting: a Prefect imported before ``PREFECT_API_URL`` was set reads its settings again (Prefect's
+    own ``refresh_global_settings_context``, as after its plugins set variables); not imported: nothing to do."""
+    if "prefect.context" in sys.modules:
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
+
+
 def connect_in_background() -> Callable[[], str | None]:
     """``connect_prefect`` begun in a thread; the join gives the API URL or raises what connecting raised."""
     box: dict[str, Any] = {}

@@ -84,7 +84,9 @@ def embed(
         build_while_booting,
         connect_beside_plan,
         connect_for_work,
+        import_prefect_while_booting,
         plan_first,
+        prefect_sees_api,
         run_with_progress,
     )
     from embedforge.tasks.embed import dataset_name_for
@@ -122,7 +124,9 @@ def embed(
         return _exit_on_failures(nothing, max_failures)
     connected = connect_for_work(connected)  # a stopped server starts now, beside the model's build
     build_while_booting(connected, params)  # a server still booting: the model is built meanwhile
-    connected()  # work to do: connected before Prefect is imported
+    import_prefect_while_booting(connected)  # and Prefect imported
+    connected()
+    prefect_sees_api()  # a Prefect imported before the API's URL was known reads it now
     from embedforge.flows.embed import run_embed
 
     params = params.model_copy(update={"plan": planned})  # the flow takes this plan: the dataset is scanned once

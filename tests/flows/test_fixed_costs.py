@@ -230,3 +230,25 @@ def test_the_encoder_is_built_while_the_server_boots_and_the_shard_reuses_it(tmp
     assert built.spec.name == "test/tiny"
     bad = params.model_copy(update={"encoder": "test/tiny", "encoder_options": {"no_such_option": 1}})
     progress.build_while_booting(booting, bad)  # a failing build is left to the shard, which records it
+
+
+def test_prefect_imported_while_the_server_boots_reports_to_it_once_connected():
+    """Prefect (~1 s to import) is imported during the boot, before the API's URL is known; Prefect reads its
+    settings at import, so once connected it reads them again and its flow runs go to that server."""
+    check = (
+        "import os, sys\n"
+        "from embedforge.flows import progress\n"
+        "progress.import_prefect_while_booting(progress.connect_prefect)\n"
+        "print('prefect' in sys.modules)\n"
+        "def join(): return None\n"
+        "join.booting = True\n"
+        "progress.import_prefect_while_booting(join)\n"
+        "from prefect.settings import get_current_settings\n"
+        "print('embedforge.flows.embed' in sys.modules, get_current_settings().api.url)\n"
+        "os.environ['PREFECT_API_URL'] = 'http://127.0.0.1:9/api'\n"
+        "progress.prefect_sees_api()\n"
+        "print(get_current_settings().api.url)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["False", "True", "None", "http://127.0.0.1:9/api"], out.stdout + out.stderr[-2000:]
