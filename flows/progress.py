@@ -85,7 +85,8 @@ def run_polling(work: Callable[[], Any], poll: Poll, label: str) -> Any:
 
 
 def connect_prefect() -> str | None:
-    """Choose the Prefect API a command's flows report to, before Prefect is imported (it reads the environment).
+    """Choose the Prefect API a command's flows report to, through the environment Prefect reads at import (a
+    command that imported it earlier, during the server's boot, has it read again: ``prefect_sees_api``).
 
     An API the caller exported wins; then the local stack's server when it is up (runs show in its UI); then
     the home's background server, started on first use and shared by later commands
