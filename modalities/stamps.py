@@ -1,10 +1,9 @@
 """Work keyed on files unchanged since it was last done: 90 MB of weights hashed once per file version, not per run,
 and a dataset's files hashed once per version, not on every plan.
 
-A file is taken as unchanged while its size, modification time (ns) and inode are (what git's index and make
-trust; dataset files add the change time); any write, copy or replacement changes one of them and the work is done
-again. Results are small strings kept under ``EMBEDFORGE_HOME/cache/``; one that cannot be written is simply
-recomputed next time.
+A file is taken as unchanged while its device, inode, size, and modification and change times (ns) are (what git's
+index trusts); any write, copy or replacement changes one of them and the work is done again. Results are small
+strings kept under ``EMBEDFORGE_HOME/cache/``; one that cannot be written is simply recomputed next time.
 """
 
 from __future__ import annotations
@@ -23,12 +22,17 @@ from pathlib import Path
 from embedforge.modalities.base import file_sha256
 
 
+def _file_stamp(st: os.stat_result) -> str:
+    """A file version: device, inode, size, and the modification and change times (ns). ``cp -p`` or ``touch -r``
+    can put an old mtime back on new bytes, never an old ctime."""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
 def stat_key(paths: Iterable[Path], *extra: str) -> str:
     """A key that changes when any of these files (or the extra strings) does."""
     h = hashlib.sha256()
     for path in sorted(Path(p) for p in paths):
-        st = os.stat(path)
-        h.update(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+        h.update(f"{path.resolve()}\0{_file_stamp(os.stat(path))}\n".encode())
     for part in extra:
         h.update(part.encode() + b"\0")
     return h.hexdigest()
@@ -86,12 +90,6 @@ def _hash_db(home: Path | None) -> sqlite3.Connection | None:
         except (sqlite3.Error, OSError):
             opened[str(path)] = None  # a read-only or broken home: every file is hashed, as before
     return opened[str(path)]
-
-
-def _file_stamp(st: os.stat_result) -> str:
-    """A file version: device, inode, size, and the modification and change times (ns). ``cp -p`` or ``touch -r``
-    can put an old mtime back on new bytes, never an old ctime."""
-    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def file_sha256_memo(path: str | Path, home: Path | None = None) -> str:
