@@ -18,8 +18,26 @@ def test_flow_embeds_then_skips(prefect_harness, arrays_dir, tmp_path):
     first = run_embed(_params(arrays_dir, db))
     assert (first["embedded"], first["failed"], first["shards"]) == (12, 1, 4)
     assert "bad.npy" in first["failures"][0]["error"]
+    runs = _flow_run_count()
     second = run_embed(_params(arrays_dir, db))
-    assert (second["embedded"], second["skipped"]) == (0, 12)
+    assert (second["embedded"], second["skipped"], second["failed"]) == (0, 12, 1)  # the failed item is tried again
+    assert _flow_run_count() == runs + 1
+
+
+def test_rerun_with_nothing_to_do_starts_no_flow_run(prefect_harness, arrays_dir, tmp_path):
+    db = str(tmp_path / "db")
+    run_embed(_params(arrays_dir, db))
+    runs = _flow_run_count()
+    again = run_embed(_params(arrays_dir, db))
+    assert (again["embedded"], again["skipped"], again["shards"]) == (0, 12, 0)
+    assert _flow_run_count() == runs  # the plan found nothing: no flow run paid for
+
+
+def _flow_run_count() -> int:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.count_flow_runs()
 
 
 def test_params_are_strict():
