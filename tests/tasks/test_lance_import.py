@@ -26,20 +26,3 @@ def test_store_opens_without_the_rest_client_and_the_client_still_resolves(tmp_p
         [sys.executable, "-c", CHECK, str(tmp_path / "db")], capture_output=True, text=True, cwd=ROOT, check=True
     ).stdout.split()
     assert out == ["1", "False", "TableApi", "ApiClient", "True"]
-
-
-def test_an_imported_package_is_left_alone():
-    import json
-
-    from embedforge.tasks.lance_import import defer_package_init
-
-    before = sys.modules["json"]
-    defer_package_init("json")
-    assert sys.modules["json"] is before and json.dumps([1]) == "[1]"
-
-
-def test_a_missing_package_is_ignored():
-    from embedforge.tasks.lance_import import defer_package_init
-
-    defer_package_init("no_such_package_embedforge")
-    assert "no_such_package_embedforge" not in sys.modules

@@ -1,6 +1,8 @@
 """MiniRocket fit on the training split: published accuracy, identity tied to the training data, bad input."""
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +168,19 @@ def test_the_fit_reuses_the_dataset_the_plan_just_read(tmp_path, monkeypatch):
     worker.join(120)
     assert not worker.is_alive(), "the build deadlocked"
     assert box["model"].identity()["dim"] > 0
+
+
+IMPORT_CHECK = """
+import sys
+from embedforge.modalities.timeseries.minirocket import fit_on_dataset
+encoder = fit_on_dataset("ucr:ItalyPowerDemand")
+print("torch" in sys.modules)
+from aeon.transformations.collection.convolution_based import HydraTransformer, MiniRocket
+print(type(encoder.transform) is MiniRocket, HydraTransformer.__name__)
+"""
+
+
+def test_fit_imports_aeon_minirocket_without_torch_and_the_package_still_resolves():
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", IMPORT_CHECK], capture_output=True, text=True, cwd=root, check=True)
+    assert out.stdout.split() == ["False", "True", "HydraTransformer"]
