@@ -69,8 +69,9 @@ class Modality:
     contact_sheet: Callable[[list[dict[str, Any]], Any], Any] | None = None
     # adapters whose queries rank a corpus (beir): the benchmark scores retrieval for them instead of heads
     retrieval_adapters: tuple[str, ...] = ()
-    # One stored item (a search hit) as a line of text `search` prints beside it (text: the passage), or None.
-    preview: Callable[[dict[str, Any]], str | None] | None = None
+    # A search's hits -> per hit a line of text `search` prints beside it (text: the passage) or None; all at once,
+    # so hits on rows of one file read it once.
+    previews: Callable[[list[dict[str, Any]]], list[str | None]] | None = None
 
     @property
     def default_adapter(self) -> str:

@@ -422,7 +422,11 @@ class VectorStore:
         query = tuned_query(tbl, tbl.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine"), k)
         if where:
             query = query.where(where, prefilter=True)
-        hits = query.select(["dataset", "id", "uri", "split", "group", "labels", "_distance"]).limit(k).to_list()
+        hits = (
+            query.select(["dataset", "id", "uri", "content_hash", "split", "group", "labels", "_distance"])
+            .limit(k)
+            .to_list()
+        )
         for hit in hits:
             hit["labels"] = json.loads(hit["labels"] or "{}")
         return hits

@@ -214,9 +214,10 @@ def search(
         raise typer.Exit(1) from None
     from embedforge.registry.modalities import modality_of_encoder
 
-    preview = modality_of_encoder(encoder).preview
+    previews = modality_of_encoder(encoder).previews
+    passages = previews(hits) if previews else None
     heads = ("rank", "cosine distance", "dataset", "id", "group", "split", "labels")
-    table = Table(*heads, *(["passage"] if preview else []))
+    table = Table(*heads, *(["passage"] if passages is not None else []))
     for rank, hit in enumerate(hits, 1):
         table.add_row(
             str(rank),
@@ -226,7 +227,7 @@ def search(
             "" if hit["group"] is None else str(hit["group"]),
             "" if hit["split"] is None else str(hit["split"]),
             ", ".join(f"{k}={v}" for k, v in hit["labels"].items() if v is not None),
-            *([preview(hit) or ""] if preview else []),
+            *([passages[rank - 1] or ""] if passages is not None else []),
         )
     console.print(table)
     if sheet is not None:

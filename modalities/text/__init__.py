@@ -1,7 +1,7 @@
 """Text: folder/CSV/JSONL/BEIR adapters, sentence-transformers encoders (all-MiniLM-L6-v2 shipped), TF-IDF+SVD."""
 
 from embedforge.modalities.text import beir, datasets, encoders, examples  # noqa: F401  (registration)
-from embedforge.modalities.text.sample import QUERY_SUFFIXES, Text, decode_text, preview, read_text
+from embedforge.modalities.text.sample import QUERY_SUFFIXES, Text, decode_text, previews, read_text
 from embedforge.registry.modalities import Examples, Modality, RawInput, register_modality
 
 MODALITY = register_modality(
@@ -21,7 +21,7 @@ MODALITY = register_modality(
         query_suffixes=QUERY_SUFFIXES,
         description="UTF-8 documents and queries (sentence embeddings, retrieval)",
         retrieval_adapters=("beir",),  # benchmark: nDCG@10, recall@10/@100, MRR@10 instead of heads
-        preview=preview,  # search prints each hit's passage
+        previews=previews,  # search prints each hit's passage
         examples=Examples(examples.sample, examples.query_file, examples.datasets),
     )
 )

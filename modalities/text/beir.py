@@ -26,6 +26,11 @@ from embedforge.registry.datasets import DATASETS
 QREL_SPLITS = ("train", "dev", "test")
 
 
+def beir_hash(role: str, text: str | None) -> str:
+    """A corpus document's or query's content hash: its role's and its text's."""
+    return hashlib.sha256(f"{role}\0{text}".encode()).hexdigest()
+
+
 def _jsonl(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
     out: list[tuple[int, dict[str, Any] | str]] = []
     with open(path, "rb") as f:
@@ -122,7 +127,7 @@ class BEIRDataset(Dataset):
     def items(self) -> list[Item]:
         out = []
         for key, (text, error, role) in self._records.items():
-            digest = hashlib.sha256((f"{role}\0{text}" if error is None else f"bad:{error}").encode()).hexdigest()
+            digest = beir_hash(role, text) if error is None else hashlib.sha256(f"bad:{error}".encode()).hexdigest()
             bid = key.split("/", 1)[1]
             out.append(
                 Item(

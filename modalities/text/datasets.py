@@ -52,7 +52,8 @@ def stratified_split(labels: dict[str, Any], test_fraction: float = 0.3, seed: i
     return out
 
 
-def _text_hash(text: str) -> str:
+def text_hash(text: str) -> str:
+    """A table row's content hash: its text's (search's passage preview finds the row's text by it)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -207,7 +208,7 @@ class TableDataset(Dataset):
         )
         out = []
         for r in rows.values():
-            digest = _text_hash(r.text) if r.text is not None and r.error is None else _text_hash(f"bad:{r.error}")
+            digest = text_hash(r.text) if r.text is not None and r.error is None else text_hash(f"bad:{r.error}")
             out.append(
                 Item(
                     id=r.id,

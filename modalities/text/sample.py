@@ -76,19 +76,37 @@ def read_text(path: str) -> Text:
 PREVIEW_CHARS = 90
 
 
-def preview(hit: dict[str, Any]) -> str | None:
-    """The start of a hit's passage, on one line, for ``search``: a file of its own, or its window (the ``span``
-    label of ``-o chunks=rows``); None for a row of a CSV/JSONL/Parquet file (its columns are the adapter's)."""
-    path = Path(str(hit.get("uri") or "").split("#", 1)[0])
+def previews(hits: list[dict[str, Any]]) -> list[str | None]:
+    """The start of each hit's passage, on one line, for ``search``: a file of its own, a row of a CSV/JSONL/Parquet
+    file or BEIR corpus (the text that was embedded, ``passages.py``), or its window (the ``span`` label of
+    ``-o chunks=rows``); None where there is none to show."""
+    from embedforge.modalities.text.passages import row_passages
+
+    spans = [_span(str((hit.get("labels") or {}).get("span") or "")) for hit in hits]
+    rows = row_passages(hits, spans)
+    out = []
+    for hit, span, row in zip(hits, spans, rows):
+        text = row if row is not None else _file_passage(str(hit.get("uri") or ""), span)
+        flat = None if text is None else " ".join(text.split())
+        out.append(flat if flat is None or len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…")
+    return out
+
+
+def _file_passage(uri: str, span: tuple[int, int] | None) -> str | None:
+    """A ``.txt`` document's text, or its window's."""
+    path = Path(uri.split("#", 1)[0])
     if path.suffix.lower() != ".txt" or not path.is_file():
         return None
     try:
         text = read_file(path).text
     except (ItemError, OSError):
         return None
-    span = str((hit.get("labels") or {}).get("span") or "")
-    if span.count("-") == 1 and span.replace("-", "").isdigit():
-        start, end = (int(x) for x in span.split("-"))
-        text = text[start:end]
-    flat = " ".join(text.split())
-    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
+    return text if span is None else text[span[0] : span[1]]
+
+
+def _span(label: str) -> tuple[int, int] | None:
+    """``START-END`` (a window's ``span`` label) -> (start, end)."""
+    if label.count("-") == 1 and label.replace("-", "").isdigit():
+        start, end = (int(x) for x in label.split("-"))
+        return start, end
+    return None

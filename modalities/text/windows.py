@@ -41,6 +41,11 @@ def window_starts(n: int, window: int, overlap: int) -> list[int]:
     return [round(i * (n - window) / (count - 1)) for i in range(count)]
 
 
+def window_hash(doc_hash: str, start: int, end: int) -> str:
+    """A window's content hash: its document's and its span's."""
+    return hashlib.sha256(f"{doc_hash}:{start}:{end}".encode()).hexdigest()
+
+
 class WindowedText(Dataset):
     """Any text dataset with its documents cut into word windows (queries and short documents stay whole)."""
 
@@ -67,8 +72,8 @@ class WindowedText(Dataset):
                 out.append(item)
                 continue
             for start, end in spans:
-                digest = hashlib.sha256(f"{item.content_hash}:{start}:{end}".encode()).hexdigest()
                 labels = {**item.labels, "doc": item.id, "span": f"{start}-{end}"}
+                digest = window_hash(item.content_hash, start, end)
                 out.append(replace(item, id=f"{item.id}#{start}-{end}", content_hash=digest, labels=labels,
                                    group=item.id))  # fmt: skip
         return out

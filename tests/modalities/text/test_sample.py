@@ -40,13 +40,17 @@ def test_read_text_is_for_txt_files(tmp_path):
         read_text(str(tmp_path / "missing.txt"))
 
 
-def test_a_hit_previews_its_passage_or_window_and_a_row_previews_nothing(tmp_path):
-    from embedforge.modalities.text.sample import PREVIEW_CHARS, preview
+def test_a_hit_previews_its_passage_or_window_and_a_missing_file_nothing(tmp_path):
+    from embedforge.modalities.text.sample import PREVIEW_CHARS, previews
 
     doc = tmp_path / "a.txt"
     doc.write_text("Rivers   flow\nto the sea. " + "word " * 100)
-    assert preview({"uri": str(doc), "labels": {}}).startswith("Rivers flow to the sea. word")
-    assert len(preview({"uri": str(doc), "labels": {}})) == PREVIEW_CHARS
-    assert preview({"uri": f"{doc}#0-11", "labels": {"span": "9-20"}}) == "flow to the"
-    assert preview({"uri": f"{tmp_path / 'rows.csv'}#7", "labels": {}}) is None
-    assert preview({"uri": None, "labels": {}}) is None
+    hits = [
+        {"uri": str(doc), "labels": {}},
+        {"uri": f"{doc}#0-11", "labels": {"span": "9-20"}},
+        {"uri": f"{tmp_path / 'rows.csv'}#7", "labels": {}},
+        {"uri": None, "labels": {}},
+    ]
+    whole, window, missing, none = previews(hits)
+    assert whole.startswith("Rivers flow to the sea. word") and len(whole) == PREVIEW_CHARS
+    assert window == "flow to the" and missing is None and none is None

@@ -30,7 +30,20 @@ def test_textfolder_embed_search_and_failures(tmp_path, cls_dir):
     assert hits and hits[0]["id"] == "cooking/doc06.txt"  # its own text, embedded on the query side
     from embedforge.registry.modalities import modality
 
-    assert modality("text").preview(hits[0]) == "Simmer the tomato sauce for twenty minutes."  # what search prints
+    assert modality("text").previews(hits)[0] == "Simmer the tomato sauce for twenty minutes."  # what search prints
+
+
+def test_search_on_a_csv_table_prints_the_rows_passage(tmp_path, cls_dir):
+    """A row of a CSV has no file of its own: search shows the text embedded for it, from the store's hit."""
+    refs = datasets(str(tmp_path / "data"))
+    db, work, weights = str(tmp_path / "db"), str(tmp_path / "work"), str(cls_dir)
+    assert sum(r.embedded for r in _embed(refs["csv"], "text/st", db, work, weights, "topics-csv")) == 12
+    query = tmp_path / "q.txt"
+    query.write_text("Simmer the tomato sauce for twenty minutes.")
+    hits = search_file(db_uri=db, encoder="text/st", path=str(query), k=3, weights=weights)
+    from embedforge.registry.modalities import modality
+
+    assert hits[0]["id"] == "doc06" and modality("text").previews(hits)[0] == query.read_text()
 
 
 def test_beir_scores_from_the_store(tmp_path):
