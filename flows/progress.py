@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column
 
 
-def _progress_of(plan_file: Path, since: float) -> tuple[int | None, int]:
-    """(items to embed, items done) from the plan file and the shards' result files."""
-    if not plan_file.exists() or plan_file.stat().st_mtime < since - 1:
+def _progress_of(plan_file: Path, since: float | None) -> tuple[int | None, int]:
+    """(items to embed, items done) from the plan file and the shards' result files; a plan file older than
+    ``since`` is an earlier run's (None: the file is this run's plan, made before it started)."""
+    if not plan_file.exists() or (since is not None and plan_file.stat().st_mtime < since - 1):
         return None, 0
     try:
         plan = json.loads(plan_file.read_text())
@@ -46,9 +50,10 @@ Poll = Callable[[float], tuple["int | None", int, "str | None"]]
 """Given the start time: (steps in all or None, steps done, what is being done or None for the label)."""
 
 
-def run_with_progress(work: Callable[[], Any], plan_file: Path, label: str) -> Any:
-    """Run an embed flow in a thread with a bar over its plan's items; re-raise what it raised."""
-    return run_polling(work, lambda since: (*_progress_of(plan_file, since), None), label)
+def run_with_progress(work: Callable[[], Any], plan_file: Path, label: str, planned: bool = False) -> Any:
+    """Run an embed flow in a thread with a bar over its plan's items; re-raise what it raised. ``planned``: the
+    plan file was made for this run before it (the CLI plans first), so its age says nothing."""
+    return run_polling(work, lambda since: (*_progress_of(plan_file, None if planned else since), None), label)
 
 
 def run_polling(work: Callable[[], Any], poll: Poll, label: str) -> Any:
@@ -71,8 +76,8 @@ def run_polling(work: Callable[[], Any], poll: Poll, label: str) -> Any:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, transient=False, disable=not sys.stdout.isatty()) as bar:  # a pipe or log: quiet
-        task = bar.add_task(label, total=None)
+    with Progress(*columns, transient=False, disable=not sys.stdout.isatty()) as bar, logs_above(bar):
+        task = bar.add_task(label, total=None)  # (a pipe or log: no bar)
         while thread.is_alive():
             total, done, text = poll(start)
             bar.update(task, total=total, completed=done, description=text or label)
@@ -82,6 +87,34 @@ def run_polling(work: Callable[[], Any], poll: Poll, label: str) -> Any:
     if "error" in box:
         raise box["error"]
     return box["result"]
+
+
+@contextmanager
+def logs_above(bar: Progress) -> Iterator[None]:
+    """Prefect's log lines printed above a live bar, not over it, when both go to the terminal.
+
+    Prefect's console handlers print through a Rich console of their own, made on the stream they were configured
+    with, which Rich's redirect of ``sys.stderr`` under a live display cannot reach: each line landed after the
+    bar's text, and the next redraw tore it. While the bar is up they print through its console instead.
+    """
+    if bar.disable or not sys.stderr.isatty():
+        yield
+        return
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    saved: dict[Any, Console] = {}
+    handlers: list[Any] = [h for lg in loggers for h in lg.handlers]  # Prefect's: a ``console`` attribute
+    for handler in handlers:
+        if isinstance(getattr(handler, "console", None), Console):
+            saved[handler] = handler.console
+            handler.console = bar.console
+    try:
+        yield
+    finally:
+        for handler, own in saved.items():
+            handler.console = own
 
 
 def connect_prefect() -> str | None:

@@ -130,7 +130,9 @@ def embed(
     from embedforge.flows.embed import run_embed
 
     params = params.model_copy(update={"plan": planned})  # the flow takes this plan: the dataset is scanned once
-    summary = run_with_progress(lambda: run_embed(params), Path(str(planned)), f"embedding with {encoder}")
+    summary = run_with_progress(
+        lambda: run_embed(params), Path(str(planned)), f"embedding with {encoder}", planned=True
+    )
     print_summary(summary)
     _exit_on_failures(summary, max_failures)
 

@@ -70,3 +70,50 @@ def test_a_flow_bar_is_quiet_on_a_pipe(capsys):
     assert capsys.readouterr().out == ""  # pytest's capture is not a terminal: no bar, no final line
     with pytest.raises(ValueError, match="bad cell"):
         run_polling(lambda: (_ for _ in ()).throw(ValueError("bad cell")), lambda since: (1, 0, None), "x")
+
+
+def test_a_plan_made_before_the_run_is_read_for_the_bar(tmp_path):
+    """The CLI plans first: its plan file is older than the flow's start and is still this run's."""
+    import json
+    import os
+    import time
+
+    from embedforge.flows.progress import _progress_of
+
+    shard = tmp_path / "shard-0000.jsonl"
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"pending": 10, "shards": [str(shard)]}))
+    shard.with_name(shard.name + ".result").write_text(json.dumps(dict(embedded=3, reused=1, skipped=0, failed=1)))
+    os.utime(plan, (time.time() - 60, time.time() - 60))
+    assert _progress_of(plan, time.time()) == (None, 0)  # an earlier run's plan at the same path
+    assert _progress_of(plan, None) == (10, 5)
+
+
+def test_prefect_log_lines_go_above_a_live_bar_and_back_after(monkeypatch):
+    """On a terminal, Prefect's console handler prints through the bar's console while the bar is up (Rich then
+    draws the line above the bar instead of after its text), and through its own console after."""
+    import logging
+    import sys
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from embedforge.flows.progress import logs_above
+
+    own, tty = io.StringIO(), io.StringIO()
+    handler = PrefectConsoleHandler(stream=own)
+    log = logging.getLogger("embedforge.tests.bar")
+    log.addHandler(handler)
+    monkeypatch.setattr(log, "propagate", False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    try:
+        with Progress(console=Console(file=tty, force_terminal=True, width=100)) as bar, logs_above(bar):
+            bar.add_task("embedding", total=4)
+            log.warning("shard 1 finished")
+        log.warning("after the bar")
+    finally:
+        log.removeHandler(handler)
+    shown, kept = (re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", f.getvalue()) for f in (tty, own))
+    assert "shard 1 finished\n" in shown and "shard 1 finished" not in kept
+    assert "after the bar" in kept and "after the bar" not in shown
