@@ -25,6 +25,12 @@ def make_console(file: IO[str] | None = None) -> Console:
 console = make_console()
 
 
+def print_copyable(line: str) -> None:
+    """A command or path on a terminal: the terminal folds it, so a copy of it stays one line (rich would break it
+    with newlines at the terminal's width)."""
+    console.print(line, soft_wrap=True)
+
+
 @contextmanager
 def terminal_bar(label: str) -> Iterator[Tick]:
     """A progress reporter for a long phase run in this process: a bar on a terminal, nothing on a pipe or log

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from embedforge.flows.cli.console import console, terminal_bar
+from embedforge.flows.cli.console import console, print_copyable, terminal_bar
 from embedforge.flows.progress import connect_prefect
 from embedforge.registry.help import HELP
 
@@ -505,7 +505,7 @@ def register_embedder(
     uri = f"models:/{model['registered_name']}@{model['alias']}"
     console.print(f"registered [bold]{model['registered_name']}[/] version {model['version']}: {column} in, "
                   f"{out['dim']}-d vector out: {uri}")  # fmt: skip
-    console.print(f"serve it: embedforge serve {model['registered_name']}@{model['alias']}")
+    print_copyable(f"serve it: embedforge serve {model['registered_name']}@{model['alias']}")
     from embedforge.tasks.tracking import where_the_run_is
 
     for line in where_the_run_is(out["run_id"], uri, tracking):
@@ -529,7 +529,7 @@ def demo(speakers: int = typer.Option(40, min=4), utterances: int = typer.Option
     print_summary(result["embed"])
     print_training(result["train"])
     for line in where_to_look(result):
-        console.print(line)
+        print_copyable(line)
 
 
 def predict(

@@ -117,3 +117,15 @@ def test_prefect_log_lines_go_above_a_live_bar_and_back_after(monkeypatch):
     shown, kept = (re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", f.getvalue()) for f in (tty, own))
     assert "shard 1 finished\n" in shown and "shard 1 finished" not in kept
     assert "after the bar" in kept and "after the bar" not in shown
+
+
+def test_a_command_printed_on_a_narrow_terminal_copies_as_one_line(monkeypatch):
+    from rich.console import Console
+
+    from embedforge.flows.cli import console as cli_console
+
+    tty = io.StringIO()
+    monkeypatch.setattr(cli_console, "console", Console(file=tty, force_terminal=True, width=60))
+    command = f"search         : embedforge search --encoder speech/ge2e --query {LONG} -k 5"
+    cli_console.print_copyable(command)
+    assert re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", tty.getvalue()) == command + "\n"  # the terminal folds it, not rich
