@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any
 
 from rich.console import Console
 
@@ -25,10 +25,10 @@ def make_console(file: IO[str] | None = None) -> Console:
 console = make_console()
 
 
-def print_copyable(line: str) -> None:
-    """A command or path on a terminal: the terminal folds it, so a copy of it stays one line (rich would break it
-    with newlines at the terminal's width)."""
-    console.print(line, soft_wrap=True)
+def print_copyable(line: str, **options: Any) -> None:
+    """A command, path or URI on a terminal: the terminal folds it, so a copy of it stays one line (rich would break
+    it with newlines at the terminal's width)."""
+    console.print(line, soft_wrap=True, **options)
 
 
 @contextmanager

@@ -157,7 +157,7 @@ def _exit_on_failures(summary: dict, max_failures: str | None) -> None:
 
 def print_summary(summary: dict) -> None:
     """The end-of-run counts, then each failure with its reason."""
-    console.print(f"[bold]table[/] {summary['table']} in {summary['db']}  [bold]dataset[/] {summary['dataset']}")
+    print_copyable(f"[bold]table[/] {summary['table']} in {summary['db']}  [bold]dataset[/] {summary['dataset']}")
     console.print(
         f"embedded [green]{summary['embedded']}[/], reused [cyan]{summary['reused']}[/], "
         f"skipped as already known [cyan]{summary['skipped']}[/], failed [red]{summary['failed']}[/]"
@@ -250,7 +250,7 @@ def _search(db_uri: str, encoder: str, weights: str | None, query: dict) -> list
         except ConnectionError:  # stopped since it was found: search here instead
             pass
         else:
-            console.print(f"[dim]answered by the warm query server at {warm['url']}[/]", highlight=False)
+            print_copyable(f"[dim]answered by the warm query server at {warm['url']}[/]", highlight=False)
             return hits
     return answer({"db_uri": db_uri, "encoder": encoder, "weights": weights, "encoder_options": None}, given)
 
@@ -288,7 +288,7 @@ def _draw_sheet(encoder: str, hits: list[dict], path: Path, query: Path | None =
         raise typer.Exit(1)
     if query is not None:
         hits = [{"id": query.name, "uri": str(query), "labels": {}, "query": True}, *hits]
-    console.print(f"contact sheet written to {draw(hits, path)}")
+    print_copyable(f"contact sheet written to {draw(hits, path)}")
 
 
 def modalities() -> None:
@@ -479,7 +479,7 @@ def print_training(result: dict, tracking_uri: str | None = None) -> None:
     for mode, m in result["models"].items():
         ref = f"@{m['alias']}" if m["alias"] else f"/{m['version']}"
         uris.append(f"models:/{m['registered_name']}{ref}")
-        console.print(f"registered [bold]{m['registered_name']}[/] version {m['version']} ({mode} input): {uris[-1]}")
+        print_copyable(f"registered [bold]{m['registered_name']}[/] version {m['version']} ({mode} input): {uris[-1]}")
     from embedforge.tasks.tracking import where_the_run_is
 
     for line in where_the_run_is(result.get("run_id"), uris[-1] if uris else None, tracking_uri):
@@ -503,7 +503,7 @@ def register_embedder(
                       registered_name=name, alias=alias, tracking_uri=tracking)  # fmt: skip
     ((column, model),) = out["models"].items()
     uri = f"models:/{model['registered_name']}@{model['alias']}"
-    console.print(f"registered [bold]{model['registered_name']}[/] version {model['version']}: {column} in, "
+    print_copyable(f"registered [bold]{model['registered_name']}[/] version {model['version']}: {column} in, "
                   f"{out['dim']}-d vector out: {uri}")  # fmt: skip
     print_copyable(f"serve it: embedforge serve {model['registered_name']}@{model['alias']}")
     from embedforge.tasks.tracking import where_the_run_is
@@ -562,7 +562,7 @@ def predict(
         table.add_row(str(rank), str(t["x"]), str(t["y"]), str(t["extent"]), f"{t['attention']:.4f}")
     console.print(table)
     if answer.get("heatmap"):
-        console.print(f"heatmap written to {answer['heatmap']}")
+        print_copyable(f"heatmap written to {answer['heatmap']}")
 
 
 def register(app: typer.Typer) -> None:

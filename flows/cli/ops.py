@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Column, Table
 
-from embedforge.flows.cli.console import console
+from embedforge.flows.cli.console import console, print_copyable
 from embedforge.registry.redact import redact
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def down(home: HomeOpt = None, prefect_port: PrefectPortOpt = None, mlflow_port:
     settings = make_settings(home, prefect_port, mlflow_port)
     stopped = stack_down(settings)
     if not stopped:
-        console.print(f"no stack recorded in {settings.home}")
+        print_copyable(f"no stack recorded in {settings.home}")
     for name, was_running in stopped.items():
         console.print(f"{name}: {'stopped' if was_running else 'was not running'}")
 
@@ -127,7 +127,7 @@ def deploy_cmd(
     for d in skipped:
         console.print(f"[yellow]skipped[/] {d['name']}: {d['entrypoint']} does not exist yet", highlight=False)
     ui = (api_url or prefect_api_url(settings)).removesuffix("/api")
-    console.print(f"Deployments: {ui}/deployments (runs execute from {project_root()})", highlight=False)
+    print_copyable(f"Deployments: {ui}/deployments (runs execute from {project_root()})", highlight=False)
 
 
 def serve_cmd(
@@ -151,7 +151,7 @@ def serve_cmd(
     )
     if dry_run:
         return
-    console.print(f"POST http://{host}:{port}/invocations  (GET /ping, /health)", highlight=False)
+    print_copyable(f"POST http://{host}:{port}/invocations  (GET /ping, /health)", highlight=False)
     os.execve(cmd[0], cmd, env)
 
 
@@ -191,7 +191,7 @@ def server_stop(home: HomeOpt = None) -> None:
 
 def _print_server(info: dict, settings: Settings) -> None:
     if not info["running"]:
-        console.print(f"no background Prefect server in {settings.home}", highlight=False)
+        print_copyable(f"no background Prefect server in {settings.home}", highlight=False)
         return
     idle = info["idle_s"]
     use = f"{len(info['clients'])} command(s) using it" if idle is None else f"idle {idle:.0f} s"
