@@ -1,6 +1,7 @@
 """The app ``embedforge serve`` runs: MLflow's own scoring server for one model, behind an HTTP boundary.
 
-The boundary refuses a request body over the configured size before anything parses it (413), and strips
+The boundary refuses a request body over the configured size before anything parses it (413), a column the
+model's signature does not declare (400; MLflow would drop it and answer), and strips
 the ``stack_trace`` MLflow attaches to some error answers (CSV and Parquet parse errors), so callers get a
 message, never the server's code paths. What the model itself refuses is handled in ``tasks/pyfunc.py``.
 """
@@ -26,8 +27,38 @@ def build_app():
 
     install_log_redaction()
     local = _download_artifact_from_uri(os.environ[MODEL_ENV])
-    app = scoring_server.init(scoring_server.load_model_with_mlflow_config(local))
-    return Boundary(app, max_body=max_body_bytes(Settings().max_request_bytes))
+    model = refuse_unknown_columns(scoring_server.load_model_with_mlflow_config(local))
+    return Boundary(scoring_server.init(model), max_body=max_body_bytes(Settings().max_request_bytes))
+
+
+def refuse_unknown_columns(model: Any) -> Any:
+    """A request naming a column the model's signature does not declare is refused (400), naming it.
+
+    MLflow drops such columns with a warning in the server's log and answers 200: a misspelt or misplaced input
+    (``labels`` as a column instead of a request parameter, ``sample_rate`` beside the audio) would be answered
+    as if it had not been sent, a silent wrong answer.
+    """
+    schema = model.metadata.get_input_schema()
+    declared = schema.input_names() if schema is not None and schema.has_input_names() else None
+    if not declared:
+        return model
+    predict = model.predict
+
+    def checked(data: Any, params: dict[str, Any] | None = None) -> Any:
+        unknown = [str(c) for c in getattr(data, "columns", ()) if c not in declared]
+        if unknown:
+            from mlflow.exceptions import MlflowException
+            from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+            raise MlflowException(
+                f"unknown input column(s) {', '.join(unknown)}: this model takes {', '.join(map(str, declared))}"
+                " (candidate labels go in the request's params)",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        return predict(data, params=params)
+
+    model.predict = checked
+    return model
 
 
 def max_body_bytes(max_request_bytes: int) -> int:

@@ -69,6 +69,12 @@ def test_bad_requests_get_4xx_with_a_message_and_the_server_keeps_answering(serv
         "oversized payload": (audio, rows(b64(bytes(500_000))), "byte limit"),
         "oversized request": (audio, rows(b64(bytes(350_000)), b64(bytes(350_000))), "request limit"),
         "wrong column": (audio, {"dataframe_records": [{"wav": "x"}]}, ""),
+        "a column beside the input": (
+            audio,
+            {"dataframe_records": [{"audio": b64(wav.read_bytes()), "sample_rate": 8000}]},
+            "unknown input column(s) sample_rate",
+        ),
+        "labels as a column": (head, {"dataframe_records": [{"vector": [0.0] * 256, "labels": "a,b"}]}, "labels"),
         "wrong vector shape": (head, {"dataframe_records": [{"vector": [0.1, 0.2, 0.3]}]}, "(-1, 256)"),
         "non-finite vector": (head, {"dataframe_records": [{"vector": [float("inf")] * 256}]}, "NaN or inf"),
     }

@@ -80,3 +80,35 @@ def test_error_answers_do_not_echo_the_request_and_stay_short():
 
 def test_the_body_limit_fits_the_base64_request_limit():
     assert max_body_bytes(3_000_000) >= 4_000_000
+
+
+class _Echo:  # a pyfunc model that answers the columns it was given
+    def predict(self, context, model_input, params=None):
+        import pandas as pd
+
+        return pd.DataFrame({"seen": [",".join(model_input.columns)] * len(model_input)})
+
+
+def test_a_column_the_signature_does_not_declare_is_refused_not_dropped(tmp_path):
+    """MLflow drops an undeclared column with a log line and answers; served, it is the caller's error, named."""
+    import mlflow
+    import pandas as pd
+    import pytest
+    from mlflow.exceptions import MlflowException
+    from mlflow.models.signature import ModelSignature
+    from mlflow.pyfunc import PythonModel
+    from mlflow.types import ColSpec, Schema
+
+    from embedforge.infra.serving import refuse_unknown_columns
+
+    model_cls = type("Echo", (_Echo, PythonModel), {})
+    signature = ModelSignature(inputs=Schema([ColSpec("string", "audio")]))
+    mlflow.pyfunc.save_model(str(tmp_path / "m"), python_model=model_cls(), signature=signature)
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    extra = pd.DataFrame({"audio": ["x"], "sample_rate": ["8000"]})
+    assert loaded.predict(extra)["seen"].tolist() == ["audio"]  # MLflow alone: dropped, answered
+    served = refuse_unknown_columns(loaded)
+    with pytest.raises(MlflowException, match=r"unknown input column.*sample_rate.*takes audio") as refused:
+        served.predict(extra)
+    assert refused.value.get_http_status_code() == 400
+    assert served.predict(pd.DataFrame({"audio": ["x"]}), params=None)["seen"].tolist() == ["audio"]
