@@ -91,7 +91,8 @@ def run_polling(work: Callable[[], Any], poll: Poll, label: str) -> Any:
 
 @contextmanager
 def logs_above(bar: Progress) -> Iterator[None]:
-    """Prefect's log lines printed above a live bar, not over it, when both go to the terminal.
+    """Prefect's log lines printed above a live bar, not over it, when both go to the terminal (a task run's
+    routine line left to the bar).
 
     Prefect's console handlers print through a Rich console of their own, made on the stream they were configured
     with, which Rich's redirect of ``sys.stderr`` under a live display cannot reach: each line landed after the
@@ -110,11 +111,19 @@ def logs_above(bar: Progress) -> Iterator[None]:
         if isinstance(getattr(handler, "console", None), Console):
             saved[handler] = handler.console
             handler.console = bar.console
+            handler.addFilter(_counted_by_the_bar)
     try:
         yield
     finally:
         for handler, own in saved.items():
             handler.console = own
+            handler.removeFilter(_counted_by_the_bar)
+
+
+def _counted_by_the_bar(record: logging.LogRecord) -> bool:
+    """A task run's INFO line ("Finished in state Completed()", one per shard) is what the bar counts: not printed
+    beside it. Warnings and errors are, and the Prefect UI keeps every line (its handler is another)."""
+    return not (record.name.startswith("prefect.task_runs") and record.levelno <= logging.INFO)
 
 
 def connect_prefect() -> str | None:

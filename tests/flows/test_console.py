@@ -104,6 +104,10 @@ def test_prefect_log_lines_go_above_a_live_bar_and_back_after(monkeypatch):
     own, tty = io.StringIO(), io.StringIO()
     handler = PrefectConsoleHandler(stream=own)
     log = logging.getLogger("embedforge.tests.bar")
+    task_log = logging.getLogger("prefect.task_runs")
+    level = task_log.level
+    task_log.setLevel(logging.INFO)  # as Prefect configures it
+    monkeypatch.setattr(task_log, "propagate", False)
     log.addHandler(handler)
     monkeypatch.setattr(log, "propagate", False)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
@@ -111,12 +115,19 @@ def test_prefect_log_lines_go_above_a_live_bar_and_back_after(monkeypatch):
         with Progress(console=Console(file=tty, force_terminal=True, width=100)) as bar, logs_above(bar):
             bar.add_task("embedding", total=4)
             log.warning("shard 1 finished")
+            task_log.addHandler(handler)
+            task_log.info("Task run 'embed-shard-1' - Finished in state Completed()")
+            task_log.warning("Task run 'embed-shard-2' - retrying")
         log.warning("after the bar")
     finally:
         log.removeHandler(handler)
+        task_log.removeHandler(handler)
+        task_log.setLevel(level)
     shown, kept = (re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", f.getvalue()) for f in (tty, own))
     assert "shard 1 finished\n" in shown and "shard 1 finished" not in kept
     assert "after the bar" in kept and "after the bar" not in shown
+    assert "retrying" in shown and "Completed()" not in shown + kept  # the bar counts routine task lines
+    assert not handler.filters
 
 
 def test_a_command_printed_on_a_narrow_terminal_copies_as_one_line(monkeypatch):
