@@ -107,7 +107,7 @@ def logs_above(bar: Progress) -> Iterator[None]:
     ]
     saved: dict[Any, Console] = {}
     handlers: list[Any] = [h for lg in loggers for h in lg.handlers]  # Prefect's: a ``console`` attribute
-    for handler in handlers:
+    for handler in dict.fromkeys(handlers):  # once each: Prefect puts one console handler on several loggers
         if isinstance(getattr(handler, "console", None), Console):
             saved[handler] = handler.console
             handler.console = bar.console

@@ -74,7 +74,7 @@ def _find(path: Path, keys: set[str]) -> Found:
         if suffix == ".parquet":
             return _find_parquet(path, keys)
         return _find_csv(path, keys) if suffix == ".csv" else _find_jsonl(path, keys)
-    except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+    except (OSError, ValueError, csv.Error):  # UnicodeDecodeError and ArrowInvalid are ValueErrors
         return {}
 
 
@@ -89,7 +89,7 @@ def _find_jsonl(path: Path, keys: set[str]) -> Found:
     data = path.read_bytes()
     lines = data.split(b"\n")
     starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
-    picked = {int(k) - 1 for k in keys if k.isdigit() and 0 < int(k) <= len(lines)}
+    picked = {int(k) - 1 for k in keys if k.isdecimal() and 0 < int(k) <= len(lines)}
     for needle in {k.encode() for k in keys} | {json.dumps(k)[1:-1].encode() for k in keys}:
         at = data.find(needle)
         while at != -1:
@@ -128,7 +128,7 @@ def _find_parquet(path: Path, keys: set[str]) -> Found:
     scalar = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
               or pa.types.is_integer(f.type)]  # fmt: skip
     table = pq.read_table(path, columns=scalar)
-    rows = {int(k) - 1 for k in keys if k.isdigit() and 0 < int(k) <= table.num_rows}
+    rows = {int(k) - 1 for k in keys if k.isdecimal() and 0 < int(k) <= table.num_rows}
     wanted = pa.array(sorted(keys))
     for column in table.columns:
         hit = pc.is_in(pc.cast(column, pa.string()), value_set=wanted)

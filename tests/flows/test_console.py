@@ -109,13 +109,13 @@ def test_prefect_log_lines_go_above_a_live_bar_and_back_after(monkeypatch):
     task_log.setLevel(logging.INFO)  # as Prefect configures it
     monkeypatch.setattr(task_log, "propagate", False)
     log.addHandler(handler)
+    task_log.addHandler(handler)  # one handler on several loggers, as Prefect's logging config has it
     monkeypatch.setattr(log, "propagate", False)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     try:
         with Progress(console=Console(file=tty, force_terminal=True, width=100)) as bar, logs_above(bar):
             bar.add_task("embedding", total=4)
             log.warning("shard 1 finished")
-            task_log.addHandler(handler)
             task_log.info("Task run 'embed-shard-1' - Finished in state Completed()")
             task_log.warning("Task run 'embed-shard-2' - retrying")
         log.warning("after the bar")

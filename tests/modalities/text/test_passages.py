@@ -59,8 +59,6 @@ def test_a_window_row_previews_its_window(tmp_path):
 
 def test_a_beir_document_previews_title_and_text(tmp_path):
     refs = datasets(str(tmp_path))
-    if "beir" not in refs:
-        pytest.skip("no BEIR example")
     hits = _hits(refs["beir"])
     ds = open_dataset(refs["beir"])
     for item in ds.items():
@@ -94,3 +92,10 @@ def test_escaped_ids_multiline_rows_and_hits_on_several_files_in_one_call(tmp_pa
     gone = dict(rows["4"], uri=f"{table}#99")
     assert previews([hits["naïve"], rows["3"], gone, rows["4"], hits["café"]]) == [
         "texte naïve", "first line second line", None, "another, quoted", "texte café"]  # fmt: skip
+
+
+def test_an_id_of_digits_that_are_not_a_number_is_still_found(tmp_path):
+    """``²`` is a digit to str.isdigit but no line number: the row is found by its id, the file not given up."""
+    path = tmp_path / "sup.jsonl"
+    path.write_text(json.dumps({"id": "²", "text": "squared"}) + "\n")
+    assert preview(_hits(f"jsonl:{path}")["²"]) == "squared"
